@@ -1,0 +1,50 @@
+/** An in-memory image classification dataset: grayscale images, ink high (0 = background, 255 = ink). */
+export interface ImageDataset {
+  /** n * rows * cols bytes, row-major, image after image, upright. */
+  readonly images: Uint8Array;
+  /** n class indices, 0-based, each < classes.length. */
+  readonly labels: Uint8Array;
+  readonly n: number;
+  readonly rows: number;
+  readonly cols: number;
+  /** Display label of every class index ("0".."9", "a".."z", ...). */
+  readonly classes: readonly string[];
+  /** Where the data came from: file paths and their sha256, for model metadata. */
+  readonly sources: readonly DataSource[];
+}
+
+export interface DataSource {
+  readonly path: string;
+  readonly sha256: string;
+}
+
+export interface DatasetSplits {
+  readonly name: string;
+  readonly train: ImageDataset;
+  readonly test: ImageDataset;
+}
+
+/** A loader error the CLI prints as is (exit 1), without a stack trace. */
+export class DataError extends Error {
+  override readonly name = 'DataError';
+}
+
+export const DIGIT_CLASSES: readonly string[] = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+export const LETTER_CLASSES: readonly string[] = 'abcdefghijklmnopqrstuvwxyz'.split('');
+
+/** Copies rows [start, end) of a dataset (or the given indices) into a new dataset. */
+export function subset(ds: ImageDataset, indices: ArrayLike<number>): ImageDataset {
+  const size = ds.rows * ds.cols;
+  const images = new Uint8Array(indices.length * size);
+  const labels = new Uint8Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    const j = indices[i];
+    images.set(ds.images.subarray(j * size, (j + 1) * size), i * size);
+    labels[i] = ds.labels[j];
+  }
+  return { ...ds, images, labels, n: indices.length };
+}
+
+export function range(start: number, end: number): number[] {
+  return Array.from({ length: Math.max(0, end - start) }, (_, i) => start + i);
+}
