@@ -33,15 +33,25 @@ export async function readDataFile(path: string): Promise<RawFile> {
     );
   }
   const sha256 = createHash('sha256').update(stored).digest('hex');
-  let bytes: Uint8Array = stored;
+  let content: Buffer = stored;
   if (isGzip(stored)) {
     try {
-      bytes = gunzipSync(stored);
+      content = gunzipSync(stored);
     } catch (err) {
       throw new DataError(`${path}: corrupt or truncated gzip data (${(err as Error).message})`);
     }
   }
+  // A plain Uint8Array view: Buffer's slice() shares memory, a trap for code that expects a copy.
+  const bytes = new Uint8Array(content.buffer, content.byteOffset, content.byteLength);
   return { bytes, source: { path, sha256 } };
+}
+
+function looksLikeText(bytes: Uint8Array): boolean {
+  for (let i = 0; i < Math.min(bytes.length, 64); i++) {
+    const b = bytes[i];
+    if (b !== 0x0a && b !== 0x0d && b !== 0x09 && (b < 0x20 || b > 0x7e)) return false;
+  }
+  return true;
 }
 
 function magicText(magic: number): string {
@@ -67,7 +77,7 @@ export function parseIdxImages(bytes: Uint8Array, file: string): IdxImages {
   if (magic !== IDX_IMAGES_MAGIC) {
     throw new DataError(
       `${file}: not an IDX image file (magic ${magicText(magic)}, expected ${magicText(IDX_IMAGES_MAGIC)}: ` +
-        'unsigned bytes, 3 dimensions)',
+        `unsigned bytes, 3 dimensions)${looksLikeText(bytes) ? '; it looks like text: CSV files must be named *.csv' : ''}`,
     );
   }
   const n = readU32(bytes, 4);
