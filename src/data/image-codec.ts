@@ -1,0 +1,133 @@
+import jpeg from 'jpeg-js';
+import { PNG } from 'pngjs';
+import type { RgbaImage } from '../preprocess/index.js';
+import { DataError } from './dataset.js';
+
+export type { RgbaImage };
+
+export interface DecodeOptions {
+  /** Largest width * height accepted; checked on the header, before any pixel is decoded. */
+  maxPixels?: number;
+}
+
+export const DEFAULT_MAX_PIXELS = 4096 * 4096;
+
+type ImageFormat = 'png' | 'jpeg';
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+export function detectImageFormat(bytes: Uint8Array): ImageFormat | undefined {
+  if (bytes.length >= 8 && PNG_SIGNATURE.every((b, i) => bytes[i] === b)) return 'png';
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  return undefined;
+}
+
+interface Dimensions {
+  width: number;
+  height: number;
+}
+
+function u32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
+}
+
+function u16(bytes: Uint8Array, at: number): number {
+  return (bytes[at] << 8) | bytes[at + 1];
+}
+
+/** PNG: the IHDR chunk must come first, right after the signature. */
+function pngDimensions(bytes: Uint8Array): Dimensions {
+  const ihdr = 8 + 4;
+  if (bytes.length < ihdr + 4 + 8 || String.fromCharCode(...bytes.subarray(ihdr, ihdr + 4)) !== 'IHDR') {
+    throw new DataError('corrupt PNG: missing or truncated IHDR header');
+  }
+  return { width: u32(bytes, ihdr + 4), height: u32(bytes, ihdr + 8) };
+}
+
+/** Start-of-frame markers (baseline, progressive, lossless, arithmetic); not DHT (C4), JPG (C8), DAC (CC). */
+function isSof(marker: number): boolean {
+  return marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+}
+
+/** JPEG: walk the marker segments up to the frame header (SOFn) and read its size. */
+function jpegDimensions(bytes: Uint8Array): Dimensions {
+  let p = 2;
+  while (p < bytes.length) {
+    if (bytes[p] !== 0xff) throw new DataError(`corrupt JPEG: expected a marker at byte ${p}`);
+    while (p < bytes.length && bytes[p] === 0xff) p++; // fill bytes
+    if (p >= bytes.length) break;
+    const marker = bytes[p++];
+    // Standalone markers carry no length.
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue;
+    if (marker === 0xd9 || marker === 0xda) break; // end of image / start of scan before any frame header
+    if (p + 2 > bytes.length) break;
+    const length = u16(bytes, p);
+    if (length < 2) throw new DataError(`corrupt JPEG: bad segment length at byte ${p}`);
+    if (isSof(marker)) {
+      if (p + 7 > bytes.length) break;
+      return { height: u16(bytes, p + 3), width: u16(bytes, p + 5) };
+    }
+    p += length;
+  }
+  throw new DataError('corrupt or truncated JPEG: no frame header (SOF) found');
+}
+
+/**
+ * Decodes a PNG or JPEG (detected by magic bytes, not by name or MIME type) to RGBA. The header's
+ * dimensions are checked against `maxPixels` first, so a small file that claims a huge image
+ * (decompression bomb) is rejected without allocating it.
+ */
+export function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): RgbaImage {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const format = detectImageFormat(bytes);
+  if (!format) {
+    throw new DataError(
+      `not a PNG or JPEG image (${bytes.length} bytes${bytes.length ? ', unknown signature' : ''})`,
+    );
+  }
+  const { width, height } = format === 'png' ? pngDimensions(bytes) : jpegDimensions(bytes);
+  if (width === 0 || height === 0)
+    throw new DataError(`corrupt ${format.toUpperCase()}: image is ${width}x${height}`);
+  if (width * height > maxPixels) {
+    throw new DataError(
+      `image is ${width}x${height} (${width * height} pixels), more than the ${maxPixels} allowed; send a smaller image`,
+    );
+  }
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  try {
+    if (format === 'png') {
+      const png = PNG.sync.read(buffer);
+      return {
+        width: png.width,
+        height: png.height,
+        data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.length),
+      };
+    }
+    const img = jpeg.decode(buffer, {
+      useTArray: true,
+      formatAsRGBA: true,
+      // Strict: a truncated JPEG is an error, not a half-grey picture.
+      tolerantDecoding: false,
+      maxResolutionInMP: maxPixels / 1e6,
+      // RGBA output plus the decoder's per-component planes and blocks (about 4x the RGBA size at most).
+      maxMemoryUsageInMB: Math.ceil((maxPixels * 16) / 2 ** 20) + 16,
+    });
+    return { width: img.width, height: img.height, data: img.data };
+  } catch (err) {
+    throw new DataError(`corrupt or truncated ${format.toUpperCase()} image: ${(err as Error).message}`);
+  }
+}
+
+/** Encodes 8-bit grayscale pixels (row-major, width * height bytes) as a grayscale PNG. */
+export function encodeGrayPng(pixels: Uint8Array, width: number, height: number): Uint8Array {
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
+    throw new DataError(`encodeGrayPng: bad size ${width}x${height}`);
+  }
+  if (pixels.length !== width * height) {
+    throw new DataError(`encodeGrayPng: ${pixels.length} bytes for a ${width}x${height} image`);
+  }
+  const png = new PNG({ width, height, colorType: 0, inputColorType: 0, inputHasAlpha: false, bitDepth: 8 });
+  png.data = Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength);
+  const out = PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false, bitDepth: 8 });
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
