@@ -40,6 +40,12 @@ function fieldText(bytes: Uint8Array, start: number, lineEnd: number): string {
  * parses 60k rows in well under a second.
  */
 export function parseCsvImages(bytes: Uint8Array, file: string, mapping: LabelMapping): LoadedImages {
+  if (bytes.length > 0 && bytes[bytes.length - 1] !== NL) {
+    const terminated = new Uint8Array(bytes.length + 1);
+    terminated.set(bytes);
+    terminated[bytes.length] = NL;
+    bytes = terminated;
+  }
   let maxRows = 1;
   for (let i = bytes.indexOf(NL); i !== -1; i = bytes.indexOf(NL, i + 1)) maxRows++;
   const images = new Uint8Array(maxRows * PIXELS);
@@ -64,7 +70,6 @@ export function parseCsvImages(bytes: Uint8Array, file: string, mapping: LabelMa
     let first = lineStart;
     while (first < lineEnd && isBlank(bytes[first])) first++;
     if (first === lineEnd) continue; // blank line
-    const at = (col: number) => `${file}: line ${lineNo}, column ${col + 1}`;
 
     if (!sawContent) {
       sawContent = true;
@@ -86,32 +91,38 @@ export function parseCsvImages(bytes: Uint8Array, file: string, mapping: LabelMa
     let col = 0;
     let p = lineStart;
     for (;;) {
+      // Hot loop (47M values for MNIST train). No bounds checks: every line ends in \n (ensured above),
+      // which stops both the blank and the digit loops.
       const fieldStart = p;
-      while (p < lineEnd && isBlank(bytes[p])) p++;
+      let c = bytes[p];
+      while (c === 0x20 || c === 0x09) c = bytes[++p];
+      const digitsStart = p;
       let v = 0;
-      let digits = 0;
-      while (p < lineEnd && bytes[p] >= ZERO && bytes[p] <= NINE) {
-        v = v * 10 + (bytes[p] - ZERO);
-        digits++;
-        p++;
+      while (c >= ZERO && c <= NINE) {
+        v = v * 10 + c - ZERO;
+        c = bytes[++p];
       }
-      while (p < lineEnd && isBlank(bytes[p])) p++;
-      if (digits === 0 || (p < lineEnd && bytes[p] !== COMMA)) {
+      while (c === 0x20 || c === 0x09) c = bytes[++p];
+      if (p === digitsStart || (p < lineEnd && c !== COMMA)) {
         const text = fieldText(bytes, fieldStart, lineEnd);
         throw new DataError(
-          `${at(col)}: ${text === '' ? 'empty value' : `'${text}' is not a whole number`}` +
+          `${file}: line ${lineNo}, column ${col + 1}: ` +
+            `${text === '' ? 'empty value' : `'${text}' is not a whole number`}` +
             (col === 0 ? ' (label)' : ' (pixel, expected 0..255)'),
         );
       }
       if (col === 0) {
         if (v < labelLo || v > labelHi) {
           throw new DataError(
-            `${at(col)}: label ${v} outside ${labelLo}..${labelHi} (${mapping.numClasses} classes for this dataset)`,
+            `${file}: line ${lineNo}, column 1: label ${v} outside ${labelLo}..${labelHi} ` +
+              `(${mapping.numClasses} classes for this dataset)`,
           );
         }
         labels[n] = v + offset;
       } else if (col < COLUMNS) {
-        if (v > 255) throw new DataError(`${at(col)}: pixel value ${v} outside 0..255`);
+        if (v > 255) {
+          throw new DataError(`${file}: line ${lineNo}, column ${col + 1}: pixel value ${v} outside 0..255`);
+        }
         images[base + col - 1] = v;
       }
       col++;
