@@ -171,6 +171,20 @@ export async function readMetadata(dir: string): Promise<ModelMetadata> {
 /** Loads a model directory, verifying the weights against the size and hash in its metadata. */
 export async function loadModel(dir: string): Promise<LoadedModel> {
   const metadata = await readMetadata(dir);
+  const model = await readLayersModel(dir, metadata.weights);
+  const out = model.outputs[0].shape;
+  if (out[out.length - 1] !== metadata.classes.length)
+    throw new ModelError(
+      `${dir}: model has ${out[out.length - 1]} outputs but metadata lists ${metadata.classes.length} classes`,
+    );
+  return { model, metadata, dir: resolve(dir) };
+}
+
+/** Reads model.json + its weight files from `dir`; checks size and sha256 when `expected` is given. */
+export async function readLayersModel(
+  dir: string,
+  expected?: { bytes: number; sha256: string },
+): Promise<tfl.LayersModel> {
   let modelJson: { modelTopology?: unknown; weightsManifest?: tf.io.WeightsManifestConfig };
   try {
     modelJson = JSON.parse(await readFile(join(dir, MODEL_FILE), 'utf8'));
@@ -192,31 +206,20 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
     }
   }
   const weights = Buffer.concat(chunks);
-  if (metadata.weights) {
-    if (weights.byteLength !== metadata.weights.bytes)
-      throw new ModelError(
-        `${dir}: weights are ${weights.byteLength} bytes, metadata says ${metadata.weights.bytes}`,
-      );
-    if (sha256(weights) !== metadata.weights.sha256)
-      throw new ModelError(`${dir}: weights sha256 does not match metadata`);
+  if (expected) {
+    if (weights.byteLength !== expected.bytes)
+      throw new ModelError(`${dir}: weights are ${weights.byteLength} bytes, metadata says ${expected.bytes}`);
+    if (sha256(weights) !== expected.sha256) throw new ModelError(`${dir}: weights sha256 does not match metadata`);
   }
-  const weightSpecs = manifest.flatMap((g) => g.weights);
-  let model: tfl.LayersModel;
   try {
-    model = await tfl.loadLayersModel(
+    return await tfl.loadLayersModel(
       tf.io.fromMemory({
         modelTopology: modelJson.modelTopology as tf.io.ModelJSON['modelTopology'],
-        weightSpecs,
+        weightSpecs: manifest.flatMap((g) => g.weights),
         weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
       }),
     );
   } catch (err) {
     throw new ModelError(`${dir}: cannot build model: ${(err as Error).message}`);
   }
-  const out = model.outputs[0].shape;
-  if (out[out.length - 1] !== metadata.classes.length)
-    throw new ModelError(
-      `${dir}: model has ${out[out.length - 1]} outputs but metadata lists ${metadata.classes.length} classes`,
-    );
-  return { model, metadata, dir: resolve(dir) };
 }

@@ -1,12 +1,120 @@
+import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { UsageError } from '../usage-error.js';
+import { type ImageDataset, range, subset } from '../../data/dataset.js';
+import { datasetNames, loadDataset } from '../../data/datasets.js';
+import { ARCH_NAMES, isArchName } from '../../model/archs.js';
+import { saveModel } from '../../model/io.js';
+import { progressReporter } from '../../train/progress.js';
+import { RECIPES, type Schedule } from '../../train/recipes.js';
+import { train } from '../../train/trainer.js';
+import { parseFloatOption, parseIntOption, UsageError } from '../usage-error.js';
 
-// Placeholder until the owning module lands; replaced, never shipped as is.
+interface TrainOpts {
+  dataset: string;
+  dataDir?: string;
+  train?: string;
+  test?: string;
+  arch: string;
+  epochs?: string;
+  batchSize?: string;
+  lr?: string;
+  schedule?: string;
+  augment: boolean;
+  seed: string;
+  validationSplit: string;
+  out: string;
+  name?: string;
+  resume?: boolean;
+  weights: string;
+  report: boolean;
+  limit?: string;
+  testLimit?: string;
+}
+
 export function registerTrain(program: Command): void {
   program
     .command('train')
-    .description('(not implemented yet)')
-    .action(() => {
-      throw new UsageError('hwr train is not implemented yet');
+    .description(
+      'train a CNN and write model.json + weights.bin + metadata.json (+ report) atomically to --out',
+    )
+    .option('--dataset <name>', `dataset (${datasetNames().join(', ')}, or one registered later)`, 'mnist')
+    .option('--data-dir <dir>', 'folder with the dataset files')
+    .option('--train <path>', 'generic form: training data (IDX, CSV or exported folder)')
+    .option('--test <path>', 'generic form: test data')
+    .option('--arch <name>', `architecture: ${ARCH_NAMES.join(' | ')}`, 'fast')
+    .option('--epochs <n>', "number of epochs (default: the arch's recipe)")
+    .option('--batch-size <n>', "batch size (default: the arch's recipe)")
+    .option('--lr <x>', "peak learning rate for Adam (default: the arch's recipe)")
+    .option('--schedule <name>', 'learning rate schedule: constant | cosine | onecycle')
+    .option('--no-augment', "turn off the recipe's image augmentation")
+    .option('--seed <n>', 'random seed (same seed + backend = same model)', '1')
+    .option('--validation-split <x>', 'fraction of the training data held out for validation', '0.1')
+    .option('--out <dir>', 'output model directory', 'out/model')
+    .option('--name <name>', 'model name served by the API (default: basename of --out)')
+    .option('--resume', 'continue from the checkpoint left by an interrupted run')
+    .option('--weights <dtype>', 'weight file dtype: float32 | float16', 'float32')
+    .option('--limit <n>', 'train on the first n training images only (quick runs)')
+    .option('--test-limit <n>', 'test on the first n test images only (quick runs)')
+    .option('--no-report', 'skip the evaluation report')
+    .action(async (opts: TrainOpts, cmd: Command) => {
+      if (!isArchName(opts.arch))
+        throw new UsageError(`unknown --arch "${opts.arch}" (expected ${ARCH_NAMES.join(', ')})`);
+      if (opts.weights !== 'float32' && opts.weights !== 'float16')
+        throw new UsageError(`--weights must be float32 or float16, got "${opts.weights}"`);
+      const schedules: Schedule[] = ['constant', 'cosine', 'onecycle'];
+      if (opts.schedule && !schedules.includes(opts.schedule as Schedule))
+        throw new UsageError(`--schedule must be one of ${schedules.join(', ')}`);
+      const recipe = RECIPES[opts.arch];
+      const data = await loadDataset(opts.dataset, {
+        dataDir: opts.dataDir,
+        train: opts.train,
+        test: opts.test,
+      });
+      const controller = new AbortController();
+      const stop = () => {
+        if (controller.signal.aborted) process.exit(130); // second Ctrl-C: give up at once
+        process.stderr.write('\nstopping after this batch (checkpoint)... press Ctrl-C again to quit now\n');
+        controller.abort();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      const progress = progressReporter();
+      const log = (m: string) => process.stderr.write(`${m}\n`);
+      try {
+        const result = await train({
+          name: opts.name ?? basename(opts.out),
+          arch: opts.arch,
+          data,
+          out: opts.out,
+          epochs: opts.epochs ? parseIntOption('epochs', opts.epochs, 1) : recipe.epochs,
+          batchSize: opts.batchSize ? parseIntOption('batch-size', opts.batchSize, 1) : recipe.batchSize,
+          lr: opts.lr ? parseFloatOption('lr', opts.lr, 1e-8, 10) : recipe.lr,
+          schedule: (opts.schedule as Schedule | undefined) ?? recipe.schedule,
+          labelSmoothing: recipe.labelSmoothing,
+          augment: opts.augment ? recipe.augment : { rotate: 0, scale: 0, shift: 0, shear: 0 },
+          normalization: recipe.normalization,
+          seed: parseIntOption('seed', opts.seed),
+          validationSplit: parseFloatOption('validation-split', opts.validationSplit, 0, 0.9),
+          resume: opts.resume,
+          command: `hwr ${cmd.parent?.args.join(' ') ?? ''}`.trim(),
+          signal: controller.signal,
+          onBatch: (p) => progress.onBatch(p),
+          onEpoch: (h, info) => progress.onEpoch(h, info),
+          log,
+        });
+        progress.stop();
+        if (result.interrupted) {
+          process.exitCode = 130;
+          return;
+        }
+        const meta = await saveModel(result.model, result.metadata, opts.out, { weights: opts.weights });
+        log(
+          `test accuracy ${((meta.testAccuracy ?? 0) * 100).toFixed(2)}% on ${meta.dataset.testSamples} images | ` +
+            `${meta.training.wallSeconds.toFixed(0)} s on ${meta.training.backend} | saved ${opts.out} (${meta.weights?.bytes} bytes of weights)`,
+        );
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
     });
 }

@@ -1,0 +1,302 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { type DatasetSplits, type ImageDataset, range, subset } from '../data/dataset.js';
+import { type BackendInfo, initBackend } from '../engine/backend.js';
+import { type ArchName, buildModel } from '../model/archs.js';
+import { argmaxRows, PIXELS, predictProbs } from '../model/infer.js';
+import type { EpochHistory, ModelMetadata, Normalization } from '../model/metadata.js';
+import { VERSION } from '../version.js';
+import { type AugmentOptions, isIdentity, warpInto } from './augment.js';
+import { checkpointDir, loadCheckpoint, removeCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { deriveSeed, mulberry32, permutation, seedMathRandom } from './random.js';
+import { learningRateAt, type Schedule } from './recipes.js';
+
+export interface TrainConfig {
+  readonly name: string;
+  readonly arch: ArchName;
+  readonly data: DatasetSplits;
+  readonly out: string;
+  readonly epochs: number;
+  readonly batchSize: number;
+  readonly lr: number;
+  readonly schedule: Schedule;
+  readonly labelSmoothing: number;
+  readonly augment: AugmentOptions;
+  readonly normalization: Normalization;
+  readonly seed: number;
+  readonly validationSplit: number;
+  /** Continue from the checkpoint beside `out` if there is one. */
+  readonly resume?: boolean;
+  /** The command line that reproduces this run, recorded in metadata. */
+  readonly command: string;
+  /** Start from this model's weights instead of a fresh init (fine-tuning). */
+  readonly initialModel?: tfl.LayersModel;
+  /** Stop (with a checkpoint) when aborted, e.g. on SIGINT/SIGTERM. */
+  readonly signal?: AbortSignal;
+  readonly onBatch?: (p: BatchProgress) => void;
+  readonly onEpoch?: (h: EpochHistory, info: { epochs: number }) => void;
+  readonly log?: (message: string) => void;
+}
+
+export interface BatchProgress {
+  readonly epoch: number;
+  readonly epochs: number;
+  readonly batch: number;
+  readonly batches: number;
+  readonly loss: number;
+  readonly acc: number;
+  readonly imagesPerSecond: number;
+}
+
+export interface TrainedModel {
+  readonly model: tfl.LayersModel;
+  readonly metadata: ModelMetadata;
+  /** True when the run was interrupted; a resumable checkpoint was written instead of a model. */
+  readonly interrupted: boolean;
+  readonly backend: BackendInfo;
+}
+
+/** Fills a [n, 28, 28, 1] batch buffer (normalised, optionally augmented) and smoothed one-hot labels. */
+function makeBatch(
+  ds: ImageDataset,
+  indices: ArrayLike<number>,
+  numClasses: number,
+  cfg: TrainConfig,
+  rand: () => number,
+): { x: tf.Tensor4D; y: tf.Tensor2D } {
+  const n = indices.length;
+  const xs = new Float32Array(n * PIXELS);
+  const ys = new Float32Array(n * numClasses);
+  const a = 1 / (cfg.normalization.scale * cfg.normalization.std);
+  const b = -cfg.normalization.mean / cfg.normalization.std;
+  const off = cfg.labelSmoothing / numClasses;
+  const on = 1 - cfg.labelSmoothing + off;
+  const augment = !isIdentity(cfg.augment);
+  for (let i = 0; i < n; i++) {
+    const j = indices[i];
+    const img = ds.images.subarray(j * PIXELS, (j + 1) * PIXELS);
+    if (augment) warpInto(img, 28, xs, i * PIXELS, a, b, cfg.augment, rand);
+    else for (let p = 0; p < PIXELS; p++) xs[i * PIXELS + p] = img[p] * a + b;
+    ys.fill(off, i * numClasses, (i + 1) * numClasses);
+    ys[i * numClasses + ds.labels[j]] = on;
+  }
+  return { x: tf.tensor4d(xs, [n, 28, 28, 1]), y: tf.tensor2d(ys, [n, numClasses]) };
+}
+
+/** Mean cross-entropy and accuracy of the model on a dataset (inference mode). */
+export function lossAndAccuracy(
+  model: tfl.LayersModel,
+  ds: ImageDataset,
+  norm: Normalization,
+): { loss: number; acc: number } {
+  const k = ds.classes.length;
+  const probs = predictProbs(model, ds.images, ds.n, norm);
+  const pred = argmaxRows(probs, k);
+  let loss = 0;
+  let correct = 0;
+  for (let i = 0; i < ds.n; i++) {
+    loss -= Math.log(Math.max(probs[i * k + ds.labels[i]], 1e-7));
+    if (pred[i] === ds.labels[i]) correct++;
+  }
+  return { loss: loss / ds.n, acc: correct / ds.n };
+}
+
+/** Keras semantics: the validation set is the last `fraction` of the training data, before shuffling. */
+export function splitValidation(
+  train: ImageDataset,
+  fraction: number,
+): { fit: ImageDataset; val?: ImageDataset } {
+  const nVal = Math.round(train.n * fraction);
+  if (nVal === 0) return { fit: train };
+  return { fit: subset(train, range(0, train.n - nVal)), val: subset(train, range(train.n - nVal, train.n)) };
+}
+
+function runConfig(cfg: TrainConfig): Record<string, unknown> {
+  const { name, arch, epochs, batchSize, lr, schedule, labelSmoothing, augment, seed, validationSplit } = cfg;
+  return {
+    name,
+    arch,
+    dataset: cfg.data.name,
+    epochs,
+    batchSize,
+    lr,
+    schedule,
+    labelSmoothing,
+    augment,
+    seed,
+    validationSplit,
+  };
+}
+
+/**
+ * Trains a model and returns it with its metadata (test accuracy included). Deterministic for a
+ * given seed and backend; checkpoints after every epoch and on abort.
+ */
+export async function train(cfg: TrainConfig): Promise<TrainedModel> {
+  const log = cfg.log ?? (() => {});
+  const backend = await initBackend({ log });
+  const classes = cfg.data.train.classes;
+  const numClasses = classes.length;
+  const { fit, val } = splitValidation(cfg.data.train, cfg.validationSplit);
+  const ckptDir = checkpointDir(cfg.out);
+  const ckpt = cfg.resume ? await loadCheckpoint(ckptDir) : undefined;
+
+  let model: tfl.LayersModel;
+  let history: EpochHistory[] = [];
+  let startEpoch = 0;
+  let startBatch = 0;
+  let wallBefore = 0;
+  if (cfg.resume && !ckpt) log(`no checkpoint at ${ckptDir}; starting from scratch`);
+  if (ckpt) {
+    if (JSON.stringify(ckpt.state.config) !== JSON.stringify(runConfig(cfg)))
+      throw new Error(
+        `checkpoint ${ckptDir} was made with other settings: ${JSON.stringify(ckpt.state.config)}`,
+      );
+    model = ckpt.model;
+    ({ history } = ckpt.state);
+    startEpoch = ckpt.state.epoch;
+    startBatch = ckpt.state.batch;
+    wallBefore = ckpt.state.wallSeconds;
+    log(`resuming from ${ckptDir} at epoch ${startEpoch + 1}, batch ${startBatch}`);
+  } else {
+    const restore = seedMathRandom(deriveSeed(cfg.seed, 'init'));
+    try {
+      model = cfg.initialModel ?? buildModel(cfg.arch, numClasses);
+    } finally {
+      restore();
+    }
+  }
+  const optimizer = tf.train.adam(cfg.lr);
+  model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  if (ckpt) {
+    await optimizer.setWeights(ckpt.optimizerWeights);
+    tf.dispose(ckpt.optimizerWeights.map((w) => w.tensor));
+  }
+
+  const batches = Math.ceil(fit.n / cfg.batchSize);
+  const totalSteps = cfg.epochs * batches;
+  const started = performance.now();
+  const elapsed = () => wallBefore + (performance.now() - started) / 1000;
+  let interrupted = false;
+
+  for (let epoch = startEpoch; epoch < cfg.epochs && !interrupted; epoch++) {
+    const order = permutation(fit.n, mulberry32(deriveSeed(cfg.seed, 'shuffle', epoch)));
+    const epochStart = performance.now();
+    let seen = 0;
+    let lossSum = 0;
+    let accSum = 0;
+    let lr = cfg.lr;
+    for (let b = epoch === startEpoch ? startBatch : 0; b < batches; b++) {
+      if (cfg.signal?.aborted) {
+        await saveCheckpoint(ckptDir, model, {
+          epoch,
+          batch: b,
+          history,
+          wallSeconds: elapsed(),
+          config: runConfig(cfg),
+        });
+        log(`interrupted: checkpoint saved to ${ckptDir} (resume with --resume)`);
+        interrupted = true;
+        break;
+      }
+      lr = learningRateAt(cfg.schedule, cfg.lr, (epoch * batches + b) / totalSteps);
+      // Adam reads its learning rate on every step; the field is not in the public typings.
+      (optimizer as unknown as { learningRate: number }).learningRate = lr;
+      const idx = order.subarray(b * cfg.batchSize, Math.min(fit.n, (b + 1) * cfg.batchSize));
+      const { x, y } = makeBatch(
+        fit,
+        idx,
+        numClasses,
+        cfg,
+        mulberry32(deriveSeed(cfg.seed, 'augment', epoch, b)),
+      );
+      const restore = seedMathRandom(deriveSeed(cfg.seed, 'dropout', epoch, b));
+      let out: number | number[];
+      try {
+        out = await model.trainOnBatch(x, y);
+      } finally {
+        restore();
+        tf.dispose([x, y]);
+      }
+      const [loss, acc] = out as number[];
+      seen += idx.length;
+      lossSum += loss * idx.length;
+      accSum += acc * idx.length;
+      cfg.onBatch?.({
+        epoch,
+        epochs: cfg.epochs,
+        batch: b + 1,
+        batches,
+        loss: lossSum / seen,
+        acc: accSum / seen,
+        imagesPerSecond: seen / ((performance.now() - epochStart) / 1000),
+      });
+    }
+    if (interrupted) break;
+    const h: EpochHistory = {
+      epoch: epoch + 1,
+      loss: lossSum / seen,
+      acc: accSum / seen,
+      lr,
+      seconds: (performance.now() - epochStart) / 1000,
+    };
+    if (val) {
+      const v = lossAndAccuracy(model, val, cfg.normalization);
+      Object.assign(h, { valLoss: v.loss, valAcc: v.acc });
+    }
+    history = [...history, h];
+    cfg.onEpoch?.(h, { epochs: cfg.epochs });
+    if (epoch + 1 < cfg.epochs)
+      await saveCheckpoint(ckptDir, model, {
+        epoch: epoch + 1,
+        batch: 0,
+        history,
+        wallSeconds: elapsed(),
+        config: runConfig(cfg),
+      });
+  }
+
+  const test = interrupted ? undefined : lossAndAccuracy(model, cfg.data.test, cfg.normalization);
+  const params = model.countParams();
+  const metadata: ModelMetadata = {
+    name: cfg.name,
+    version: new Date()
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z'),
+    arch: cfg.arch,
+    classes: [...classes],
+    inputShape: [28, 28, 1],
+    normalization: cfg.normalization,
+    params,
+    dataset: {
+      name: cfg.data.name,
+      sources: [...cfg.data.train.sources, ...cfg.data.test.sources].map((s) => ({ ...s })),
+      trainSamples: fit.n,
+      testSamples: cfg.data.test.n,
+    },
+    training: {
+      command: cfg.command,
+      seed: cfg.seed,
+      epochs: cfg.epochs,
+      batchSize: cfg.batchSize,
+      lr: cfg.lr,
+      validationSplit: cfg.validationSplit,
+      backend: backend.name,
+      threads: backend.threads,
+      wallSeconds: elapsed(),
+      history,
+    },
+    testAccuracy: test?.acc,
+    hwrVersion: VERSION,
+    createdAt: new Date().toISOString(),
+    extra: {
+      schedule: cfg.schedule,
+      labelSmoothing: cfg.labelSmoothing,
+      augment: cfg.augment,
+      testLoss: test?.loss,
+    },
+  };
+  if (!interrupted) await removeCheckpoint(ckptDir);
+  return { model, metadata, interrupted, backend };
+}
