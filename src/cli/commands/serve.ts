@@ -1,12 +1,67 @@
+import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { UsageError } from '../usage-error.js';
+import { startServer } from '../../serve/app.js';
+import { parseIntOption, UsageError } from '../usage-error.js';
 
-// Placeholder until the owning module lands; replaced, never shipped as is.
+interface ServeCliOptions {
+  port?: string;
+  host: string;
+  models: string;
+  dataDir: string;
+  cors?: string;
+  batch: string;
+  batchWaitMs: string;
+  logLevel: string;
+  watch: boolean;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('(not implemented yet)')
-    .action(() => {
-      throw new UsageError('hwr serve is not implemented yet');
+    .description('Serve the web page and the HTTP API (predict, feedback, models, health, metrics, /docs)')
+    .option('--port <n>', 'TCP port (default: PORT, else 5000)')
+    .option('--host <addr>', 'address to listen on (0.0.0.0 in a container)', '127.0.0.1')
+    .option('--models <dir>', 'folder of model directories, followed for hot reload', 'models')
+    .option('--data-dir <dir>', 'folder of the feedback database (feedback.sqlite)', 'data')
+    .option('--cors <origins>', 'comma-separated origins allowed by CORS (default: CORS off)')
+    .option('--batch <n>', 'micro-batch up to n concurrent predictions in one forward pass (1 = off)', '1')
+    .option('--batch-wait-ms <ms>', 'longest wait for a micro-batch to fill (0 = one event-loop turn)', '0')
+    .option('--log-level <level>', `log level: ${LOG_LEVELS.join(' | ')}`, 'info')
+    .option('--no-watch', 'do not follow the models folder for replaced models')
+    .action(async (opts: ServeCliOptions) => {
+      const port = parseIntOption('port', opts.port ?? process.env.PORT ?? '5000');
+      if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+      if (!existsSync(opts.models) || !statSync(opts.models).isDirectory())
+        throw new UsageError(`--models ${opts.models} is not a folder (train a model first: hwr train)`);
+      if (!LOG_LEVELS.includes(opts.logLevel))
+        throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${opts.logLevel}"`);
+      const server = await startServer({
+        host: opts.host,
+        port,
+        modelsDir: opts.models,
+        dataDir: opts.dataDir,
+        corsOrigins: opts.cors
+          ?.split(',')
+          .map((o) => o.trim())
+          .filter(Boolean),
+        batching: {
+          maxBatch: parseIntOption('batch', opts.batch, 1),
+          maxWaitMs: parseIntOption('batch-wait-ms', opts.batchWaitMs, 0),
+        },
+        watch: opts.watch,
+        logger: { level: opts.logLevel },
+      });
+      server.app.log.info({ url: server.url, docs: `${server.url}/docs` }, 'hwr serve listening');
+      const stop = (signal: string) => {
+        server.app.log.info({ signal }, 'shutting down');
+        server.app.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
     });
 }

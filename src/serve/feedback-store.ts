@@ -1,0 +1,214 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { PIXELS } from '../model/infer.js';
+
+export const FEEDBACK_DB_FILE = 'feedback.sqlite';
+
+export type InputKind = 'image' | 'pixels' | 'strokes';
+
+export interface NewFeedback {
+  /** The 28x28 ink-high bytes the model saw (784 bytes). */
+  readonly pixels: Uint8Array;
+  readonly inputKind: InputKind;
+  /** The request's input as sent (base64 string, pixel array or strokes), stored as JSON. */
+  readonly rawInput: unknown;
+  readonly label: string;
+  readonly predicted?: string;
+  readonly modelName: string;
+  readonly modelVersion: string;
+  /** The model's class list, kept per version so an export can map labels to indices. */
+  readonly classes: readonly string[];
+}
+
+export interface FeedbackRow {
+  readonly id: number;
+  readonly createdAt: string;
+  readonly modelName: string;
+  readonly modelVersion: string;
+  readonly label: string;
+  readonly predicted: string | null;
+  readonly inputKind: InputKind;
+  readonly rawInput: string;
+  readonly pixels: Uint8Array;
+}
+
+export interface LabelStats {
+  count: number;
+  /** Rows of this label that carry a prediction. */
+  withPrediction: number;
+  /** Rows of this label the model predicted right. */
+  correct: number;
+}
+
+export interface FeedbackStats {
+  model: string | null;
+  total: number;
+  withPrediction: number;
+  correct: number;
+  /** correct / withPrediction, null when no row carries a prediction. */
+  accuracy: number | null;
+  byLabel: Record<string, LabelStats>;
+}
+
+const SCHEMA_VERSION = 1;
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE feedback (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     created_at TEXT NOT NULL,
+     model_name TEXT NOT NULL,
+     model_version TEXT NOT NULL,
+     label TEXT NOT NULL,
+     predicted TEXT,
+     input_kind TEXT NOT NULL CHECK (input_kind IN ('image', 'pixels', 'strokes')),
+     raw_input TEXT NOT NULL,
+     pixels BLOB NOT NULL CHECK (length(pixels) = ${PIXELS})
+   );
+   CREATE INDEX feedback_model_label ON feedback (model_name, label);
+   CREATE TABLE model_versions (
+     model_name TEXT NOT NULL,
+     model_version TEXT NOT NULL,
+     classes TEXT NOT NULL,
+     first_seen TEXT NOT NULL,
+     PRIMARY KEY (model_name, model_version)
+   );`,
+];
+
+/**
+ * User corrections, stored durably in SQLite (better-sqlite3, synchronous API: one insert is one
+ * short transaction on the event loop, well under a millisecond plus the fsync).
+ */
+export class FeedbackStore {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly insertRow: Database.Statement;
+  private readonly insertVersion: Database.Statement;
+
+  constructor(dataDir: string) {
+    mkdirSync(dataDir, { recursive: true });
+    this.path = resolve(join(dataDir, FEEDBACK_DB_FILE));
+    this.db = new Database(this.path);
+    // WAL: readers (stats, export) never block the writer and vice versa.
+    this.db.pragma('journal_mode = WAL');
+    // FULL: every commit fsyncs the WAL, so a 201 answer means the row survives a power cut;
+    // with NORMAL the last commits before a crash of the machine may be lost. Feedback is rare
+    // and precious (it is the retraining data), so the fsync per insert is worth it.
+    this.db.pragma('synchronous = FULL');
+    // Another process (a second worker, `hwr feedback export`) may hold the lock briefly.
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+    this.insertRow = this.db.prepare(
+      `INSERT INTO feedback (created_at, model_name, model_version, label, predicted, input_kind, raw_input, pixels)
+       VALUES (@createdAt, @modelName, @modelVersion, @label, @predicted, @inputKind, @rawInput, @pixels)`,
+    );
+    this.insertVersion = this.db.prepare(
+      `INSERT OR IGNORE INTO model_versions (model_name, model_version, classes, first_seen)
+       VALUES (?, ?, ?, ?)`,
+    );
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION)
+      throw new Error(
+        `${this.path} has schema version ${version}, newer than this hwr (${SCHEMA_VERSION}); upgrade hwr`,
+      );
+    for (let v = version; v < SCHEMA_VERSION; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  /** Stores one sample; returns its id. */
+  add(sample: NewFeedback): number {
+    if (sample.pixels.length !== PIXELS)
+      throw new Error(`feedback pixels must be ${PIXELS} bytes, got ${sample.pixels.length}`);
+    const createdAt = new Date().toISOString();
+    const run = this.db.transaction(() => {
+      this.insertVersion.run(
+        sample.modelName,
+        sample.modelVersion,
+        JSON.stringify(sample.classes),
+        createdAt,
+      );
+      return this.insertRow.run({
+        createdAt,
+        modelName: sample.modelName,
+        modelVersion: sample.modelVersion,
+        label: sample.label,
+        predicted: sample.predicted ?? null,
+        inputKind: sample.inputKind,
+        rawInput: JSON.stringify(sample.rawInput),
+        pixels: Buffer.from(sample.pixels.buffer, sample.pixels.byteOffset, sample.pixels.byteLength),
+      });
+    });
+    return Number(run().lastInsertRowid);
+  }
+
+  stats(model?: string): FeedbackStats {
+    const where = model === undefined ? '' : 'WHERE model_name = ?';
+    const rows = this.db
+      .prepare(
+        `SELECT label, COUNT(*) AS count, COUNT(predicted) AS withPrediction,
+                SUM(CASE WHEN predicted = label THEN 1 ELSE 0 END) AS correct
+         FROM feedback ${where} GROUP BY label ORDER BY label`,
+      )
+      .all(...(model === undefined ? [] : [model])) as Array<LabelStats & { label: string }>;
+    const byLabel: Record<string, LabelStats> = {};
+    let total = 0;
+    let withPrediction = 0;
+    let correct = 0;
+    for (const r of rows) {
+      byLabel[r.label] = { count: r.count, withPrediction: r.withPrediction, correct: r.correct };
+      total += r.count;
+      withPrediction += r.withPrediction;
+      correct += r.correct;
+    }
+    return {
+      model: model ?? null,
+      total,
+      withPrediction,
+      correct,
+      accuracy: withPrediction ? correct / withPrediction : null,
+      byLabel,
+    };
+  }
+
+  /** All rows of one model (every version), oldest first. */
+  rows(model: string): FeedbackRow[] {
+    const rows = this.db
+      .prepare(
+        `SELECT id, created_at AS createdAt, model_name AS modelName, model_version AS modelVersion,
+                label, predicted, input_kind AS inputKind, raw_input AS rawInput, pixels
+         FROM feedback WHERE model_name = ? ORDER BY id`,
+      )
+      .all(model) as Array<Omit<FeedbackRow, 'pixels'> & { pixels: Buffer }>;
+    return rows.map((r) => ({ ...r, pixels: new Uint8Array(r.pixels) }));
+  }
+
+  /** The class list of the most recently seen version of a model, if any feedback names it. */
+  classes(model: string): string[] | undefined {
+    const row = this.db
+      .prepare(
+        `SELECT classes FROM model_versions WHERE model_name = ? ORDER BY first_seen DESC, rowid DESC LIMIT 1`,
+      )
+      .get(model) as { classes: string } | undefined;
+    return row ? (JSON.parse(row.classes) as string[]) : undefined;
+  }
+
+  /** Model names that have feedback. */
+  models(): string[] {
+    return (
+      this.db.prepare('SELECT DISTINCT model_name AS name FROM feedback ORDER BY 1').all() as Array<{
+        name: string;
+      }>
+    ).map((r) => r.name);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,92 @@
+import { PIXELS, predictProbs } from '../model/infer.js';
+import type { LoadedModel } from '../model/io.js';
+
+export interface BatchingOptions {
+  /** Largest number of images in one forward pass; 1 turns micro-batching off. */
+  readonly maxBatch: number;
+  /** How long the first queued image waits for company, in ms; 0 = until the current I/O turn ends. */
+  readonly maxWaitMs: number;
+}
+
+export const NO_BATCHING: BatchingOptions = { maxBatch: 1, maxWaitMs: 0 };
+
+interface Pending {
+  readonly pixels: Uint8Array;
+  readonly resolve: (probs: Float32Array) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/**
+ * Runs one model. With micro-batching, concurrent single-image predictions are collected for at most
+ * `maxWaitMs` (or until `maxBatch` are queued) and answered from one forward pass.
+ */
+export class Predictor {
+  readonly numClasses: number;
+  private queue: Pending[] = [];
+  private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  private closed = false;
+
+  constructor(
+    readonly loaded: LoadedModel,
+    private readonly batching: BatchingOptions = NO_BATCHING,
+  ) {
+    this.numClasses = loaded.metadata.classes.length;
+  }
+
+  /** Probabilities for n images (n * 784 bytes), computed now, in one pass. */
+  predictNow(pixels: Uint8Array, n: number): Float32Array {
+    if (this.closed) throw new Error('model was unloaded');
+    return predictProbs(this.loaded.model, pixels, n, this.loaded.metadata.normalization, 64);
+  }
+
+  /** Probabilities for one image (784 bytes). */
+  predict(pixels: Uint8Array): Promise<Float32Array> {
+    if (this.batching.maxBatch <= 1) {
+      try {
+        return Promise.resolve(this.predictNow(pixels, 1));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ pixels, resolve, reject });
+      if (this.queue.length >= this.batching.maxBatch) this.flush();
+      else if (!this.timer)
+        this.timer =
+          this.batching.maxWaitMs > 0
+            ? setTimeout(() => this.flush(), this.batching.maxWaitMs)
+            : setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    if (this.timer) {
+      clearTimeout(this.timer as NodeJS.Timeout);
+      clearImmediate(this.timer as NodeJS.Immediate);
+      this.timer = undefined;
+    }
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    try {
+      const input = new Uint8Array(batch.length * PIXELS);
+      batch.forEach((p, i) => {
+        input.set(p.pixels, i * PIXELS);
+      });
+      const probs = this.predictNow(input, batch.length);
+      const k = this.numClasses;
+      batch.forEach((p, i) => {
+        p.resolve(probs.slice(i * k, (i + 1) * k));
+      });
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+    }
+  }
+
+  /** Answers what is queued, then frees the model's tensors. */
+  close(): void {
+    this.flush();
+    this.closed = true;
+    this.loaded.model.dispose();
+  }
+}

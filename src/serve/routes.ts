@@ -1,0 +1,227 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { PIXELS } from '../model/infer.js';
+import type { FeedbackStore } from './feedback-store.js';
+import { HttpError } from './http-error.js';
+import { type DecodedInput, decodeInput, pngBase64 } from './inputs.js';
+import type { ServeMetrics } from './metrics.js';
+import type { ModelRegistry, ServedModel } from './registry.js';
+import {
+  BatchBody,
+  BatchResult,
+  ErrorReply,
+  FeedbackBody,
+  FeedbackCreated,
+  FeedbackStatsReply,
+  ModelsReply,
+  PredictBody,
+  type Prediction,
+  Prediction as PredictionSchema,
+  StatsQuery,
+} from './schemas.js';
+
+export interface RouteDeps {
+  readonly registry: ModelRegistry;
+  readonly store: FeedbackStore;
+  readonly metrics: ServeMetrics;
+  readonly defaultModel: string;
+}
+
+const DEFAULT_TOP_K = 5;
+
+const errors = { 400: ErrorReply, 404: ErrorReply, 413: ErrorReply, 415: ErrorReply, 503: ErrorReply };
+
+function resolveModel(registry: ModelRegistry, requested: string | undefined, fallback: string): ServedModel {
+  const name = requested ?? fallback;
+  const model = registry.get(name);
+  if (model) return model;
+  if (!registry.scanned) throw HttpError.unavailable('models are still loading; try again shortly');
+  const known = registry.list().map((m) => `"${m.name}"`);
+  if (known.length === 0) throw HttpError.unavailable(`no model is loaded (none found in ${registry.dir})`);
+  throw HttpError.notFound(`unknown model "${name}"; served models: ${known.join(', ')}`);
+}
+
+function toPrediction(model: ServedModel, probs: Float32Array, pixels: Uint8Array, topK: number): Prediction {
+  const classes = model.metadata.classes;
+  const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a]);
+  const best = order[0];
+  return {
+    label: classes[best],
+    confidence: probs[best],
+    top: order.slice(0, topK).map((i) => ({ label: classes[i], p: probs[i] })),
+    model: { name: model.name, version: model.version },
+    input: pngBase64(pixels),
+  };
+}
+
+export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const { registry, store, metrics, defaultModel } = deps;
+  const api = app.withTypeProvider<ZodTypeProvider>();
+
+  api.post(
+    '/api/predict',
+    {
+      schema: {
+        summary: 'Classify one drawing',
+        description: 'Exactly one of image, pixels or strokes.',
+        body: PredictBody,
+        response: { 200: PredictionSchema, ...errors },
+      },
+    },
+    async (request) => {
+      const model = resolveModel(registry, request.body.model, defaultModel);
+      const input = decodeInput(request.body);
+      const probs = await model.predictor.predict(input.pixels);
+      const result = toPrediction(model, probs, input.pixels, request.body.topK ?? DEFAULT_TOP_K);
+      metrics.predictions.inc({ model: model.name, label: result.label });
+      return result;
+    },
+  );
+
+  api.post(
+    '/api/predict/batch',
+    {
+      schema: {
+        summary: 'Classify many drawings in one forward pass',
+        body: BatchBody,
+        response: { 200: BatchResult, ...errors },
+      },
+    },
+    async (request) => {
+      const model = resolveModel(registry, request.body.model, defaultModel);
+      const inputs: DecodedInput[] = request.body.inputs.map((input, i) =>
+        decodeInput(input, `inputs[${i}]: `),
+      );
+      const all = new Uint8Array(inputs.length * PIXELS);
+      inputs.forEach((input, i) => {
+        all.set(input.pixels, i * PIXELS);
+      });
+      const probs = model.predictor.predictNow(all, inputs.length);
+      const k = model.predictor.numClasses;
+      const results = inputs.map((input, i) => {
+        const r = toPrediction(
+          model,
+          probs.subarray(i * k, (i + 1) * k),
+          input.pixels,
+          request.body.topK ?? DEFAULT_TOP_K,
+        );
+        metrics.predictions.inc({ model: model.name, label: r.label });
+        return r;
+      });
+      return { results };
+    },
+  );
+
+  api.post(
+    '/api/feedback',
+    {
+      schema: {
+        summary: 'Store a correction: the drawing and its true label',
+        description:
+          'Stored durably in SQLite. Without "predicted", the model\'s own answer is computed and stored.',
+        body: FeedbackBody,
+        response: { 201: FeedbackCreated, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const model = resolveModel(registry, body.model, defaultModel);
+      const classes = model.metadata.classes;
+      if (!classes.includes(body.label))
+        throw HttpError.badRequest(
+          `label "${body.label}" is not a class of model "${model.name}" (classes: ${classes.join(' ')})`,
+        );
+      if (body.predicted !== undefined && !classes.includes(body.predicted))
+        throw HttpError.badRequest(`predicted "${body.predicted}" is not a class of model "${model.name}"`);
+      const input = decodeInput(body);
+      let predicted = body.predicted;
+      if (predicted === undefined) {
+        const probs = await model.predictor.predict(input.pixels);
+        predicted = toPrediction(model, probs, input.pixels, 1).label;
+      }
+      const id = store.add({
+        pixels: input.pixels,
+        inputKind: input.kind,
+        rawInput: input.raw,
+        label: body.label,
+        predicted,
+        modelName: model.name,
+        modelVersion: model.version,
+        classes,
+      });
+      metrics.feedback.inc({ model: model.name });
+      request.log.info(
+        { feedbackId: id, model: model.name, label: body.label, predicted },
+        'feedback stored',
+      );
+      reply.code(201);
+      return { id };
+    },
+  );
+
+  api.get(
+    '/api/feedback/stats',
+    {
+      schema: {
+        summary: 'Feedback counts per label and how often the model was right',
+        querystring: StatsQuery,
+        response: { 200: FeedbackStatsReply, 400: ErrorReply },
+      },
+    },
+    async (request) => store.stats(request.query.model),
+  );
+
+  api.get(
+    '/api/models',
+    { schema: { summary: 'Models being served', response: { 200: ModelsReply } } },
+    async () => ({
+      models: registry.list().map((m) => ({
+        name: m.name,
+        version: m.version,
+        arch: m.metadata.arch,
+        classes: m.metadata.classes,
+        accuracy: m.metadata.testAccuracy ?? null,
+        params: m.metadata.params,
+        createdAt: m.metadata.createdAt,
+        loadedAt: m.loadedAt.toISOString(),
+      })),
+    }),
+  );
+
+  api.get(
+    '/healthz',
+    {
+      schema: {
+        summary: 'Liveness: the process answers',
+        response: { 200: z.object({ status: z.literal('ok') }) },
+      },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
+
+  api.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'Readiness: 503 until at least one model is loaded',
+        response: {
+          200: z.object({ status: z.literal('ready'), models: z.array(z.string()) }),
+          503: ErrorReply,
+        },
+      },
+    },
+    async () => {
+      if (!registry.ready)
+        throw HttpError.unavailable(
+          registry.scanned ? `no model loaded from ${registry.dir}` : 'models are still loading',
+        );
+      return { status: 'ready' as const, models: registry.list().map((m) => `${m.name}@${m.version}`) };
+    },
+  );
+
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+}

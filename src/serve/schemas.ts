@@ -1,0 +1,148 @@
+import { z } from 'zod';
+import { PIXELS } from '../model/infer.js';
+import { MAX_STROKES } from '../preprocess/index.js';
+
+/** Most inputs one /api/predict/batch request may carry. */
+export const MAX_BATCH_INPUTS = 64;
+/** Longest base64 image string (the body limit caps it anyway). */
+const MAX_IMAGE_CHARS = 3 * 1024 * 1024;
+
+const Pixel = z
+  .number({ error: 'each pixel must be a number from 0 to 255' })
+  .min(0, 'each pixel must be a number from 0 to 255')
+  .max(255, 'each pixel must be a number from 0 to 255');
+
+/** The three input forms; a request carries exactly one of them. */
+export const InputFields = {
+  image: z
+    .string({ error: 'image must be a base64 string' })
+    .min(1, 'image is empty')
+    .max(MAX_IMAGE_CHARS, 'image is too large')
+    .optional()
+    .describe(
+      'Base64 PNG or JPEG (a data: URL prefix is accepted), any size; dark-on-light or light-on-dark',
+    ),
+  pixels: z
+    .array(Pixel, { error: 'pixels must be an array of 784 numbers' })
+    .length(PIXELS, `pixels must hold exactly ${PIXELS} numbers (28x28, row-major)`)
+    .optional()
+    .describe('784 numbers 0..255, row-major 28x28, ink high, already in MNIST form'),
+  strokes: z
+    .array(
+      z.array(z.tuple([z.number(), z.number()], { error: 'each point must be [x, y] with two numbers' }), {
+        error: 'each stroke must be an array of [x, y] points',
+      }),
+      { error: 'strokes must be an array of strokes, each an array of [x, y] points' },
+    )
+    .max(MAX_STROKES, `at most ${MAX_STROKES} strokes`)
+    .optional()
+    .describe('Pen strokes, each a list of [x, y] points (y down), any unit'),
+};
+
+export type InputForm = 'image' | 'pixels' | 'strokes';
+export const INPUT_FORMS: readonly InputForm[] = ['image', 'pixels', 'strokes'];
+
+export interface InputValue {
+  image?: string;
+  pixels?: number[];
+  strokes?: [number, number][][];
+}
+
+function exactlyOneInput(value: InputValue, ctx: z.RefinementCtx): void {
+  const given = INPUT_FORMS.filter((k) => value[k] !== undefined);
+  if (given.length !== 1)
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        given.length === 0
+          ? 'give exactly one input: "image", "pixels" or "strokes" (none given)'
+          : `give exactly one input: "image", "pixels" or "strokes" (got ${given.map((g) => `"${g}"`).join(' and ')})`,
+    });
+}
+
+const ModelName = z
+  .string({ error: 'model must be a string' })
+  .min(1)
+  .max(100)
+  .optional()
+  .describe('Model name as listed by GET /api/models (default "digits")');
+
+const TopK = z
+  .number()
+  .int()
+  .min(1)
+  .max(100)
+  .optional()
+  .describe('How many of the best classes to list in "top" (default 5)');
+
+export const PredictBody = z
+  .strictObject({ ...InputFields, model: ModelName, topK: TopK })
+  .superRefine(exactlyOneInput);
+export type PredictBody = z.infer<typeof PredictBody>;
+
+export const BatchInput = z.strictObject(InputFields).superRefine(exactlyOneInput);
+
+export const BatchBody = z.strictObject({
+  inputs: z
+    .array(BatchInput, { error: 'inputs must be an array of input objects' })
+    .min(1, 'inputs is empty')
+    .max(MAX_BATCH_INPUTS, `at most ${MAX_BATCH_INPUTS} inputs per batch`),
+  model: ModelName,
+  topK: TopK,
+});
+export type BatchBody = z.infer<typeof BatchBody>;
+
+export const FeedbackBody = z
+  .strictObject({
+    ...InputFields,
+    model: ModelName,
+    label: z.string({ error: 'label must be a string (one of the model classes)' }).min(1).max(64),
+    predicted: z.string().min(1).max(64).optional().describe('What the model answered, if known'),
+  })
+  .superRefine(exactlyOneInput);
+export type FeedbackBody = z.infer<typeof FeedbackBody>;
+
+export const Prediction = z.object({
+  label: z.string(),
+  confidence: z.number(),
+  top: z.array(z.object({ label: z.string(), p: z.number() })),
+  model: z.object({ name: z.string(), version: z.string() }),
+  input: z.string().describe('Base64 PNG of the 28x28 image the model saw'),
+});
+export type Prediction = z.infer<typeof Prediction>;
+
+export const BatchResult = z.object({ results: z.array(Prediction) });
+
+export const ErrorReply = z.object({ error: z.string(), statusCode: z.number().int() });
+
+export const FeedbackCreated = z.object({ id: z.number().int() });
+
+const LabelStats = z.object({
+  count: z.number().int(),
+  withPrediction: z.number().int(),
+  correct: z.number().int(),
+});
+
+export const FeedbackStatsReply = z.object({
+  model: z.string().nullable(),
+  total: z.number().int(),
+  withPrediction: z.number().int(),
+  correct: z.number().int(),
+  accuracy: z.number().nullable(),
+  byLabel: z.record(z.string(), LabelStats),
+});
+
+export const StatsQuery = z.strictObject({ model: z.string().min(1).max(100).optional() });
+
+export const ModelInfo = z.object({
+  name: z.string(),
+  version: z.string(),
+  arch: z.string(),
+  classes: z.array(z.string()),
+  accuracy: z.number().nullable(),
+  params: z.number().int(),
+  createdAt: z.string(),
+  loadedAt: z.string(),
+});
+
+export const ModelsReply = z.object({ models: z.array(ModelInfo) });
