@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
+import { registerCompare } from './commands/compare.js';
 import { registerEvaluate } from './commands/evaluate.js';
 import { registerModel } from './commands/model.js';
 import { registerPredict } from './commands/predict.js';
@@ -10,7 +11,7 @@ import { registerTrain } from './commands/train.js';
 function isUserError(err: unknown): err is Error {
   return (
     err instanceof Error &&
-    ['DataError', 'ModelError', 'UsageError', 'ZodError', 'HttpError'].includes(err.name)
+    ['DataError', 'ModelError', 'UsageError', 'PreprocessError', 'ZodError', 'HttpError'].includes(err.name)
   );
 }
 
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   });
   registerTrain(program);
   registerEvaluate(program);
+  registerCompare(program);
   registerPredict(program);
   registerModel(program);
   registerServe(program);

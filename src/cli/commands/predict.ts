@@ -1,12 +1,43 @@
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { UsageError } from '../usage-error.js';
+import { decodeImage } from '../../data/image-codec.js';
+import { initBackend } from '../../engine/backend.js';
+import { predictProbs } from '../../model/infer.js';
+import { loadModel } from '../../model/io.js';
+import { rgbaToMnist } from '../../preprocess/index.js';
+import { parseIntOption, UsageError } from '../usage-error.js';
 
-// Placeholder until the owning module lands; replaced, never shipped as is.
 export function registerPredict(program: Command): void {
   program
     .command('predict')
-    .description('(not implemented yet)')
-    .action(() => {
-      throw new UsageError('hwr predict is not implemented yet');
+    .description('classify PNG/JPEG images of handwritten characters (any size, either polarity)')
+    .argument('<images...>', 'image files')
+    .requiredOption('--model <dir>', 'model directory (model.json + weights.bin + metadata.json)')
+    .option('--top <k>', 'how many classes to list', '3')
+    .option('--json', 'print JSON lines instead of text')
+    .action(async (images: string[], opts: { model: string; top: string; json?: boolean }) => {
+      const top = parseIntOption('top', opts.top, 1);
+      await initBackend();
+      const { model, metadata } = await loadModel(opts.model);
+      for (const file of images) {
+        let bytes: Uint8Array;
+        try {
+          bytes = await readFile(file);
+        } catch {
+          throw new UsageError(`cannot read image ${file}`);
+        }
+        const pixels = rgbaToMnist(decodeImage(bytes));
+        const probs = predictProbs(model, pixels, 1, metadata.normalization);
+        const ranked = [...probs]
+          .map((p, i) => ({ label: metadata.classes[i], p }))
+          .sort((a, b) => b.p - a.p)
+          .slice(0, Math.min(top, metadata.classes.length));
+        if (opts.json) {
+          console.log(JSON.stringify({ file, label: ranked[0].label, confidence: ranked[0].p, top: ranked }));
+        } else {
+          const rest = ranked.map((r) => `${r.label} ${(r.p * 100).toFixed(1)}%`).join(', ');
+          console.log(`${file}: ${ranked[0].label} (${(ranked[0].p * 100).toFixed(1)}%) — top ${rest}`);
+        }
+      }
     });
 }
