@@ -2,7 +2,13 @@ import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { loadCsv } from './csv.js';
-import { DataError, type DatasetSplits, DIGIT_CLASSES, type ImageDataset } from './dataset.js';
+import {
+  DataError,
+  type DataSource,
+  type DatasetSplits,
+  DIGIT_CLASSES,
+  type ImageDataset,
+} from './dataset.js';
 import { type EmnistVariant, loadEmnistCsv, loadEmnistIdx, loadEmnistSplit } from './emnist.js';
 import { type LoadedImages, labelsPathFor, loadIdxPair } from './idx.js';
 import { DIR_CLASSES, loadDatasetDir, readClassesJson } from './idx-dir.js';
@@ -141,7 +147,7 @@ function labelCount(labels: Uint8Array): number {
 export async function loadPath(path: string, options: PathLoadOptions = {}): Promise<ImageDataset> {
   if (isDir(path)) return loadDatasetDir(path);
   if (!existsSync(path)) throw new DataError(`${path}: file not found`);
-  let imagesPath = path;
+  const imagesPath = path;
   let labelsPath: string | undefined;
   if (!isCsvName(path)) {
     labelsPath = labelsPathFor(path);
@@ -155,7 +161,6 @@ export async function loadPath(path: string, options: PathLoadOptions = {}): Pro
         );
       }
     }
-    imagesPath = path;
   }
   if (options.emnist) {
     return labelsPath
@@ -164,7 +169,7 @@ export async function loadPath(path: string, options: PathLoadOptions = {}): Pro
   }
   const classesJson = join(dirname(path), DIR_CLASSES);
   let classes: readonly string[] | undefined = options.classes;
-  const extraSources = [];
+  const extraSources: DataSource[] = [];
   if (existsSync(classesJson)) {
     const read = await readClassesJson(classesJson);
     classes = read.classes;

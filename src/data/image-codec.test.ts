@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
@@ -125,5 +126,28 @@ describe('non-images', () => {
     expect(() => decodeImage(new TextEncoder().encode('GIF89a....'))).toThrow(/unknown signature/);
     const random = Uint8Array.from({ length: 500 }, (_, i) => (i * 7919 + 13) % 251);
     expect(() => decodeImage(random)).toThrow(DataError);
+  });
+});
+
+describe('committed fixtures (test/fixtures/data)', () => {
+  const fixture = (name: string) =>
+    readFileSync(new URL(`../../test/fixtures/data/${name}`, import.meta.url));
+
+  it('mnist-test-0.png is MNIST test image #0 exactly', async () => {
+    const img = decodeImage(fixture('mnist-test-0.png'));
+    expect(red(img.data)).toEqual(await digit());
+  });
+
+  it('the dark-on-light JPEG is the same digit, inverted and scaled 3x', async () => {
+    const img = decodeImage(fixture('mnist-test-0-dark-on-light-84.jpg'));
+    expect([img.width, img.height]).toEqual([84, 84]);
+    const px = await digit();
+    let diff = 0;
+    for (let y = 0; y < 28; y++) {
+      for (let x = 0; x < 28; x++) {
+        diff += Math.abs(255 - img.data[((y * 3 + 1) * 84 + x * 3 + 1) * 4] - px[y * 28 + x]);
+      }
+    }
+    expect(diff / 784).toBeLessThan(8);
   });
 });
