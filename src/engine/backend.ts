@@ -1,3 +1,4 @@
+import os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -10,34 +11,99 @@ export interface BackendInfo {
 }
 
 export interface BackendOptions {
-  /** Forced backend; default: HWR_BACKEND, else the fastest one available. */
+  /** Forced backend; default: HWR_BACKEND, else the fastest one available (tensorflow, wasm, cpu). */
   readonly backend?: BackendName;
-  /** Threads for wasm (default: HWR_THREADS, else all cores, at most 2 are useful here). */
+  /** Threads for wasm; default: HWR_THREADS, else min(2, cores) (XNNPACK gains little past 2 here). */
   readonly threads?: number;
   readonly log?: (message: string) => void;
 }
 
+/** A bad backend choice (option or environment variable); the message says what is accepted. */
+export class BackendError extends Error {
+  override readonly name = 'BackendError';
+}
+
 let current: BackendInfo | undefined;
 
-/** Picks and initialises the TF.js backend once per process; later calls return the first choice. */
+function requestedBackend(options: BackendOptions): BackendName | undefined {
+  const raw = options.backend ?? (process.env.HWR_BACKEND || undefined);
+  if (raw === undefined) return undefined;
+  if (!BACKEND_NAMES.includes(raw as BackendName))
+    throw new BackendError(
+      `unknown backend "${raw}"${options.backend ? '' : ' in HWR_BACKEND'} (expected one of ${BACKEND_NAMES.join(', ')})`,
+    );
+  return raw as BackendName;
+}
+
+function requestedThreads(options: BackendOptions): number {
+  const fromEnv = process.env.HWR_THREADS;
+  const raw = options.threads ?? (fromEnv ? Number(fromEnv) : Math.min(2, os.availableParallelism()));
+  if (!Number.isInteger(raw) || raw < 1 || raw > 8)
+    throw new BackendError(
+      `threads must be an integer from 1 to 8, got ${options.threads ?? `HWR_THREADS="${fromEnv}"`}`,
+    );
+  return raw;
+}
+
+async function tryTensorflow(): Promise<string | undefined> {
+  // A variable specifier: tfjs-node is optional and may be absent at type-check time.
+  const name = '@tensorflow/tfjs-node';
+  try {
+    await import(name);
+  } catch (e) {
+    return (e as Error).message.split('\n')[0];
+  }
+  if (!(await tf.setBackend('tensorflow'))) return 'the tensorflow backend failed to initialise';
+  return undefined;
+}
+
+async function tryWasm(threads: number, log: (m: string) => void): Promise<number | undefined> {
+  const { registerWasmTrainingKernels } = await import('./wasm-kernels.js');
+  registerWasmTrainingKernels();
+  if (threads > 1) {
+    const { initThreadedWasm } = await import('./wasm-threads.js');
+    try {
+      return await initThreadedWasm(threads);
+    } catch (e) {
+      log(`backend: threaded wasm unavailable (${(e as Error).message}); using 1 thread`);
+    }
+  }
+  return (await tf.setBackend('wasm')) ? 1 : undefined;
+}
+
+/**
+ * Picks and initialises the TF.js backend once per process (later calls return the first choice):
+ * `tensorflow` (tfjs-node) when importable, else `wasm` (SIMD, multi-threaded, with the training kernels
+ * of ./wasm-kernels.ts), else `cpu`. A backend forced by option or HWR_BACKEND that fails is an error.
+ */
 export async function initBackend(options: BackendOptions = {}): Promise<BackendInfo> {
   if (current) return current;
-  const requested = options.backend ?? (process.env.HWR_BACKEND as BackendName | undefined);
-  if (requested && !BACKEND_NAMES.includes(requested))
-    throw new Error(`unknown backend "${requested}" (expected one of ${BACKEND_NAMES.join(', ')})`);
-  if (!requested || requested === 'wasm') {
-    await import('@tensorflow/tfjs-backend-wasm');
-    if (await tf.setBackend('wasm')) {
-      await tf.ready();
-      current = { name: 'wasm', threads: 1, simd: Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) };
-    } else if (requested) throw new Error('the wasm backend failed to initialise');
+  const log = options.log ?? (() => {});
+  const requested = requestedBackend(options);
+  const threads = requestedThreads(options);
+  let info: BackendInfo | undefined;
+  if (!requested || requested === 'tensorflow') {
+    const failure = await tryTensorflow();
+    if (!failure) info = { name: 'tensorflow', threads: os.availableParallelism(), simd: true };
+    else if (!requested) log(`backend: tensorflow unavailable (${failure})`);
+    else
+      throw new BackendError(
+        `the tensorflow backend is unavailable (${failure}); install @tensorflow/tfjs-node with its native library, or use HWR_BACKEND=wasm`,
+      );
   }
-  if (!current) {
+  if (!info && (!requested || requested === 'wasm')) {
+    const used = await tryWasm(threads, log);
+    if (used !== undefined)
+      info = { name: 'wasm', threads: used, simd: Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) };
+    else if (requested) throw new BackendError('the wasm backend failed to initialise');
+  }
+  if (!info) {
     await import('@tensorflow/tfjs-backend-cpu');
-    await tf.setBackend('cpu');
-    await tf.ready();
-    current = { name: 'cpu', threads: 1, simd: false };
+    if (!(await tf.setBackend('cpu'))) throw new BackendError('the cpu backend failed to initialise');
+    info = { name: 'cpu', threads: 1, simd: false };
   }
-  options.log?.(`backend: ${current.name} (threads ${current.threads}, simd ${current.simd})`);
-  return current;
+  await tf.ready();
+  current = info;
+  log(`backend: ${info.name} (threads ${info.threads}, simd ${info.simd})`);
+  return info;
 }

@@ -1,0 +1,124 @@
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { registerWasmTrainingKernels } from './wasm-kernels.js';
+
+/** Deterministic uniform(-1, 1) values (mulberry32), so a failure reproduces. */
+function randoms(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let a = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+interface Input {
+  readonly shape: number[];
+  readonly values: Float32Array;
+}
+const input = (shape: number[], seed: number): Input => ({
+  shape,
+  values: randoms(
+    shape.reduce((p, d) => p * d, 1),
+    seed,
+  ),
+});
+
+/** Runs one kernel on the given backend with the same data, returning shape and values. */
+async function runOn(
+  backend: string,
+  kernel: string,
+  inputs: Record<string, Input>,
+  attrs: tf.NamedAttrMap,
+): Promise<{ shape: number[]; values: Float32Array }> {
+  await tf.setBackend(backend);
+  const tensors: tf.NamedTensorMap = {};
+  for (const [name, { shape, values }] of Object.entries(inputs)) tensors[name] = tf.tensor(values, shape);
+  const before = tf.memory().numTensors;
+  const out = tf.engine().runKernel(kernel, tensors, attrs) as tf.Tensor;
+  const values = (await out.data()) as Float32Array;
+  const shape = out.shape;
+  out.dispose();
+  for (const t of Object.values(tensors)) t.dispose();
+  expect(tf.memory().numTensors).toBe(before - Object.keys(tensors).length);
+  return { shape, values };
+}
+
+async function expectSameAsCpu(kernel: string, inputs: Record<string, Input>, attrs: tf.NamedAttrMap) {
+  const want = await runOn('cpu', kernel, inputs, attrs);
+  const got = await runOn('wasm', kernel, inputs, attrs);
+  expect(got.shape).toEqual(want.shape);
+  let scale = 1;
+  for (const v of want.values) scale = Math.max(scale, Math.abs(v));
+  let worst = 0;
+  for (let i = 0; i < want.values.length; i++)
+    worst = Math.max(worst, Math.abs(got.values[i] - want.values[i]));
+  expect(worst).toBeLessThan(1e-5 * scale * 10);
+}
+
+beforeAll(async () => {
+  registerWasmTrainingKernels();
+  expect(await tf.setBackend('wasm')).toBe(true);
+});
+
+// [batch, height, width, inChannels, kernelH, kernelW, outChannels, stride, pad]
+type ConvCase = [number, number, number, number, number, number, number, number, 'same' | 'valid'];
+const CONV_CASES: ConvCase[] = [
+  [2, 28, 28, 1, 5, 5, 6, 1, 'valid'],
+  [3, 12, 12, 7, 5, 5, 9, 1, 'valid'],
+  [1, 9, 7, 3, 3, 3, 4, 1, 'same'],
+  [2, 8, 8, 4, 3, 3, 5, 1, 'same'],
+  [2, 11, 10, 3, 4, 2, 2, 1, 'same'],
+  [1, 10, 9, 2, 3, 3, 3, 2, 'same'],
+  [2, 11, 11, 3, 3, 3, 4, 2, 'valid'],
+  [1, 13, 12, 2, 5, 3, 3, 3, 'same'],
+];
+
+describe('Conv2DBackpropFilter on wasm', () => {
+  it.each(CONV_CASES)(
+    'x [%i,%i,%i,%i] k %ix%i out %i stride %i %s',
+    async (n, h, w, c, kh, kw, o, s, pad) => {
+      const info = tf.backend_util.computeConv2DInfo([n, h, w, c], [kh, kw, c, o], s, 1, pad);
+      await expectSameAsCpu(
+        tf.Conv2DBackpropFilter,
+        { x: input([n, h, w, c], 1), dy: input(info.outShape, 2) },
+        { strides: [s, s], pad, dataFormat: 'NHWC', filterShape: [kh, kw, c, o] },
+      );
+    },
+  );
+});
+
+describe('Conv2DBackpropInput on wasm', () => {
+  it.each(CONV_CASES)(
+    'x [%i,%i,%i,%i] k %ix%i out %i stride %i %s',
+    async (n, h, w, c, kh, kw, o, s, pad) => {
+      const info = tf.backend_util.computeConv2DInfo([n, h, w, c], [kh, kw, c, o], s, 1, pad);
+      await expectSameAsCpu(
+        tf.Conv2DBackpropInput,
+        { dy: input(info.outShape, 3), filter: input([kh, kw, c, o], 4) },
+        { strides: [s, s], pad, dataFormat: 'NHWC', inputShape: [n, h, w, c] },
+      );
+    },
+  );
+});
+
+describe('BatchMatMul on wasm', () => {
+  // [aShape (before transpose flags), bShape, transposeA, transposeB]
+  const cases: [number[], number[], boolean, boolean][] = [
+    [[1, 7, 5], [1, 5, 3], false, false],
+    [[1, 5, 7], [1, 5, 3], true, false],
+    [[1, 7, 5], [1, 3, 5], false, true],
+    [[1, 5, 7], [1, 3, 5], true, true],
+    [[3, 4, 6], [3, 4, 2], true, false],
+    [[2, 1, 9], [2, 5, 9], false, true],
+    [[1, 128, 33], [1, 128, 10], true, false],
+  ];
+  it.each(cases)('a %j b %j transposeA %s transposeB %s', async (a, b, transposeA, transposeB) => {
+    await expectSameAsCpu(tf.BatchMatMul, { a: input(a, 5), b: input(b, 6) }, { transposeA, transposeB });
+  });
+});
