@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { registerCompare } from './commands/compare.js';
 import { registerEvaluate } from './commands/evaluate.js';
+import { registerFeedback } from './commands/feedback.js';
 import { registerModel } from './commands/model.js';
 import { registerPredict } from './commands/predict.js';
 import { registerServe } from './commands/serve.js';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerPredict(program);
   registerModel(program);
   registerServe(program);
+  registerFeedback(program);
   return program;
 }
 

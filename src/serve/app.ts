@@ -166,6 +166,8 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
         frameAncestors: ["'none'"],
         objectSrc: ["'none'"],
         baseUri: ["'self'"],
+        // Served over plain HTTP on a LAN or behind a TLS proxy: upgrading would break the former.
+        upgradeInsecureRequests: null,
       },
     },
   });
@@ -182,7 +184,17 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     transform: jsonSchemaTransform,
   });
   // staticCSP: the docs page gets a CSP with hashes for its own inline bits, no 'unsafe-inline'.
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true });
+  await app.register(fastifySwaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    uiConfig: { validatorUrl: null },
+    // Same framing and transport rules as the rest of the site.
+    transformStaticCSP: (header) =>
+      header
+        .replace("frame-ancestors 'self'", "frame-ancestors 'none'")
+        .replace(/ ?validator\.swagger\.io/, '')
+        .replace(/ ?upgrade-insecure-requests;?/, ''),
+  });
 
   registerRoutes(app, { registry, store, metrics, defaultModel: options.defaultModel ?? DEFAULT_MODEL });
 
