@@ -1,0 +1,75 @@
+import type { Stroke } from '../preprocess/index.js';
+
+/** The HTTP API served by src/serve (see its OpenAPI page at /docs). */
+export interface ModelInfo {
+  name: string;
+  version: string;
+  classes: string[];
+  accuracy?: number | null;
+}
+
+export interface Prediction {
+  label: string;
+  confidence: number;
+  top: { label: string; p: number }[];
+  model: { name: string; version: string };
+  /** Base64 PNG of the 28x28 image the model was given. */
+  input: string;
+}
+
+/** An API answer that is not a success: the server's message when it sent one. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+async function call<T>(path: string, init?: RequestInit): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      ...init,
+      headers: { accept: 'application/json', ...(init?.body ? { 'content-type': 'application/json' } : {}) },
+    });
+  } catch {
+    throw new ApiError('network', 0);
+  }
+  const text = await res.text();
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  if (!res.ok) {
+    const message =
+      body && typeof body === 'object' && 'error' in body && typeof body.error === 'string'
+        ? body.error
+        : `${res.status} ${res.statusText}`;
+    throw new ApiError(message, res.status);
+  }
+  return body as T;
+}
+
+/** GET /api/models: `{ models: [...] }` (a bare array is accepted too). */
+export async function listModels(): Promise<ModelInfo[]> {
+  const body = await call<ModelInfo[] | { models: ModelInfo[] }>('/api/models');
+  return Array.isArray(body) ? body : (body?.models ?? []);
+}
+
+export function predict(strokes: readonly Stroke[], model: string, topK = 3): Promise<Prediction> {
+  return call<Prediction>('/api/predict', { method: 'POST', body: JSON.stringify({ strokes, model, topK }) });
+}
+
+export function sendFeedback(body: {
+  strokes: readonly Stroke[];
+  model: string;
+  label: string;
+  predicted?: string;
+}): Promise<{ id: number | string }> {
+  return call('/api/feedback', { method: 'POST', body: JSON.stringify(body) });
+}

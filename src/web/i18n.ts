@@ -1,0 +1,84 @@
+/** Page text in English and French; keys are referenced by data-i18n attributes and by code. */
+const en = {
+  title: 'Handwriting recognition',
+  drawHeading: 'Draw one character',
+  model: 'Model',
+  padLabel: 'Drawing pad',
+  padHelp: 'Draw with a finger, a pen or the mouse, then press Predict.',
+  predict: 'Predict',
+  clear: 'Clear',
+  resultHeading: 'The model reads',
+  seen: 'What the model saw (28×28)',
+  topLabel: 'Most likely characters',
+  feedbackQuestion: 'Which character did you write?',
+  submit: 'Submit',
+  footer: 'Your drawings and answers are stored to improve the model.',
+  langToggle: 'Français',
+  thinking: 'Reading…',
+  drawFirst: 'Draw a character first.',
+  nothingDrawn: 'Nothing drawn: draw a larger character.',
+  thanks: 'Thank you! Your answer was saved.',
+  sending: 'Saving…',
+  chooseLabel: 'Pick the character you wrote.',
+  error: 'Error: {message}',
+  offline: 'The server cannot be reached. Try again.',
+  noModels: 'No model is available on the server.',
+  confidence: '{label}: {p} %',
+  accuracy: '{name} (test accuracy {acc} %)',
+} as const;
+
+export type MessageKey = keyof typeof en;
+type Messages = Record<MessageKey, string>;
+
+const fr: Messages = {
+  title: 'Reconnaissance d’écriture',
+  drawHeading: 'Dessinez un caractère',
+  model: 'Modèle',
+  padLabel: 'Zone de dessin',
+  padHelp: 'Dessinez au doigt, au stylet ou à la souris, puis appuyez sur Reconnaître.',
+  predict: 'Reconnaître',
+  clear: 'Effacer',
+  resultHeading: 'Le modèle lit',
+  seen: 'Ce que le modèle a vu (28×28)',
+  topLabel: 'Caractères les plus probables',
+  feedbackQuestion: 'Quel caractère avez-vous écrit ?',
+  submit: 'Envoyer',
+  footer: 'Vos dessins et réponses sont enregistrés pour améliorer le modèle.',
+  langToggle: 'English',
+  thinking: 'Lecture…',
+  drawFirst: 'Dessinez d’abord un caractère.',
+  nothingDrawn: 'Rien de dessiné : dessinez un caractère plus grand.',
+  thanks: 'Merci ! Votre réponse est enregistrée.',
+  sending: 'Enregistrement…',
+  chooseLabel: 'Choisissez le caractère que vous avez écrit.',
+  error: 'Erreur : {message}',
+  offline: 'Le serveur est injoignable. Réessayez.',
+  noModels: 'Aucun modèle n’est disponible sur le serveur.',
+  confidence: '{label} : {p} %',
+  accuracy: '{name} (précision en test {acc} %)',
+};
+
+export type Lang = 'en' | 'fr';
+const MESSAGES: Record<Lang, Messages> = { en, fr };
+
+/** The stored choice, else the browser's preferred language, else English. */
+export function initialLang(stored: string | null, browser: readonly string[]): Lang {
+  if (stored === 'en' || stored === 'fr') return stored;
+  for (const tag of browser) {
+    const primary = tag.toLowerCase().split('-')[0];
+    if (primary === 'fr' || primary === 'en') return primary;
+  }
+  return 'en';
+}
+
+export function translate(lang: Lang, key: MessageKey, params: Record<string, string | number> = {}): string {
+  return MESSAGES[lang][key].replace(/\{(\w+)\}/g, (_, name: string) => String(params[name] ?? `{${name}}`));
+}
+
+/** Rewrites every [data-i18n] text and [data-i18n-aria-label] label under `root`. */
+export function applyTranslations(root: ParentNode, lang: Lang): void {
+  for (const el of root.querySelectorAll<HTMLElement>('[data-i18n]'))
+    el.textContent = translate(lang, el.dataset.i18n as MessageKey);
+  for (const el of root.querySelectorAll<HTMLElement>('[data-i18n-aria-label]'))
+    el.setAttribute('aria-label', translate(lang, el.dataset.i18nAriaLabel as MessageKey));
+}

@@ -1,0 +1,270 @@
+import './style.css';
+import { PreprocessError, type Stroke, strokesToMnist } from '../preprocess/index.js';
+import { ApiError, listModels, type ModelInfo, type Prediction, predict, sendFeedback } from './api.js';
+import { applyTranslations, initialLang, type Lang, type MessageKey, translate } from './i18n.js';
+import { DrawingPad } from './pad.js';
+
+/** A drawing smaller than this (CSS px, longer side) is a tap or a slip, not a character. */
+export const MIN_DRAWING_PX = 4;
+
+function $<T extends HTMLElement>(id: string): T {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`#${id} is missing from index.html`);
+  return el as T;
+}
+
+const ui = {
+  lang: $<HTMLButtonElement>('lang-toggle'),
+  models: $<HTMLSelectElement>('model-select'),
+  pad: $<HTMLCanvasElement>('pad'),
+  predict: $<HTMLButtonElement>('predict'),
+  clear: $<HTMLButtonElement>('clear'),
+  status: $<HTMLParagraphElement>('status'),
+  result: $<HTMLElement>('result'),
+  prediction: $<HTMLOutputElement>('prediction'),
+  seen: $<HTMLImageElement>('seen'),
+  top: $<HTMLOListElement>('top'),
+  labels: $<HTMLDivElement>('labels'),
+  submit: $<HTMLButtonElement>('feedback-submit'),
+};
+
+const state: {
+  lang: Lang;
+  models: ModelInfo[];
+  last: { strokes: Stroke[]; prediction: Prediction } | null;
+  chosen: string | null;
+  busy: boolean;
+} = {
+  lang: initialLang(
+    safeStorage('get'),
+    navigator.languages?.length ? navigator.languages : [navigator.language],
+  ),
+  models: [],
+  last: null,
+  chosen: null,
+  busy: false,
+};
+
+function safeStorage(op: 'get' | 'set', value?: string): string | null {
+  try {
+    if (op === 'set' && value) localStorage.setItem('hwr.lang', value);
+    return localStorage.getItem('hwr.lang');
+  } catch {
+    return null; // storage disabled (private mode, file://): the browser language still applies
+  }
+}
+
+const t = (key: MessageKey, params?: Record<string, string | number>) => translate(state.lang, key, params);
+
+let statusKey: { key: MessageKey; params?: Record<string, string | number> } | null = null;
+function say(key: MessageKey | null, params?: Record<string, string | number>): void {
+  statusKey = key ? { key, params } : null;
+  ui.status.textContent = key ? t(key, params) : '';
+}
+
+function errorText(err: unknown): { key: MessageKey; params?: Record<string, string> } {
+  if (err instanceof ApiError && err.status === 0) return { key: 'offline' };
+  return { key: 'error', params: { message: err instanceof Error ? err.message : String(err) } };
+}
+
+function currentModel(): ModelInfo | undefined {
+  return state.models.find((m) => m.name === ui.models.value);
+}
+
+function setLang(lang: Lang): void {
+  state.lang = lang;
+  document.documentElement.lang = lang;
+  applyTranslations(document, lang);
+  ui.lang.textContent = t('langToggle');
+  ui.lang.lang = lang === 'en' ? 'fr' : 'en';
+  renderModelOptions();
+  if (state.last) renderPrediction(state.last.prediction);
+  if (statusKey) say(statusKey.key, statusKey.params);
+}
+
+function renderModelOptions(): void {
+  const selected = ui.models.value;
+  ui.models.replaceChildren(
+    ...state.models.map((m) => {
+      const o = document.createElement('option');
+      o.value = m.name;
+      o.textContent =
+        typeof m.accuracy === 'number'
+          ? t('accuracy', { name: m.name, acc: (m.accuracy * 100).toFixed(1) })
+          : m.name;
+      return o;
+    }),
+  );
+  if (selected && state.models.some((m) => m.name === selected)) ui.models.value = selected;
+}
+
+function renderLabels(): void {
+  const model = currentModel();
+  ui.labels.replaceChildren(
+    ...(model?.classes ?? []).map((label) => {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'label';
+      b.textContent = label;
+      b.dataset.testid = 'feedback-label';
+      b.dataset.label = label;
+      b.setAttribute('aria-pressed', String(label === state.chosen));
+      b.addEventListener('click', () => choose(label));
+      return b;
+    }),
+  );
+  ui.submit.disabled = state.busy || !state.chosen || !state.last;
+}
+
+function choose(label: string): void {
+  state.chosen = label;
+  for (const b of ui.labels.querySelectorAll<HTMLButtonElement>('button'))
+    b.setAttribute('aria-pressed', String(b.dataset.label === label));
+  ui.submit.disabled = state.busy || !state.last;
+}
+
+function renderPrediction(p: Prediction): void {
+  ui.prediction.textContent = p.label;
+  ui.seen.src = `data:image/png;base64,${p.input}`;
+  ui.top.replaceChildren(
+    ...p.top.map(({ label, p: prob }) => {
+      const li = document.createElement('li');
+      const name = document.createElement('span');
+      name.className = 'top-label';
+      name.textContent = label;
+      // <meter> draws the bar natively: no inline style needed under the page's CSP.
+      const bar = document.createElement('meter');
+      bar.min = 0;
+      bar.max = 1;
+      bar.value = prob;
+      const pct = (prob * 100).toFixed(prob >= 0.995 || prob < 0.01 ? 1 : 0);
+      bar.setAttribute('aria-label', t('confidence', { label, p: pct }));
+      const value = document.createElement('span');
+      value.className = 'top-p';
+      value.textContent = `${pct} %`;
+      li.append(name, bar, value);
+      return li;
+    }),
+  );
+  ui.result.hidden = false;
+}
+
+function updateButtons(): void {
+  ui.predict.disabled = state.busy || pad.isEmpty || state.models.length === 0;
+  ui.clear.disabled = state.busy;
+  ui.submit.disabled = state.busy || !state.chosen || !state.last;
+}
+
+function resetResult(): void {
+  state.last = null;
+  state.chosen = null;
+  ui.result.hidden = true;
+  ui.prediction.textContent = '';
+  ui.top.replaceChildren();
+  ui.seen.removeAttribute('src');
+}
+
+async function onPredict(): Promise<void> {
+  const model = currentModel();
+  if (!model) return say('noModels');
+  const strokes = pad.getStrokes();
+  // Same preprocessing as the server: refuse a tap or a speck here, without a round trip.
+  try {
+    strokesToMnist(strokes, { minExtent: MIN_DRAWING_PX });
+  } catch (err) {
+    if (err instanceof PreprocessError) return say(pad.isEmpty ? 'drawFirst' : 'nothingDrawn');
+    throw err;
+  }
+  state.busy = true;
+  updateButtons();
+  say('thinking');
+  try {
+    const prediction = await predict(strokes, model.name, 3);
+    state.last = { strokes, prediction };
+    state.chosen = prediction.label;
+    renderPrediction(prediction);
+    renderLabels();
+    say(null);
+  } catch (err) {
+    const e = errorText(err);
+    say(e.key, e.params);
+  } finally {
+    state.busy = false;
+    updateButtons();
+  }
+}
+
+async function onSubmit(): Promise<void> {
+  const model = currentModel();
+  if (!state.last || !model) return;
+  if (!state.chosen) return say('chooseLabel');
+  state.busy = true;
+  updateButtons();
+  say('sending');
+  try {
+    await sendFeedback({
+      strokes: state.last.strokes,
+      model: model.name,
+      label: state.chosen,
+      predicted: state.last.prediction.label,
+    });
+    pad.clear();
+    resetResult();
+    say('thanks');
+    ui.pad.focus();
+  } catch (err) {
+    const e = errorText(err);
+    say(e.key, e.params);
+  } finally {
+    state.busy = false;
+    updateButtons();
+  }
+}
+
+const pad = new DrawingPad(ui.pad, {
+  onChange: () => {
+    // A changed drawing makes the shown answer stale.
+    if (state.last && !pad.isEmpty) resetResult();
+    if (statusKey?.key === 'thanks' || statusKey?.key === 'drawFirst') say(null);
+    updateButtons();
+  },
+});
+ui.pad.tabIndex = 0;
+
+ui.predict.addEventListener('click', () => void onPredict());
+ui.clear.addEventListener('click', () => {
+  pad.clear();
+  resetResult();
+  say(null);
+  updateButtons();
+});
+ui.submit.addEventListener('click', () => void onSubmit());
+ui.lang.addEventListener('click', () => {
+  const next: Lang = state.lang === 'en' ? 'fr' : 'en';
+  safeStorage('set', next);
+  setLang(next);
+});
+ui.models.addEventListener('change', () => {
+  resetResult();
+  renderLabels();
+  updateButtons();
+});
+
+async function start(): Promise<void> {
+  setLang(state.lang);
+  updateButtons();
+  try {
+    state.models = await listModels();
+  } catch (err) {
+    const e = errorText(err);
+    return say(e.key, e.params);
+  }
+  if (state.models.length === 0) return say('noModels');
+  renderModelOptions();
+  ui.models.value = state.models.some((m) => m.name === 'digits') ? 'digits' : state.models[0].name;
+  renderLabels();
+  updateButtons();
+  document.body.dataset.ready = 'true';
+}
+
+void start();

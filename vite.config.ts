@@ -1,0 +1,22 @@
+import { resolve } from 'node:path';
+import { defineConfig } from 'vite';
+
+// The page (src/web) is bundled into dist/web, which `hwr serve` serves at `/`. The bundle must work
+// under a CSP without 'unsafe-inline': only external module scripts and stylesheets are emitted.
+export default defineConfig({
+  root: resolve(import.meta.dirname, 'src/web'),
+  base: './',
+  build: {
+    outDir: resolve(import.meta.dirname, 'dist/web'),
+    emptyOutDir: true,
+    target: 'es2022',
+    // The preload polyfill is only needed for dynamic imports, which the page does not use.
+    modulePreload: { polyfill: false },
+    assetsInlineLimit: 0,
+    sourcemap: true,
+  },
+  server: {
+    // `npm run dev:web` next to `hwr serve --port 3000`: the dev page talks to the real API.
+    proxy: { '/api': 'http://127.0.0.1:3000' },
+  },
+});
