@@ -129,8 +129,8 @@ export class ModelRegistry {
     let entries: string[];
     try {
       entries = (await readdir(this.dir, { withFileTypes: true }))
-        // Dot-directories are saveModel's temp/old copies mid-rename.
-        .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+        // Dot-directories are saveModel's temp/old copies mid-rename; symlinks are followed (stat below).
+        .filter((e) => (e.isDirectory() || e.isSymbolicLink()) && !e.name.startsWith('.'))
         .map((e) => join(this.dir, e.name))
         .sort();
     } catch (err) {
