@@ -1,12 +1,85 @@
 import type { Command } from 'commander';
-import { UsageError } from '../usage-error.js';
+import { DataError, type ImageDataset, range, subset } from '../../data/dataset.js';
+import { type DatasetOptions, datasetNames, loadSplit, type Split } from '../../data/datasets.js';
+import { initBackend } from '../../engine/backend.js';
+import { evaluateModel, summarize } from '../../eval/evaluate.js';
+import { writeReport } from '../../eval/report.js';
+import { loadModel } from '../../model/io.js';
+import { parseIntOption, UsageError } from '../usage-error.js';
 
-// Placeholder until the owning module lands; replaced, never shipped as is.
+export interface DataOpts {
+  dataset: string;
+  split: string;
+  dataDir?: string;
+  train?: string;
+  test?: string;
+  limit?: string;
+}
+
+/** Dataset options shared by evaluate and compare. */
+export function addDataOptions(cmd: Command): Command {
+  return cmd
+    .option('--dataset <name>', `dataset (${datasetNames().join(', ')}, or one registered later)`, 'mnist')
+    .option('--split <name>', 'split to evaluate on: test | train', 'test')
+    .option('--data-dir <dir>', 'folder with the dataset files')
+    .option('--train <path>', 'generic form: training data (IDX, CSV or exported folder)')
+    .option('--test <path>', 'generic form: test data')
+    .option('--limit <n>', 'evaluate the first n images only');
+}
+
+/** Loads the requested split (first --limit images), turning file errors into DataErrors. */
+export async function loadEvalData(opts: DataOpts): Promise<ImageDataset> {
+  if (opts.split !== 'test' && opts.split !== 'train')
+    throw new UsageError(`--split must be test or train, got "${opts.split}"`);
+  const limit = opts.limit === undefined ? undefined : parseIntOption('limit', opts.limit, 1);
+  const options: DatasetOptions = { dataDir: opts.dataDir, train: opts.train, test: opts.test };
+  let ds: ImageDataset;
+  try {
+    ds = await loadSplit(opts.dataset, opts.split as Split, options);
+  } catch (err) {
+    if (err instanceof Error && err.name !== 'DataError')
+      throw new DataError(`cannot read dataset ${opts.dataset} (${opts.split}): ${err.message}`);
+    throw err;
+  }
+  return limit !== undefined && limit < ds.n ? subset(ds, range(0, limit)) : ds;
+}
+
+interface EvaluateOpts extends DataOpts {
+  model: string;
+  report?: string;
+  json?: boolean;
+}
+
 export function registerEvaluate(program: Command): void {
-  program
-    .command('evaluate')
-    .description('(not implemented yet)')
-    .action(() => {
-      throw new UsageError('hwr evaluate is not implemented yet');
+  addDataOptions(
+    program
+      .command('evaluate')
+      .description(
+        'score a model on a dataset split: accuracy, per-class metrics, ROC/AUC; optional HTML report',
+      )
+      .requiredOption('--model <dir>', 'model directory (model.json + weights.bin + metadata.json)'),
+  )
+    .option('--report <dir>', 'write report.json, report.html and PNG plots to this folder')
+    .option('--json', 'print the metrics as JSON instead of a summary')
+    .action(async (opts: EvaluateOpts) => {
+      const loaded = await loadModel(opts.model);
+      const ds = await loadEvalData(opts);
+      await initBackend();
+      const result = evaluateModel(loaded, ds, { datasetName: `${opts.dataset} ${opts.split}` });
+      let reportSeconds: number | undefined;
+      if (opts.report) {
+        const t0 = performance.now();
+        await writeReport(result, opts.report, { metadata: loaded.metadata });
+        reportSeconds = (performance.now() - t0) / 1000;
+      }
+      if (opts.json) {
+        const { predictions: _p, mistakes, ...metrics } = result;
+        const out = { ...metrics, mistakes: mistakes.map(({ pixels: _px, ...m }) => m), reportSeconds };
+        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+        return;
+      }
+      let text = summarize(result);
+      if (opts.report) text += `\nreport     ${opts.report}/report.html (${reportSeconds?.toFixed(2)} s)`;
+      process.stdout.write(`${text}\n`);
     });
 }
