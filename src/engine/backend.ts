@@ -59,16 +59,19 @@ async function tryTensorflow(): Promise<string | undefined> {
 
 async function tryWasm(threads: number, log: (m: string) => void): Promise<number | undefined> {
   const { registerWasmTrainingKernels } = await import('./wasm-kernels.js');
+  const { initWasm } = await import('./wasm-threads.js');
   registerWasmTrainingKernels();
-  if (threads > 1) {
-    const { initThreadedWasm } = await import('./wasm-threads.js');
-    try {
-      return await initThreadedWasm(threads);
-    } catch (e) {
-      log(`backend: threaded wasm unavailable (${(e as Error).message}); using 1 thread`);
-    }
+  try {
+    return await initWasm(threads);
+  } catch (e) {
+    if (threads === 1) return undefined;
+    log(`backend: ${(e as Error).message}; retrying with 1 thread`);
   }
-  return (await tf.setBackend('wasm')) ? 1 : undefined;
+  try {
+    return await initWasm(1);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -122,3 +122,28 @@ describe('BatchMatMul on wasm', () => {
     await expectSameAsCpu(tf.BatchMatMul, { a: input(a, 5), b: input(b, 6) }, { transposeA, transposeB });
   });
 });
+
+describe('MaxPoolGrad on wasm', () => {
+  // [batch, height, width, channels, pool, stride, pad]
+  const cases: [number, number, number, number, number, number, 'same' | 'valid'][] = [
+    [2, 24, 24, 5, 2, 2, 'valid'],
+    [1, 9, 7, 3, 2, 2, 'valid'],
+    [1, 9, 7, 3, 2, 2, 'same'],
+    [2, 7, 7, 4, 3, 1, 'same'],
+    [3, 8, 6, 2, 3, 2, 'valid'],
+  ];
+  it.each(cases)('x [%i,%i,%i,%i] pool %i stride %i %s', async (n, h, w, c, f, s, pad) => {
+    const info = tf.backend_util.computePool2DInfo([n, h, w, c], f, s, 1, pad);
+    const x = input([n, h, w, c], 7);
+    // The forward output is an input of MaxPoolGrad; compute it once on cpu for both backends.
+    await tf.setBackend('cpu');
+    const y = tf.maxPool(tf.tensor4d(x.values, x.shape as [number, number, number, number]), f, s, pad);
+    const output = { shape: y.shape as number[], values: y.dataSync() as Float32Array };
+    y.dispose();
+    await expectSameAsCpu(
+      tf.MaxPoolGrad,
+      { dy: input(info.outShape, 8), input: x, output },
+      { filterSize: [f, f], strides: [s, s], pad },
+    );
+  });
+});

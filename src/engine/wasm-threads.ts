@@ -7,11 +7,12 @@
  * it initialises, assigns `global.Worker` and adds process-wide 'uncaughtException' /
  * 'unhandledRejection' handlers.
  *
- * `initThreadedWasm` lends the glue, for the duration of `tf.setBackend('wasm')` only, a `Worker` that
+ * `initWasm` lends the glue, for the duration of `tf.setBackend('wasm')` only, a `Worker` that
  * runs the worker script from source (`eval: true`) and points the worker at the threaded glue file on
  * disk, and an `os.cpus()` long enough for the C side not to cap the pool (see below); afterwards it
- * restores both and removes the handlers the glue added, so nothing global stays patched. The pthread workers are unref'd by the glue, so the process still exits by
- * itself. Spare pool workers (Emscripten pre-spawns 8) are terminated once XNNPACK's pool exists.
+ * restores both and removes the handlers the glue added, so nothing global stays patched. Spare pool
+ * workers (Emscripten pre-spawns 8) are terminated and XNNPACK's own are unref'd once its pool exists,
+ * so the process still exits by itself.
  */
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -51,27 +52,34 @@ function makeWorkerClass(): WorkerClass {
 
 interface EmscriptenPThread {
   unusedWorkers: NodeWorker[];
+  runningWorkers: NodeWorker[];
 }
 
-/** Initialises the wasm backend with `threads` XNNPACK threads; returns the count actually in use. */
-export async function initThreadedWasm(threads: number): Promise<number> {
+/**
+ * Initialises the wasm backend with `threads` XNNPACK threads (1: the plain SIMD build) and returns the
+ * count actually in use. Whatever the glue patches globally while it starts is undone before returning.
+ */
+export async function initWasm(threads: number): Promise<number> {
   const env = tf.env();
-  env.set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+  const threaded = threads > 1;
+  env.set('WASM_HAS_MULTITHREAD_SUPPORT', threaded);
   setThreadsCount(threads);
   const g = globalThis as Record<string, unknown>;
   const saved = Object.getOwnPropertyDescriptor(g, 'Worker');
   const events = ['uncaughtException', 'unhandledRejection'];
   const listeners = (e: string) => process.listeners(e as 'uncaughtException') as unknown[];
   const listenersBefore = events.map((e) => new Set(listeners(e)));
-  const Worker = makeWorkerClass();
-  // The C side caps the pool at emscripten_num_logical_cores() / 2 (it assumes hyper-threading), and
-  // under Node that is os.cpus().length: on a 2-core machine, 1 thread. Report 2·threads meanwhile.
   const cpus = os.cpus;
-  const realCpus = cpus.call(os);
-  os.cpus = () =>
-    Array.from({ length: Math.max(2 * threads, realCpus.length) }, (_, i) => realCpus[i % realCpus.length]);
-  // The glue assigns global.Worker itself; a setter that ignores it keeps ours in place meanwhile.
-  Object.defineProperty(g, 'Worker', { configurable: true, get: () => Worker, set: () => {} });
+  if (threaded) {
+    const Worker = makeWorkerClass();
+    // The C side caps the pool at emscripten_num_logical_cores() / 2 (it assumes hyper-threading), and
+    // under Node that is os.cpus().length: on a 2-core machine, 1 thread. Report 2·threads meanwhile.
+    const realCpus = cpus.call(os);
+    os.cpus = () =>
+      Array.from({ length: Math.max(2 * threads, realCpus.length) }, (_, i) => realCpus[i % realCpus.length]);
+    // The glue assigns global.Worker itself; a setter that ignores it keeps ours in place meanwhile.
+    Object.defineProperty(g, 'Worker', { configurable: true, get: () => Worker, set: () => {} });
+  }
   let ok = false;
   try {
     ok = await tf.setBackend('wasm');
@@ -85,12 +93,18 @@ export async function initThreadedWasm(threads: number): Promise<number> {
   }
   if (!ok) {
     env.set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-    throw new Error('the threaded wasm backend failed to initialise');
+    throw new Error(
+      `the wasm backend (${threaded ? `${threads} threads` : '1 thread'}) failed to initialise`,
+    );
   }
   const pthread = (tf.backend() as BackendWasm).wasm as unknown as { PThread?: EmscriptenPThread };
   if (pthread.PThread) {
+    // Emscripten pre-spawns 8 workers; XNNPACK's pool has taken the ones it needs.
     for (const w of pthread.PThread.unusedWorkers) void w.terminate();
     pthread.PThread.unusedWorkers = [];
+    // Emscripten ref()s the worker of every running pthread so that Node waits for it; XNNPACK's pool
+    // threads never end, so the process would never exit. They hold no work between kernels.
+    for (const w of pthread.PThread.runningWorkers) w.unref();
   }
   return getThreadsCount();
 }
