@@ -66,7 +66,6 @@ function convBnRelu(filters: number, kernelSize: number, first = false): tfl.lay
       ...(first ? { inputShape: INPUT_SHAPE } : {}),
       filters,
       kernelSize,
-      padding: 'same',
       useBias: false, // BatchNorm's beta makes a conv bias redundant
       kernelInitializer: 'heNormal',
     }),
@@ -76,26 +75,24 @@ function convBnRelu(filters: number, kernelSize: number, first = false): tfl.lay
 }
 
 /**
- * Our own design for accuracy per CPU second: two VGG-style stages of 3x3 conv + BatchNorm at 28x28
- * and 14x14, a cheap 7x7 stage, then a small dense head. Trained with augmentation, label smoothing
- * and a one-cycle learning rate (src/train/recipes.ts).
+ * Our own design for accuracy per CPU second. On this engine the backward convolutions dominate a
+ * training step, so the net keeps convolutions few and small: 5x5 'valid' convs (32 then 64 filters,
+ * about a quarter of the paper CNN's multiply-adds) with BatchNorm for fast, stable convergence, and a
+ * dropout-regularised dense head. Trained with augmentation, label smoothing and a one-cycle learning
+ * rate (src/train/recipes.ts).
  */
 function fast(numClasses: number): tfl.Sequential {
   return tfl.sequential({
     name: 'fast',
     layers: [
-      ...convBnRelu(32, 3, true),
-      ...convBnRelu(32, 3),
+      ...convBnRelu(32, 5, true),
       tfl.layers.maxPooling2d({ poolSize: 2 }),
-      ...convBnRelu(64, 3),
-      ...convBnRelu(64, 3),
-      tfl.layers.maxPooling2d({ poolSize: 2 }),
-      ...convBnRelu(128, 3),
+      ...convBnRelu(64, 5),
       tfl.layers.maxPooling2d({ poolSize: 2 }),
       tfl.layers.flatten(),
-      tfl.layers.dropout({ rate: 0.3 }),
-      tfl.layers.dense({ units: 128, activation: 'relu', kernelInitializer: 'heNormal' }),
-      tfl.layers.dropout({ rate: 0.3 }),
+      tfl.layers.dropout({ rate: 0.4 }),
+      tfl.layers.dense({ units: 256, activation: 'relu', kernelInitializer: 'heNormal' }),
+      tfl.layers.dropout({ rate: 0.4 }),
       tfl.layers.dense({ units: numClasses, activation: 'softmax' }),
     ],
   });

@@ -3,10 +3,10 @@ import type { Command } from 'commander';
 import { type ImageDataset, range, subset } from '../../data/dataset.js';
 import { datasetNames, loadDataset } from '../../data/datasets.js';
 import { ARCH_NAMES, isArchName } from '../../model/archs.js';
-import { saveModel } from '../../model/io.js';
+import { loadModel, saveModel } from '../../model/io.js';
 import { progressReporter } from '../../train/progress.js';
 import { RECIPES, type Schedule } from '../../train/recipes.js';
-import { train } from '../../train/trainer.js';
+import { lossAndAccuracy, train } from '../../train/trainer.js';
 import { parseFloatOption, parseIntOption, UsageError } from '../usage-error.js';
 
 interface TrainOpts {
@@ -56,7 +56,7 @@ export function registerTrain(program: Command): void {
     .option('--limit <n>', 'train on the first n training images only (quick runs)')
     .option('--test-limit <n>', 'test on the first n test images only (quick runs)')
     .option('--no-report', 'skip the evaluation report')
-    .action(async (opts: TrainOpts, cmd: Command) => {
+    .action(async (opts: TrainOpts) => {
       if (!isArchName(opts.arch))
         throw new UsageError(`unknown --arch "${opts.arch}" (expected ${ARCH_NAMES.join(', ')})`);
       if (opts.weights !== 'float32' && opts.weights !== 'float16')
@@ -65,11 +65,19 @@ export function registerTrain(program: Command): void {
       if (opts.schedule && !schedules.includes(opts.schedule as Schedule))
         throw new UsageError(`--schedule must be one of ${schedules.join(', ')}`);
       const recipe = RECIPES[opts.arch];
-      const data = await loadDataset(opts.dataset, {
+      const loaded = await loadDataset(opts.dataset, {
         dataDir: opts.dataDir,
         train: opts.train,
         test: opts.test,
       });
+      // --limit / --test-limit: the first n images of a split (quick runs, CI smoke tests).
+      const head = (ds: ImageDataset, limit: string | undefined, flag: string): ImageDataset =>
+        limit === undefined ? ds : subset(ds, range(0, Math.min(parseIntOption(flag, limit, 1), ds.n)));
+      const data = {
+        ...loaded,
+        train: head(loaded.train, opts.limit, 'limit'),
+        test: head(loaded.test, opts.testLimit, 'test-limit'),
+      };
       const controller = new AbortController();
       const stop = () => {
         if (controller.signal.aborted) process.exit(130); // second Ctrl-C: give up at once
@@ -96,7 +104,7 @@ export function registerTrain(program: Command): void {
           seed: parseIntOption('seed', opts.seed),
           validationSplit: parseFloatOption('validation-split', opts.validationSplit, 0, 0.9),
           resume: opts.resume,
-          command: `hwr ${cmd.parent?.args.join(' ') ?? ''}`.trim(),
+          command: `hwr ${process.argv.slice(2).join(' ')}`,
           signal: controller.signal,
           onBatch: (p) => progress.onBatch(p),
           onEpoch: (h, info) => progress.onEpoch(h, info),
@@ -107,7 +115,16 @@ export function registerTrain(program: Command): void {
           process.exitCode = 130;
           return;
         }
-        const meta = await saveModel(result.model, result.metadata, opts.out, { weights: opts.weights });
+        let meta = await saveModel(result.model, result.metadata, opts.out, { weights: opts.weights });
+        if (opts.weights === 'float16') {
+          // The accuracy that ships is the accuracy of the weights that ship: re-measure after rounding.
+          const saved = await loadModel(opts.out);
+          const test = lossAndAccuracy(saved.model, data.test, meta.normalization);
+          const extra = { ...meta.extra, float32TestAccuracy: meta.testAccuracy };
+          meta = await saveModel(saved.model, { ...meta, testAccuracy: test.acc, extra }, opts.out, {
+            weights: 'float16',
+          });
+        }
         log(
           `test accuracy ${((meta.testAccuracy ?? 0) * 100).toFixed(2)}% on ${meta.dataset.testSamples} images | ` +
             `${meta.training.wallSeconds.toFixed(0)} s on ${meta.training.backend} | saved ${opts.out} (${meta.weights?.bytes} bytes of weights)`,
