@@ -82,6 +82,7 @@ export function confusionSpec(m: Metrics): Spec {
         encoding: {
           // sqrt keeps small off-diagonal shares visible next to a ~99% diagonal.
           color: {
+            condition: { test: 'datum.count === 0', value: 'white' },
             field: 'rate',
             type: 'quantitative',
             scale: { scheme: 'blues', type: 'sqrt', domain: [0, 1] },

@@ -27,6 +27,8 @@ export interface EvalResult extends Metrics {
   readonly dataset: { readonly name: string; readonly sources: readonly { path: string; sha256: string }[] };
   /** Wall time of prediction plus metrics. */
   readonly seconds: number;
+  /** The model's share of `seconds` (the rest is metrics and the gallery). */
+  readonly predictSeconds: number;
   /** Per-sample data, index-aligned with the dataset (for compare and custom analyses). */
   readonly predictions: {
     readonly labels: Uint8Array;
@@ -75,6 +77,7 @@ export function evaluateModel(
   const t0 = performance.now();
   const k = ds.classes.length;
   const probs = predictProbs(loaded.model, ds.images, ds.n, loaded.metadata.normalization, options.batchSize);
+  const predictSeconds = (performance.now() - t0) / 1000;
   const predicted = argmax(probs, k);
   const metrics = computeMetrics(ds.labels, probs, ds.classes, { predicted });
   const mistakes = confidentMistakes(ds, probs, predicted, options.mistakes ?? 24);
@@ -85,6 +88,7 @@ export function evaluateModel(
     model: { name: metadata.name, version: metadata.version, arch: metadata.arch, dir: loaded.dir },
     dataset: { name: options.datasetName ?? 'unnamed', sources: ds.sources },
     seconds,
+    predictSeconds,
     predictions: { labels: ds.labels, predicted, probs },
     mistakes,
   };
@@ -133,7 +137,7 @@ export function summarize(result: EvalResult): string {
     `accuracy   ${pct(result.accuracy)}   top-3 ${pct(result.topK[2]?.accuracy ?? null)}   log-loss ${num(result.logLoss)}`,
     `macro F1   ${num(result.macro.f1)}   macro AUC ${num(result.macro.auc)}`,
     `worst F1   ${worst || 'n/a'}`,
-    `time       ${result.seconds.toFixed(2)} s (${Math.round(result.n / Math.max(result.seconds, 1e-9))} images/s)`,
+    `time       ${result.seconds.toFixed(2)} s (${Math.round(result.n / Math.max(result.seconds, 1e-9))} images/s; model ${result.predictSeconds.toFixed(2)} s, metrics ${(result.seconds - result.predictSeconds).toFixed(2)} s)`,
   ];
   for (const note of result.notes) lines.push(`note: ${note}`);
   return lines.join('\n');

@@ -25,9 +25,9 @@ export function registerCompare(program: Command): void {
     .action(async (opts: CompareOpts) => {
       if (opts.model.length !== 2)
         throw new UsageError(`give exactly two models (--model A --model B), got ${opts.model.length}`);
+      await initBackend();
       const [a, b] = [await loadModel(opts.model[0]), await loadModel(opts.model[1])];
       const ds = await loadEvalData(opts);
-      await initBackend();
       const c = compareModels(a, b, ds, { datasetName: `${opts.dataset} ${opts.split}` });
       process.stdout.write(opts.json ? `${JSON.stringify(c, null, 2)}\n` : `${formatComparison(c)}\n`);
     });

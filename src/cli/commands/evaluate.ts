@@ -62,9 +62,9 @@ export function registerEvaluate(program: Command): void {
     .option('--report <dir>', 'write report.json, report.html and PNG plots to this folder')
     .option('--json', 'print the metrics as JSON instead of a summary')
     .action(async (opts: EvaluateOpts) => {
+      await initBackend();
       const loaded = await loadModel(opts.model);
       const ds = await loadEvalData(opts);
-      await initBackend();
       const result = evaluateModel(loaded, ds, { datasetName: `${opts.dataset} ${opts.split}` });
       let reportSeconds: number | undefined;
       if (opts.report) {
