@@ -49,6 +49,8 @@ export interface ServeOptions {
   readonly watch?: boolean;
   /** Pause between a change in the models folder and its rescan (default 200 ms). */
   readonly watchDebounceMs?: number;
+  /** Text for GET /metrics (default: this process's metrics); cluster workers ask the primary. */
+  readonly metricsText?: () => Promise<string>;
   /** Model used when a request names none (default "digits"). */
   readonly defaultModel?: string;
   /** Wait for the first model scan before resolving (default false: /readyz says 503 meanwhile). */
@@ -196,7 +198,13 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
         .replace(/ ?upgrade-insecure-requests;?/, ''),
   });
 
-  registerRoutes(app, { registry, store, metrics, defaultModel: options.defaultModel ?? DEFAULT_MODEL });
+  registerRoutes(app, {
+    registry,
+    store,
+    metrics,
+    defaultModel: options.defaultModel ?? DEFAULT_MODEL,
+    metricsText: options.metricsText ?? (() => metrics.registry.metrics()),
+  });
 
   const webDir = options.webDir === undefined ? defaultWebDir() : options.webDir;
   if (webDir && existsSync(join(webDir, 'index.html'))) {

@@ -44,6 +44,7 @@ export class ServeMetrics {
       help: 'Models being served (value 1), with their version',
       labelNames: ['model', 'version', 'arch'],
       registers,
+      aggregator: 'max', // every cluster worker serves the same models: 1, not the worker count
     });
     this.reloads = new Counter({
       name: 'hwr_model_loads_total',

@@ -26,6 +26,7 @@ export interface RouteDeps {
   readonly store: FeedbackStore;
   readonly metrics: ServeMetrics;
   readonly defaultModel: string;
+  readonly metricsText: () => Promise<string>;
 }
 
 const DEFAULT_TOP_K = 5;
@@ -56,7 +57,7 @@ function toPrediction(model: ServedModel, probs: Float32Array, pixels: Uint8Arra
 }
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const { registry, store, metrics, defaultModel } = deps;
+  const { registry, store, metrics, defaultModel, metricsText } = deps;
   const api = app.withTypeProvider<ZodTypeProvider>();
 
   api.post(
@@ -222,6 +223,6 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
+    return metricsText();
   });
 }

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { startServer } from '../../serve/app.js';
+import { serveWorkers } from '../../serve/cluster.js';
 import { parseIntOption, UsageError } from '../usage-error.js';
 
 interface ServeCliOptions {
@@ -13,6 +13,7 @@ interface ServeCliOptions {
   batchWaitMs: string;
   logLevel: string;
   watch: boolean;
+  workers: string;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -29,6 +30,7 @@ export function registerServe(program: Command): void {
     .option('--batch <n>', 'micro-batch up to n concurrent predictions in one forward pass (1 = off)', '1')
     .option('--batch-wait-ms <ms>', 'longest wait for a micro-batch to fill (0 = one event-loop turn)', '0')
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(' | ')}`, 'info')
+    .option('--workers <n>', 'server processes sharing the port (node:cluster); 2 uses both cores', '1')
     .option('--no-watch', 'do not follow the models folder for replaced models')
     .action(async (opts: ServeCliOptions) => {
       const port = parseIntOption('port', opts.port ?? process.env.PORT ?? '5000');
@@ -37,22 +39,27 @@ export function registerServe(program: Command): void {
         throw new UsageError(`--models ${opts.models} is not a folder (train a model first: hwr train)`);
       if (!LOG_LEVELS.includes(opts.logLevel))
         throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${opts.logLevel}"`);
-      const server = await startServer({
-        host: opts.host,
-        port,
-        modelsDir: opts.models,
-        dataDir: opts.dataDir,
-        corsOrigins: opts.cors
-          ?.split(',')
-          .map((o) => o.trim())
-          .filter(Boolean),
-        batching: {
-          maxBatch: parseIntOption('batch', opts.batch, 1),
-          maxWaitMs: parseIntOption('batch-wait-ms', opts.batchWaitMs, 0),
+      const workers = parseIntOption('workers', opts.workers, 1);
+      const server = await serveWorkers(
+        {
+          host: opts.host,
+          port,
+          modelsDir: opts.models,
+          dataDir: opts.dataDir,
+          corsOrigins: opts.cors
+            ?.split(',')
+            .map((o) => o.trim())
+            .filter(Boolean),
+          batching: {
+            maxBatch: parseIntOption('batch', opts.batch, 1),
+            maxWaitMs: parseIntOption('batch-wait-ms', opts.batchWaitMs, 0),
+          },
+          watch: opts.watch,
+          logger: { level: opts.logLevel },
         },
-        watch: opts.watch,
-        logger: { level: opts.logLevel },
-      });
+        workers,
+      );
+      if (!server) return; // cluster primary: the workers serve
       server.app.log.info({ url: server.url, docs: `${server.url}/docs` }, 'hwr serve listening');
       const stop = (signal: string) => {
         server.app.log.info({ signal }, 'shutting down');

@@ -1,0 +1,241 @@
+/**
+ * Serving throughput and latency of POST /api/predict: hwr serve against a Flask + PyTorch peer of the
+ * published design (bench/peers/flask_server.py under gunicorn, 2 workers), on loopback only.
+ *
+ *   npm run bench:serve -- [--duration 10] [--connections 8] [--batch 1,16] [--no-peer]
+ *
+ * Bodies: a 28x28 `pixels` array (MNIST test #0) and a `strokes` drawing (first UNIPEN held-out digit).
+ * hwr runs each --batch setting (1 = micro-batching off) in its own process; every case is warmed up
+ * for 2 s, then measured for --duration seconds with autocannon. The model is models/digits when
+ * present, else a freshly built `paper` CNN (the peer's architecture).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { loadSplit } from '../src/data/datasets.js';
+import { initBackend } from '../src/engine/backend.js';
+import { buildModel } from '../src/model/archs.js';
+import { PIXELS } from '../src/model/infer.js';
+import { readMetadata } from '../src/model/io.js';
+import { serveWorkers } from '../src/serve/cluster.js';
+import { saveTestModel } from '../src/serve/testing.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SELF = fileURLToPath(import.meta.url);
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '8' },
+    batch: { type: 'string', default: '1,16' },
+    workers: { type: 'string', default: '1' },
+    'batch-wait-ms': { type: 'string', default: '0' },
+    'no-peer': { type: 'boolean', default: false },
+    'hwr-port': { type: 'string', default: '5090' },
+    'peer-port': { type: 'string', default: '5091' },
+    // internal: run the server in this process (the measured child)
+    child: { type: 'string' },
+    models: { type: 'string' },
+  },
+});
+
+// ---- child: hwr serve in its own process, so autocannon does not share its event loop ----
+if (args.child) {
+  const [batch, wait, workers = 1] = args.child.split(':').map(Number);
+  await serveWorkers(
+    {
+      port: Number(args['hwr-port']),
+      modelsDir: args.models as string,
+      dataDir: join(args.models as string, '..', 'data'),
+      webDir: false,
+      watch: false,
+      waitForModels: true,
+      batching: { maxBatch: batch, maxWaitMs: wait },
+      // Production logging (one access line per request), written to /dev/null by the parent.
+      logger: { level: 'info' },
+    },
+    workers,
+  );
+  process.on('SIGTERM', () => process.exit(0));
+} else {
+  await main();
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function waitFor(url: string, proc: ChildProcess, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (proc.exitCode !== null) throw new Error(`${url}: server exited with ${proc.exitCode}`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(200);
+  }
+  throw new Error(`${url} not ready after ${ms} ms`);
+}
+
+async function stop(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  await Promise.race([exited, sleep(5000)]);
+  if (proc.exitCode === null) proc.kill('SIGKILL');
+}
+
+interface CaseResult {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  bad: number;
+}
+
+async function measure(name: string, url: string, body: string): Promise<CaseResult> {
+  const common = {
+    url,
+    method: 'POST' as const,
+    headers: { 'content-type': 'application/json' },
+    body,
+    connections: Number(args.connections),
+  };
+  await autocannon({ ...common, duration: Number(args.warmup) });
+  const r = await autocannon({ ...common, duration: Number(args.duration) });
+  // Only 2xx answers count as throughput; failures are listed, never averaged in.
+  const result: CaseResult = {
+    name,
+    rps: r['2xx'] / r.duration,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    requests: r['2xx'],
+    bad: r.non2xx + r.errors + r.timeouts,
+  };
+  const failures = result.bad
+    ? `; failed: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts, ${r.resets} resets`
+    : '';
+  console.log(
+    `${name.padEnd(34)} ${result.rps.toFixed(0).padStart(6)} req/s   p50 ${result.p50.toFixed(1).padStart(5)} ms   ` +
+      `p99 ${result.p99.toFixed(1).padStart(5)} ms   (${result.requests} ok${failures})`,
+  );
+  return result;
+}
+
+async function main(): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), 'hwr-serve-bench-'));
+  const modelsDir = join(work, 'models');
+  const shipped = join(ROOT, 'models', 'digits');
+  let modelNote: string;
+  if (existsSync(join(shipped, 'metadata.json'))) {
+    const { symlink, mkdir } = await import('node:fs/promises');
+    await mkdir(modelsDir);
+    await symlink(shipped, join(modelsDir, 'digits'));
+    const meta = await readMetadata(shipped);
+    modelNote = `models/digits (${meta.arch}, ${meta.params} params, version ${meta.version})`;
+  } else {
+    await initBackend();
+    const meta = await saveTestModel(join(modelsDir, 'digits'), {
+      model: buildModel('paper', 10),
+      arch: 'paper',
+      version: 'bench-untrained',
+    });
+    modelNote = `fresh untrained paper CNN (${meta.params} params; models/digits not present)`;
+  }
+
+  const mnist = await loadSplit('mnist', 'test');
+  const pixelsBody = JSON.stringify({ pixels: Array.from(mnist.images.subarray(0, PIXELS)) });
+  const fixture = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/strokes/digits.json'), 'utf8'));
+  const strokesBody = JSON.stringify({ strokes: fixture.samples[0].strokes });
+  console.log(
+    `hwr model: ${modelNote}\nbodies: pixels ${pixelsBody.length} B, strokes ${strokesBody.length} B; ` +
+      `${args.connections} connections, ${args.duration} s per case after ${args.warmup} s warm-up\n`,
+  );
+
+  const results: CaseResult[] = [];
+  const children: ChildProcess[] = [];
+  const cleanup = async () => {
+    await Promise.all(children.map(stop));
+    await rm(work, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => {
+    void cleanup().then(() => process.exit(130));
+  });
+  try {
+    const hwrPort = args['hwr-port'] as string;
+    const runs = (args.workers as string)
+      .split(',')
+      .flatMap((w) => (args.batch as string).split(',').map((b) => [Number(b), Number(w)]));
+    for (const [batch, workers] of runs) {
+      const wait = Number(args['batch-wait-ms']);
+      const proc = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          SELF,
+          '--child',
+          `${batch}:${wait}:${workers}`,
+          '--models',
+          modelsDir,
+          '--hwr-port',
+          hwrPort,
+        ],
+        { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
+      );
+      children.push(proc);
+      await waitFor(`http://127.0.0.1:${hwrPort}/readyz`, proc);
+      const tag = `${batch > 1 ? `batch ${batch}` : 'no batching'}${workers > 1 ? `, ${workers} procs` : ''}`;
+      const url = `http://127.0.0.1:${hwrPort}/api/predict`;
+      results.push(await measure(`hwr pixels (${tag})`, url, pixelsBody));
+      results.push(await measure(`hwr strokes (${tag})`, url, strokesBody));
+      await stop(proc);
+    }
+    if (!args['no-peer']) {
+      const peerPort = args['peer-port'] as string;
+      const proc = spawn(
+        'gunicorn',
+        [
+          '-w',
+          '2',
+          '-k',
+          'gthread',
+          '--threads',
+          '1',
+          '-b',
+          `127.0.0.1:${peerPort}`,
+          '--chdir',
+          join(ROOT, 'bench/peers'),
+          'flask_server:app',
+        ],
+        { stdio: ['ignore', 'ignore', 'ignore'] },
+      );
+      children.push(proc);
+      await waitFor(`http://127.0.0.1:${peerPort}/healthz`, proc);
+      const url = `http://127.0.0.1:${peerPort}/api/predict`;
+      const peerPixels = await measure('peer pixels (Flask+PyTorch, 2 w)', url, pixelsBody);
+      const peerStrokes = await measure('peer strokes (Flask+PyTorch, 2 w)', url, strokesBody);
+      await stop(proc);
+      console.log('');
+      for (const r of results) {
+        const peer = r.name.includes('pixels') ? peerPixels : peerStrokes;
+        const meets = r.rps >= 3 * peer.rps && r.p99 <= 50 ? 'meets' : 'misses';
+        console.log(
+          `${r.name.padEnd(34)} hwr/peer ${(r.rps / peer.rps).toFixed(2)}x req/s, p99 ${r.p99.toFixed(1)} ms ` +
+            `(${meets} the >= 3x at p99 <= 50 ms target)`,
+        );
+      }
+    }
+  } finally {
+    await cleanup();
+  }
+}
