@@ -12,7 +12,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -126,7 +126,7 @@ async function measure(name: string, url: string, body: string): Promise<CaseRes
     : '';
   console.log(
     `${name.padEnd(34)} ${result.rps.toFixed(0).padStart(6)} req/s   p50 ${result.p50.toFixed(1).padStart(5)} ms   ` +
-      `p99 ${result.p99.toFixed(1).padStart(5)} ms   (${result.requests} ok${failures})`,
+      `p99 ${result.p99.toFixed(1).padStart(5)} ms   (${result.requests} ok${failures}; load ${loadavg()[0].toFixed(1)})`,
   );
   return result;
 }

@@ -23,7 +23,7 @@ import { VERSION } from '../version.js';
 import { FeedbackStore } from './feedback-store.js';
 import { HttpError } from './http-error.js';
 import { ServeMetrics } from './metrics.js';
-import { type BatchingOptions, NO_BATCHING } from './predictor.js';
+import { type BatchingOptions, DEFAULT_BATCHING } from './predictor.js';
 import { ModelRegistry } from './registry.js';
 import { registerRoutes } from './routes.js';
 
@@ -43,7 +43,7 @@ export interface ServeOptions {
   /** Allowed CORS origins; off by default (the page is served from the same origin). */
   readonly corsOrigins?: readonly string[];
   readonly bodyLimit?: number;
-  /** Micro-batching of concurrent single predictions (default off; see bench/README.md). */
+  /** Micro-batching of concurrent single predictions (default: up to 16 per pass, one event-loop turn). */
   readonly batching?: BatchingOptions;
   /** Follow the models folder and hot-swap replaced models (default true). */
   readonly watch?: boolean;
@@ -106,7 +106,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   const registry = new ModelRegistry({
     dir: options.modelsDir ?? 'models',
     log: app.log,
-    batching: options.batching ?? NO_BATCHING,
+    batching: options.batching ?? DEFAULT_BATCHING,
     debounceMs: options.watchDebounceMs,
     onEvent: metrics.onRegistryEvent,
   });

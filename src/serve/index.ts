@@ -11,5 +11,5 @@ export {
 } from './app.js';
 export { FEEDBACK_DB_FILE, type FeedbackRow, type FeedbackStats, FeedbackStore } from './feedback-store.js';
 export { HttpError } from './http-error.js';
-export { type BatchingOptions, NO_BATCHING, Predictor } from './predictor.js';
+export { type BatchingOptions, DEFAULT_BATCHING, NO_BATCHING, Predictor } from './predictor.js';
 export { ModelRegistry, type ServedModel } from './registry.js';

@@ -27,7 +27,7 @@ export function registerServe(program: Command): void {
     .option('--models <dir>', 'folder of model directories, followed for hot reload', 'models')
     .option('--data-dir <dir>', 'folder of the feedback database (feedback.sqlite)', 'data')
     .option('--cors <origins>', 'comma-separated origins allowed by CORS (default: CORS off)')
-    .option('--batch <n>', 'micro-batch up to n concurrent predictions in one forward pass (1 = off)', '1')
+    .option('--batch <n>', 'micro-batch up to n concurrent predictions in one forward pass (1 = off)', '16')
     .option('--batch-wait-ms <ms>', 'longest wait for a micro-batch to fill (0 = one event-loop turn)', '0')
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(' | ')}`, 'info')
     .option('--workers <n>', 'server processes sharing the port (node:cluster); 2 uses both cores', '1')
