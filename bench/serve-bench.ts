@@ -194,7 +194,9 @@ async function main(): Promise<void> {
       );
       children.push(proc);
       await waitFor(`http://127.0.0.1:${hwrPort}/readyz`, proc);
-      const tag = `${batch > 1 ? `batch ${batch}` : 'no batching'}${workers > 1 ? `, ${workers} procs` : ''}`;
+      const tag =
+        (batch > 1 ? `batch ${batch}${wait > 0 ? `, wait ${wait} ms` : ''}` : 'no batching') +
+        (workers > 1 ? `, ${workers} procs` : '');
       const url = `http://127.0.0.1:${hwrPort}/api/predict`;
       results.push(await measure(`hwr pixels (${tag})`, url, pixelsBody));
       results.push(await measure(`hwr strokes (${tag})`, url, strokesBody));
