@@ -218,6 +218,8 @@ export async function train(cfg: TrainConfig): Promise<TrainedModel> {
         restore();
         tf.dispose([x, y]);
       }
+      // trainOnBatch only awaits promises (microtasks); let signal handlers and timers run.
+      await new Promise((resolve) => setImmediate(resolve));
       const [loss, acc] = out as number[];
       seen += idx.length;
       lossSum += loss * idx.length;

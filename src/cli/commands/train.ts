@@ -2,11 +2,12 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { type ImageDataset, range, subset } from '../../data/dataset.js';
 import { datasetNames, loadDataset } from '../../data/datasets.js';
+import { buildReport, evaluateModel } from '../../eval/index.js';
 import { ARCH_NAMES, isArchName } from '../../model/archs.js';
 import { loadModel, saveModel } from '../../model/io.js';
 import { progressReporter } from '../../train/progress.js';
 import { RECIPES, type Schedule } from '../../train/recipes.js';
-import { lossAndAccuracy, train } from '../../train/trainer.js';
+import { train } from '../../train/trainer.js';
 import { parseFloatOption, parseIntOption, UsageError } from '../usage-error.js';
 
 interface TrainOpts {
@@ -115,16 +116,18 @@ export function registerTrain(program: Command): void {
           process.exitCode = 130;
           return;
         }
-        let meta = await saveModel(result.model, result.metadata, opts.out, { weights: opts.weights });
-        if (opts.weights === 'float16') {
-          // The accuracy that ships is the accuracy of the weights that ship: re-measure after rounding.
-          const saved = await loadModel(opts.out);
-          const test = lossAndAccuracy(saved.model, data.test, meta.normalization);
-          const extra = { ...meta.extra, float32TestAccuracy: meta.testAccuracy };
-          meta = await saveModel(saved.model, { ...meta, testAccuracy: test.acc, extra }, opts.out, {
-            weights: 'float16',
-          });
-        }
+        // Save, then judge the model as it will ship (reloaded from disk, float16 rounding included):
+        // the test accuracy in metadata and the report come from that copy.
+        await saveModel(result.model, result.metadata, opts.out, { weights: opts.weights });
+        const saved = await loadModel(opts.out);
+        const evaluation = evaluateModel(saved, data.test, { datasetName: `${data.name} test` });
+        const extra = { ...result.metadata.extra, trainedTestAccuracy: result.metadata.testAccuracy };
+        const final = { ...saved.metadata, testAccuracy: evaluation.accuracy, extra };
+        const reportFiles = opts.report ? await buildReport(evaluation, { metadata: final }) : {};
+        const meta = await saveModel(saved.model, final, opts.out, {
+          weights: opts.weights,
+          extraFiles: reportFiles,
+        });
         log(
           `test accuracy ${((meta.testAccuracy ?? 0) * 100).toFixed(2)}% on ${meta.dataset.testSamples} images | ` +
             `${meta.training.wallSeconds.toFixed(0)} s on ${meta.training.backend} | saved ${opts.out} (${meta.weights?.bytes} bytes of weights)`,
