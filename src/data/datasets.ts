@@ -12,6 +12,7 @@ import {
 import { type EmnistVariant, loadEmnistCsv, loadEmnistIdx, loadEmnistSplit } from './emnist.js';
 import { type LoadedImages, labelsPathFor, loadIdxPair } from './idx.js';
 import { DIR_CLASSES, loadDatasetDir, readClassesJson } from './idx-dir.js';
+import { unipenLoader } from './unipen-dataset.js';
 
 export type Split = 'train' | 'test';
 
@@ -257,11 +258,17 @@ registerDataset('files', async (split, options) => {
   return loadPath(explicit);
 });
 
+// UNIPEN pen strokes rendered through the page's preprocessing, split by writer (src/data/unipen-dataset.ts).
+registerDataset('letters', unipenLoader('letters'));
+registerDataset('unipen-digits', unipenLoader('digits'));
+
 /** Built-in dataset names (registerDataset may add more; see datasetNames()). */
 export const DATASET_NAMES: readonly string[] = [
   'mnist',
   'fashion-mnist',
   'emnist-letters',
   'emnist-digits',
+  'letters',
+  'unipen-digits',
   'files',
 ];

@@ -20,6 +20,7 @@ export {
   MAX_POINTS,
   MAX_STROKES,
   parseStrokes,
+  RENDERER_VERSION,
   type RenderOptions,
   renderStrokes,
   type StrokesResult,

@@ -17,6 +17,8 @@ export const MAX_COORDINATE = 1e6;
 export const DEFAULT_PEN_WIDTH = 0.14;
 /** Longer side of the drawing's skeleton in raster pixels: 4x supersampling of the 20 px MNIST box. */
 export const DEFAULT_RESOLUTION = 80;
+/** Bump whenever strokes render to different pixels: caches of rendered training data key on it. */
+export const RENDERER_VERSION = 1;
 
 export interface RenderOptions {
   /** Multiplies x and y before anything else; a pair scales each axis separately (e.g. UNIPEN's

@@ -1,0 +1,208 @@
+import { readFile, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Stroke, strokesToMnist } from '../preprocess/index.js';
+import { DataError, type ImageDataset, LETTER_CLASSES } from './dataset.js';
+import { loadDataset } from './datasets.js';
+import { useTempDir } from './test-helpers.js';
+import {
+  isHeldOutWriter,
+  parseUnipen,
+  UNIPEN_FILES,
+  type UnipenSample,
+  unipenRenderOptions,
+} from './unipen.js';
+import { buildUnipenDataset, classIndex, orderTraining } from './unipen-dataset.js';
+
+// Small slices of the real UNIPEN files (8 writers each, 3 of them held out, plus 3 suspect samples).
+const FIXTURES = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'letters');
+const tempDir = useTempDir();
+
+async function fixtureSamples(part: keyof typeof UNIPEN_FILES): Promise<UnipenSample[]> {
+  const file = join(FIXTURES, UNIPEN_FILES[part]);
+  return parseUnipen(await readFile(file), file);
+}
+
+function imageAt(ds: ImageDataset, i: number): Uint8Array {
+  return ds.images.subarray(i * 784, (i + 1) * 784);
+}
+
+function indexOfImage(ds: ImageDataset, image: Uint8Array): number {
+  for (let i = 0; i < ds.n; i++) if (Buffer.compare(imageAt(ds, i), image) === 0) return i;
+  return -1;
+}
+
+function labelCounts(labels: ArrayLike<number>, classes: number): number[] {
+  const counts = new Array<number>(classes).fill(0);
+  for (let i = 0; i < labels.length; i++) counts[labels[i]]++;
+  return counts;
+}
+
+describe('letters from UNIPEN', () => {
+  it('folds case into 26 classes and splits by held-out writer', async () => {
+    const samples = [...(await fixtureSamples('upper')), ...(await fixtureSamples('lower'))].filter(
+      (s) => !s.suspect,
+    );
+    const ds = await buildUnipenDataset({ dir: FIXTURES, kind: 'letters', cacheDir: false });
+    expect(ds.train.classes).toEqual(LETTER_CLASSES);
+    expect(classIndex('letters', 'A')).toBe(0);
+    expect(classIndex('letters', 'a')).toBe(0);
+    expect(classIndex('letters', 'Z')).toBe(25);
+    expect(classIndex('letters', '7')).toBe(-1);
+
+    const heldOut = samples.filter((s) => isHeldOutWriter(s.source, s.writer));
+    const rest = samples.filter((s) => !isHeldOutWriter(s.source, s.writer));
+    expect(heldOut.length).toBeGreaterThan(0);
+    expect(ds.test.n).toBe(heldOut.length);
+    expect(ds.train.n).toBe(rest.length);
+    const expectedCounts = (xs: UnipenSample[]) =>
+      labelCounts(
+        xs.map((s) => LETTER_CLASSES.indexOf(s.label.toLowerCase())),
+        26,
+      );
+    expect(labelCounts(ds.test.labels, 26)).toEqual(expectedCounts(heldOut));
+    expect(labelCounts(ds.train.labels, 26)).toEqual(expectedCounts(rest));
+    // Both cases occur in the fixture, under one class each.
+    expect(samples.some((s) => s.label === s.label.toUpperCase())).toBe(true);
+    expect(samples.some((s) => s.label === s.label.toLowerCase())).toBe(true);
+
+    // Every held-out sample is in test with its folded label, and none of them is in train.
+    for (const s of heldOut) {
+      const image = strokesToMnist(s.strokes as Stroke[], unipenRenderOptions(s));
+      const i = indexOfImage(ds.test, image);
+      expect(i).toBeGreaterThanOrEqual(0);
+      expect(ds.test.labels[i]).toBe(LETTER_CLASSES.indexOf(s.label.toLowerCase()));
+      expect(indexOfImage(ds.train, image)).toBe(-1);
+    }
+    expect(ds.stats.test.writers).toBe(new Set(heldOut.map((s) => `${s.source}/${s.writer}`)).size);
+    expect(ds.stats.droppedSuspect).toBe(6);
+  });
+
+  it('scales each axis by its own points-per-inch', async () => {
+    const aga = (await fixtureSamples('upper')).filter(
+      (s) => s.pointsPerInch[0] !== s.pointsPerInch[1] && !s.suspect,
+    );
+    expect(aga.length).toBeGreaterThan(0);
+    const ds = await buildUnipenDataset({ dir: FIXTURES, kind: 'letters', cacheDir: false });
+    let differs = 0;
+    for (const s of aga) {
+      const split = isHeldOutWriter(s.source, s.writer) ? ds.test : ds.train;
+      const perAxis = strokesToMnist(s.strokes as Stroke[], {
+        scale: [1 / s.pointsPerInch[0], 1 / s.pointsPerInch[1]],
+      });
+      expect(indexOfImage(split, perAxis)).toBeGreaterThanOrEqual(0);
+      const uniform = strokesToMnist(s.strokes as Stroke[]);
+      if (Buffer.compare(uniform, perAxis) !== 0) differs++;
+    }
+    // The x/y resolutions differ by 14 %: most shapes render visibly differently when ignored.
+    expect(differs).toBeGreaterThan(aga.length / 2);
+  });
+
+  it('keeps suspect samples when asked', async () => {
+    const kept = await buildUnipenDataset({
+      dir: FIXTURES,
+      kind: 'letters',
+      dropSuspect: false,
+      cacheDir: false,
+    });
+    const dropped = await buildUnipenDataset({ dir: FIXTURES, kind: 'letters', cacheDir: false });
+    expect(kept.train.n + kept.test.n).toBe(dropped.train.n + dropped.test.n + 6);
+    expect(kept.stats.droppedSuspect).toBe(0);
+  });
+
+  it('puts whole writers at the end of the training data for the validation tail', async () => {
+    const samples = (await fixtureSamples('lower')).filter(
+      (s) => !s.suspect && !isHeldOutWriter(s.source, s.writer),
+    );
+    const { ordered, tailWriters } = orderTraining(samples);
+    expect(ordered).toHaveLength(samples.length);
+    const key = (s: UnipenSample) => `${s.source}/${s.writer}`;
+    const tailStart = ordered.findIndex((s) => tailWriters.has(key(s)));
+    expect(tailStart).toBeGreaterThan(0);
+    // Nothing of a tail writer before the tail, nothing else inside it.
+    expect(ordered.slice(0, tailStart).every((s) => !tailWriters.has(key(s)))).toBe(true);
+    expect(ordered.slice(tailStart).every((s) => tailWriters.has(key(s)))).toBe(true);
+    expect(ordered.length - tailStart).toBeGreaterThanOrEqual(Math.round(samples.length * 0.1));
+    // Deterministic, and shuffled (the fixture file is grouped by writer).
+    expect(orderTraining(samples).ordered.map((s) => s.id)).toEqual(ordered.map((s) => s.id));
+    const head = ordered.slice(0, tailStart);
+    const switches = head.filter((s, i) => i > 0 && key(s) !== key(head[i - 1])).length;
+    expect(switches).toBeGreaterThan(head.length / 3);
+  });
+
+  it('caches the rendered arrays and reads them back on the second load', async () => {
+    const cacheDir = await tempDir();
+    const first = await buildUnipenDataset({ dir: FIXTURES, kind: 'letters', cacheDir });
+    expect(first.cacheHit).toBe(false);
+    expect(first.cachePath?.startsWith(cacheDir)).toBe(true);
+    const second = await buildUnipenDataset({ dir: FIXTURES, kind: 'letters', cacheDir });
+    expect(second.cacheHit).toBe(true);
+    expect(second.cachePath).toBe(first.cachePath);
+    for (const split of ['train', 'test'] as const) {
+      expect(second[split].n).toBe(first[split].n);
+      expect(Buffer.compare(second[split].images, first[split].images)).toBe(0);
+      expect(Buffer.compare(second[split].labels, first[split].labels)).toBe(0);
+      expect(second[split].sources).toEqual(first[split].sources);
+    }
+    expect(second.stats).toEqual(first.stats);
+    // Other options key a different file; a truncated cache is re-rendered, not trusted.
+    const keep = await buildUnipenDataset({ dir: FIXTURES, kind: 'letters', cacheDir, dropSuspect: false });
+    expect(keep.cacheHit).toBe(false);
+    expect(keep.cachePath).not.toBe(first.cachePath);
+    await truncate(first.cachePath as string, 100);
+    const third = await buildUnipenDataset({ dir: FIXTURES, kind: 'letters', cacheDir });
+    expect(third.cacheHit).toBe(false);
+    expect(Buffer.compare(third.train.images, first.train.images)).toBe(0);
+  });
+
+  it('keys the cache on the source files', async () => {
+    const cacheDir = await tempDir();
+    const dir = await tempDir();
+    for (const part of ['upper', 'lower'] as const) {
+      await writeFile(join(dir, UNIPEN_FILES[part]), await readFile(join(FIXTURES, UNIPEN_FILES[part])));
+    }
+    const a = await buildUnipenDataset({ dir, kind: 'letters', cacheDir });
+    const lower = (await fixtureSamples('lower')).slice(0, 20);
+    await writeFile(join(dir, UNIPEN_FILES.lower), lower.map((s) => JSON.stringify(s)).join('\n'));
+    const b = await buildUnipenDataset({ dir, kind: 'letters', cacheDir });
+    expect(b.cacheHit).toBe(false);
+    expect(b.train.n + b.test.n).toBeLessThan(a.train.n + a.test.n);
+  });
+});
+
+describe('registered datasets', () => {
+  const saved = { ...process.env };
+  beforeEach(async () => {
+    process.env.HWR_CACHE_DIR = await tempDir();
+  });
+  afterEach(() => {
+    process.env = { ...saved };
+  });
+
+  it("loads 'letters' and 'unipen-digits' through loadDataset with --data-dir", async () => {
+    const letters = await loadDataset('letters', { dataDir: FIXTURES });
+    expect(letters.train.classes).toHaveLength(26);
+    expect(letters.train.n).toBeGreaterThan(letters.test.n);
+    expect(letters.test.n).toBeGreaterThan(0);
+    const digits = await loadDataset('unipen-digits', { dataDir: FIXTURES });
+    expect(digits.train.classes).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    const samples = (await fixtureSamples('digits')).filter((s) => !s.suspect);
+    expect(digits.train.n + digits.test.n).toBe(samples.length);
+  });
+
+  it('HWR_UNIPEN_SUSPECT=keep keeps flagged samples; a bad value is a DataError', async () => {
+    process.env.HWR_UNIPEN_SUSPECT = 'keep';
+    const kept = await loadDataset('unipen-digits', { dataDir: FIXTURES });
+    expect(kept.train.n + kept.test.n).toBe((await fixtureSamples('digits')).length);
+    process.env.HWR_UNIPEN_SUSPECT = 'maybe';
+    await expect(loadDataset('unipen-digits', { dataDir: FIXTURES })).rejects.toThrow(/HWR_UNIPEN_SUSPECT/);
+  });
+
+  it('names the missing file in a DataError', async () => {
+    const dir = await tempDir();
+    const err = await loadDataset('letters', { dataDir: dir }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DataError);
+    expect((err as Error).message).toContain(UNIPEN_FILES.upper);
+    expect((err as Error).message).toContain('--data-dir');
+  });
+});

@@ -1,0 +1,367 @@
+import { createHash } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PreprocessError, RENDERER_VERSION, type Stroke, strokesToMnist } from '../preprocess/index.js';
+import { DataError, DIGIT_CLASSES, type ImageDataset, LETTER_CLASSES } from './dataset.js';
+import type { DatasetLoader, DatasetOptions } from './datasets.js';
+import {
+  isHeldOutWriter,
+  parseUnipen,
+  UNIPEN_FILES,
+  type UnipenPart,
+  type UnipenSample,
+  unipenRenderOptions,
+} from './unipen.js';
+
+/** Which UNIPEN characters a dataset holds: letters fold upper and lower case into 26 classes. */
+export type UnipenKind = 'letters' | 'digits';
+
+const PARTS: Record<UnipenKind, readonly UnipenPart[]> = { letters: ['upper', 'lower'], digits: ['digits'] };
+const CLASSES: Record<UnipenKind, readonly string[]> = { letters: LETTER_CLASSES, digits: DIGIT_CLASSES };
+
+/** Where the shared copy lives on the development machine; only a default, never needed by tests. */
+export const UNIPEN_SHARED_DIR = '/work/shared/data/unipen';
+
+/**
+ * Share of the training split's samples put at its end, from whole writers: with the trainer's
+ * default `--validation-split 0.1` the validation tail holds only writers it never trains on
+ * (except at most the one writer straddling the boundary).
+ */
+export const VALIDATION_WRITER_FRACTION = 0.1;
+
+/** Bumped when the way samples are chosen, ordered or stored changes (the renderer has its own version). */
+const LAYOUT_VERSION = 1;
+
+export interface UnipenDatasetOptions {
+  /** Folder with the UNIPEN .ndjson.gz files (names in UNIPEN_FILES). */
+  readonly dir: string;
+  readonly kind: UnipenKind;
+  /** Drop samples flagged `suspect` (likely label noise). Default true. */
+  readonly dropSuspect?: boolean;
+  /** Where rendered arrays are cached; false turns the disk cache off. Default: unipenCacheDir(). */
+  readonly cacheDir?: string | false;
+}
+
+export interface UnipenSplitStats {
+  readonly samples: number;
+  readonly writers: number;
+}
+
+export interface UnipenDataset {
+  readonly train: ImageDataset;
+  readonly test: ImageDataset;
+  readonly stats: {
+    readonly train: UnipenSplitStats;
+    /** The writer-disjoint tail of `train` (VALIDATION_WRITER_FRACTION of it, whole writers). */
+    readonly validationTail: UnipenSplitStats;
+    readonly test: UnipenSplitStats;
+    readonly droppedSuspect: number;
+    /** Samples the renderer refused (e.g. no extent): counted, not fatal. */
+    readonly unrenderable: number;
+  };
+  /** True when the rendered arrays came from the disk cache. */
+  readonly cacheHit: boolean;
+  readonly cachePath?: string;
+}
+
+/** `.cache/unipen` under the repository, or HWR_CACHE_DIR/unipen. */
+export function unipenCacheDir(): string {
+  const env = process.env.HWR_CACHE_DIR;
+  if (env) return join(env, 'unipen');
+  const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  return join(repo, '.cache', 'unipen');
+}
+
+/** Folds case and maps a UNIPEN label to its class index, or -1 when it is not of this kind. */
+export function classIndex(kind: UnipenKind, label: string): number {
+  return CLASSES[kind].indexOf(kind === 'letters' ? label.toLowerCase() : label);
+}
+
+/** FNV-1a over text: a stable per-writer order for picking validation writers. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/** mulberry32, seeded: the one deterministic shuffle of the training samples. */
+function shuffled<T>(items: T[], seed: number): T[] {
+  let a = seed >>> 0;
+  const rand = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = items.slice();
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+const writerKey = (s: UnipenSample) => `${s.source}/${s.writer}`;
+
+/**
+ * Orders the training samples: writers picked (in a fixed hash order) until they cover
+ * VALIDATION_WRITER_FRACTION of the samples go last, each part shuffled once with a fixed seed, so
+ * the trainer's validation tail is neither one source nor one writer, and mostly unseen writers.
+ */
+export function orderTraining(samples: UnipenSample[]): {
+  ordered: UnipenSample[];
+  tailWriters: Set<string>;
+} {
+  const byWriter = new Map<string, number>();
+  for (const s of samples) byWriter.set(writerKey(s), (byWriter.get(writerKey(s)) ?? 0) + 1);
+  const writers = [...byWriter.keys()].sort(
+    (a, b) => fnv1a(`val/${a}`) - fnv1a(`val/${b}`) || (a < b ? -1 : 1),
+  );
+  const target = Math.round(samples.length * VALIDATION_WRITER_FRACTION);
+  const tailWriters = new Set<string>();
+  let covered = 0;
+  for (const w of writers) {
+    if (covered >= target) break;
+    tailWriters.add(w);
+    covered += byWriter.get(w) ?? 0;
+  }
+  const head = samples.filter((s) => !tailWriters.has(writerKey(s)));
+  const tail = samples.filter((s) => tailWriters.has(writerKey(s)));
+  return { ordered: [...shuffled(head, 1), ...shuffled(tail, 2)], tailWriters };
+}
+
+interface Rendered {
+  images: Uint8Array;
+  labels: Uint8Array;
+  n: number;
+  unrenderable: number;
+}
+
+function render(kind: UnipenKind, samples: readonly UnipenSample[]): Rendered {
+  const images = new Uint8Array(samples.length * 784);
+  const labels = new Uint8Array(samples.length);
+  let n = 0;
+  let unrenderable = 0;
+  for (const s of samples) {
+    try {
+      images.set(strokesToMnist(s.strokes as Stroke[], unipenRenderOptions(s)), n * 784);
+    } catch (err) {
+      if (!(err instanceof PreprocessError)) throw err;
+      unrenderable++;
+      continue;
+    }
+    labels[n++] = classIndex(kind, s.label);
+  }
+  return { images: images.subarray(0, n * 784), labels: labels.subarray(0, n), n, unrenderable };
+}
+
+interface CacheHeader {
+  readonly trainN: number;
+  readonly testN: number;
+  readonly stats: UnipenDataset['stats'];
+}
+
+/** Cache file: "HWRU" + uint32 header length + JSON header + train images, test images, train labels, test labels. */
+async function readCache(path: string): Promise<{ header: CacheHeader; bytes: Uint8Array } | undefined> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch {
+    return undefined;
+  }
+  if (bytes.length < 8 || Buffer.from(bytes.subarray(0, 4)).toString('latin1') !== 'HWRU') return undefined;
+  const len = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
+  try {
+    const header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + len)).toString('utf8')) as CacheHeader;
+    const body = bytes.subarray(8 + len);
+    if (body.length !== (header.trainN + header.testN) * 785) return undefined; // truncated: re-render
+    return { header, bytes: body };
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeCache(path: string, header: CacheHeader, parts: Uint8Array[]): Promise<void> {
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const head = Buffer.alloc(8);
+  head.write('HWRU', 0, 'latin1');
+  head.writeUInt32LE(json.length, 4);
+  await mkdir(dirname(path), { recursive: true });
+  // Atomic: a concurrent or interrupted writer never leaves a half file under the final name.
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, Buffer.concat([head, json, ...parts]));
+  await rename(tmp, path);
+}
+
+/**
+ * Reads the UNIPEN files of `kind`, renders every sample through strokesToMnist (the page's own
+ * preprocessing) with per-axis inch scaling, and splits by writer: test = isHeldOutWriter writers,
+ * train = everyone else (ordered by orderTraining). Rendered arrays are cached on disk, keyed by the
+ * files' sha256, the renderer version and these options.
+ */
+export async function buildUnipenDataset(options: UnipenDatasetOptions): Promise<UnipenDataset> {
+  const { dir, kind } = options;
+  const dropSuspect = options.dropSuspect ?? true;
+  const files = PARTS[kind].map((p) => join(dir, UNIPEN_FILES[p]));
+  const contents: Uint8Array[] = [];
+  for (const f of files) {
+    try {
+      contents.push(await readFile(f));
+    } catch (err) {
+      throw new DataError(
+        `UNIPEN ${kind}: cannot read ${f} (${(err as NodeJS.ErrnoException).code ?? err}); ` +
+          'pass --data-dir with the UNIPEN .ndjson.gz files or set HWR_DATA_DIR (with a unipen/ folder)',
+      );
+    }
+  }
+  const sources = files.map((path, i) => ({
+    path,
+    sha256: createHash('sha256').update(contents[i]).digest('hex'),
+  }));
+  const key = createHash('sha256')
+    .update(
+      JSON.stringify({
+        kind,
+        dropSuspect,
+        RENDERER_VERSION,
+        LAYOUT_VERSION,
+        sha: sources.map((s) => s.sha256),
+      }),
+    )
+    .digest('hex')
+    .slice(0, 24);
+  const cacheDir = options.cacheDir === undefined ? unipenCacheDir() : options.cacheDir;
+  const cachePath = cacheDir === false ? undefined : join(cacheDir, `${kind}-${key}.bin`);
+  const classes = CLASSES[kind];
+  const make = (images: Uint8Array, labels: Uint8Array, n: number): ImageDataset => ({
+    images,
+    labels,
+    n,
+    rows: 28,
+    cols: 28,
+    classes,
+    sources,
+  });
+
+  if (cachePath) {
+    const cached = await readCache(cachePath);
+    if (cached) {
+      const { header, bytes } = cached;
+      const a = header.trainN * 784;
+      const b = a + header.testN * 784;
+      return {
+        train: make(bytes.slice(0, a), bytes.slice(b, b + header.trainN), header.trainN),
+        test: make(bytes.slice(a, b), bytes.slice(b + header.trainN), header.testN),
+        stats: header.stats,
+        cacheHit: true,
+        cachePath,
+      };
+    }
+  }
+
+  const all = contents.flatMap((bytes, i) => parseUnipen(bytes, files[i]));
+  let droppedSuspect = 0;
+  const kept = all.filter((s) => {
+    if (classIndex(kind, s.label) < 0) {
+      throw new DataError(`${s.id}: label '${s.label}' is not one of the ${kind} classes`);
+    }
+    if (dropSuspect && s.suspect) {
+      droppedSuspect++;
+      return false;
+    }
+    return true;
+  });
+  const testSamples = kept.filter((s) => isHeldOutWriter(s.source, s.writer));
+  const { ordered, tailWriters } = orderTraining(kept.filter((s) => !isHeldOutWriter(s.source, s.writer)));
+  const train = render(kind, ordered);
+  const test = render(kind, testSamples);
+  const writers = (xs: readonly UnipenSample[]) => new Set(xs.map(writerKey)).size;
+  const stats: UnipenDataset['stats'] = {
+    train: { samples: train.n, writers: writers(ordered) },
+    validationTail: {
+      samples: ordered.filter((s) => tailWriters.has(writerKey(s))).length,
+      writers: tailWriters.size,
+    },
+    test: { samples: test.n, writers: writers(testSamples) },
+    droppedSuspect,
+    unrenderable: train.unrenderable + test.unrenderable,
+  };
+  if (cachePath) {
+    await writeCache(cachePath, { trainN: train.n, testN: test.n, stats }, [
+      train.images,
+      test.images,
+      train.labels,
+      test.labels,
+    ]);
+  }
+  return {
+    train: make(train.images, train.labels, train.n),
+    test: make(test.images, test.labels, test.n),
+    stats,
+    cacheHit: false,
+    cachePath,
+  };
+}
+
+function isDir(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** --data-dir, else HWR_DATA_DIR/unipen, else the shared copy when it exists. */
+export function unipenDir(options: DatasetOptions): string {
+  if (options.dataDir) return options.dataDir;
+  const env = process.env.HWR_DATA_DIR;
+  if (env && isDir(join(env, 'unipen'))) return join(env, 'unipen');
+  if (existsSync(UNIPEN_SHARED_DIR)) return UNIPEN_SHARED_DIR;
+  throw new DataError(
+    `UNIPEN data not found: pass --data-dir with ${Object.values(UNIPEN_FILES).join(', ')} ` +
+      '(or set HWR_DATA_DIR to a folder holding unipen/)',
+  );
+}
+
+/** HWR_UNIPEN_SUSPECT=keep trains on samples flagged suspect too (default: drop them). */
+export function dropSuspectFromEnv(): boolean {
+  const v = process.env.HWR_UNIPEN_SUSPECT;
+  if (v === undefined || v === '' || v === 'drop') return true;
+  if (v === 'keep') return false;
+  throw new DataError(`HWR_UNIPEN_SUSPECT must be "keep" or "drop", got "${v}"`);
+}
+
+/**
+ * A DatasetLoader for registerDataset. Both splits come from one build (loadDataset asks for train,
+ * then test), so the files are read and rendered — or the cache read — once per process.
+ */
+export function unipenLoader(kind: UnipenKind): DatasetLoader {
+  const builds = new Map<string, Promise<UnipenDataset>>();
+  return async (split, options) => {
+    if (options.train || options.test) {
+      throw new DataError(
+        `dataset '${unipenDatasetName(kind)}' reads UNIPEN files: use --data-dir, not --train/--test`,
+      );
+    }
+    const dir = unipenDir(options);
+    const dropSuspect = dropSuspectFromEnv();
+    const id = `${dir}\u0000${dropSuspect}`;
+    let build = builds.get(id);
+    if (!build) {
+      build = buildUnipenDataset({ dir, kind, dropSuspect });
+      builds.set(id, build);
+      build.catch(() => builds.delete(id));
+    }
+    return (await build)[split];
+  };
+}
+
+export function unipenDatasetName(kind: UnipenKind): string {
+  return kind === 'letters' ? 'letters' : 'unipen-digits';
+}
