@@ -4,6 +4,7 @@ import { registerCompare } from './commands/compare.js';
 import { registerEvaluate } from './commands/evaluate.js';
 import { registerFeedback } from './commands/feedback.js';
 import { registerModel } from './commands/model.js';
+import { registerModels } from './commands/models.js';
 import { registerPredict } from './commands/predict.js';
 import { registerServe } from './commands/serve.js';
 import { registerTrain } from './commands/train.js';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerCompare(program);
   registerPredict(program);
   registerModel(program);
+  registerModels(program);
   registerServe(program);
   registerFeedback(program);
   return program;

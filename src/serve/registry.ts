@@ -1,9 +1,10 @@
-import { type FSWatcher, watch } from 'node:fs';
+import { type FSWatcher, statSync, watch } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { IMAGE_SIZE, PIXELS } from '../model/infer.js';
 import { type LoadedModel, loadModel, METADATA_FILE, ModelError } from '../model/io.js';
 import type { ModelMetadata } from '../model/metadata.js';
+import { isStoreDir, servedDir } from '../store/store.js';
 import { type BatchingOptions, NO_BATCHING, Predictor } from './predictor.js';
 
 /** The part of pino's logger the registry uses (Fastify's `app.log` fits). */
@@ -76,6 +77,8 @@ export class ModelRegistry {
   /** Fingerprints already tried and rejected, so a broken model is not reloaded on every event. */
   private readonly rejected = new Map<string, string>();
   private watcher: FSWatcher | undefined;
+  /** Store folders (src/store) by path: the watcher and the inode it watches (adoption replaces it). */
+  private readonly storeWatchers = new Map<string, { ino: number; watcher?: FSWatcher }>();
   private debounce: NodeJS.Timeout | undefined;
   private scanning: Promise<void> | undefined;
   private rescanAgain = false;
@@ -133,6 +136,10 @@ export class ModelRegistry {
         .filter((e) => (e.isDirectory() || e.isSymbolicLink()) && !e.name.startsWith('.'))
         .map((e) => join(this.dir, e.name))
         .sort();
+      // A versioned store (src/store) is served through its `current` symlink; its folder is watched
+      // too, since switching the pointer is not an event in the models folder itself.
+      for (const dir of entries) if (isStoreDir(dir)) this.watchStore(dir);
+      entries = entries.map(servedDir);
     } catch (err) {
       log.error({ dir: this.dir, err: (err as Error).message }, 'cannot read the models folder');
       return;
@@ -206,19 +213,46 @@ export class ModelRegistry {
     if (current && current !== replaced && current.name !== model.name) current.predictor.close();
   }
 
+  private onChange = (): void => {
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => {
+      void this.rescan();
+    }, this.options.debounceMs ?? 200);
+  };
+
   /** Follows the folder for added, replaced and removed model directories. */
   watch(): void {
     if (this.watcher || this.closed) return;
-    const delay = this.options.debounceMs ?? 200;
-    this.watcher = watch(this.dir, () => {
-      clearTimeout(this.debounce);
-      this.debounce = setTimeout(() => {
-        void this.rescan();
-      }, delay);
-    });
+    this.watcher = watch(this.dir, this.onChange);
     this.watcher.on('error', (err) => {
       this.options.log.error({ dir: this.dir, err: err.message }, 'watching the models folder failed');
     });
+    // Stores found by the first scan (before watching started).
+    for (const dir of this.storeWatchers.keys()) this.watchStore(dir, true);
+  }
+
+  /** Watches a store's folder for `current` switches (once watch() was called). */
+  private watchStore(dir: string, force = false): void {
+    let ino: number;
+    try {
+      ino = statSync(dir).ino;
+    } catch {
+      return;
+    }
+    const known = this.storeWatchers.get(dir);
+    if (this.closed || (!force && known?.ino === ino && (known.watcher || !this.watcher))) return;
+    known?.watcher?.close();
+    if (!this.watcher) {
+      this.storeWatchers.set(dir, { ino }); // remembered for watch()
+      return;
+    }
+    try {
+      const watcher = watch(dir, this.onChange);
+      watcher.on('error', () => watcher.close()); // a removed store; a later scan watches it again
+      this.storeWatchers.set(dir, { ino, watcher });
+    } catch {
+      this.storeWatchers.delete(dir);
+    }
   }
 
   async close(): Promise<void> {
@@ -226,6 +260,8 @@ export class ModelRegistry {
     clearTimeout(this.debounce);
     this.watcher?.close();
     this.watcher = undefined;
+    for (const w of this.storeWatchers.values()) w.watcher?.close();
+    this.storeWatchers.clear();
     await this.scanning;
     for (const m of this.byName.values()) m.predictor.close();
     this.byName.clear();

@@ -1,0 +1,70 @@
+import type { Command } from 'commander';
+import { ModelStore, type StoreEntry } from '../../store/store.js';
+
+interface ModelsOpts {
+  models: string;
+  json?: boolean;
+}
+
+function pct(v: number | undefined): string {
+  return v === undefined ? '-' : `${(v * 100).toFixed(2)}%`;
+}
+
+function describeEntry(e: StoreEntry): string {
+  const lines = [
+    `${e.name} (${e.kind}${e.kind === 'plain' ? ', adopted as v0001 on the first promote' : ''})`,
+  ];
+  for (const v of e.versions) {
+    const mark = v.version === e.current ? '*' : ' ';
+    if (!v.metadata) {
+      lines.push(`  ${mark} ${v.version}  unreadable: ${v.error}`);
+      continue;
+    }
+    const m = v.metadata;
+    const gate = (m.extra?.gate as { passed?: boolean } | undefined)?.passed;
+    lines.push(
+      `  ${mark} ${v.version.padEnd(8)} ${m.arch.padEnd(8)} test ${pct(m.testAccuracy).padStart(7)}  ` +
+        `parent ${(m.parentVersion ?? '-').padEnd(6)} ${gate === undefined ? '' : `gate ${gate ? 'passed' : 'failed'}  `}` +
+        `${m.createdAt}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function registerModels(program: Command): void {
+  const models = program
+    .command('models')
+    .description('The versioned model store: list versions, promote one, roll back');
+  const root = (cmd: Command) => new ModelStore(cmd.optsWithGlobals<ModelsOpts>().models);
+  models.option('--models <dir>', 'models folder (as given to hwr serve)', 'models');
+
+  models
+    .command('list')
+    .description('models with their versions; * marks the one served (current)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const entries = await root(cmd).list();
+      if (opts.json) console.log(JSON.stringify(entries, null, 2));
+      else if (entries.length === 0) console.log('no models');
+      else console.log(entries.map(describeEntry).join('\n'));
+    });
+
+  models
+    .command('promote')
+    .description('make VERSION the served version of NAME (switches the current pointer atomically)')
+    .argument('<name>')
+    .argument('<version>', 'e.g. v0002')
+    .action(async (name: string, version: string, _opts: object, cmd: Command) => {
+      const entry = await root(cmd).promote(name, version, 'hwr models promote');
+      console.log(`${name}: current is now ${entry.current}`);
+    });
+
+  models
+    .command('rollback')
+    .description('switch NAME back to the version that was current before')
+    .argument('<name>')
+    .action(async (name: string, _opts: object, cmd: Command) => {
+      const entry = await root(cmd).rollback(name, 'hwr models rollback');
+      console.log(`${name}: rolled back, current is now ${entry.current}`);
+    });
+}
