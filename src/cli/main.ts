@@ -6,6 +6,7 @@ import { registerFeedback } from './commands/feedback.js';
 import { registerModel } from './commands/model.js';
 import { registerModels } from './commands/models.js';
 import { registerPredict } from './commands/predict.js';
+import { registerRetrain } from './commands/retrain.js';
 import { registerServe } from './commands/serve.js';
 import { registerTrain } from './commands/train.js';
 
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerModels(program);
   registerServe(program);
   registerFeedback(program);
+  registerRetrain(program);
   return program;
 }
 

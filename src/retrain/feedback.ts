@@ -1,0 +1,195 @@
+import { createHash } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { DataError, type ImageDataset } from '../data/dataset.js';
+import { DIR_CLASSES, loadDatasetDir } from '../data/idx-dir.js';
+import { PIXELS } from '../model/infer.js';
+import { FEEDBACK_DB_FILE, FeedbackStore } from '../serve/feedback-store.js';
+
+/** One stored correction, reduced to what training needs. */
+interface Sample {
+  readonly pixels: Uint8Array;
+  readonly label: string;
+}
+
+export interface FeedbackSummary {
+  /** The database file or dataset folder read. */
+  readonly source: string;
+  readonly kind: 'sqlite' | 'folder';
+  /** sha256 of the samples used (pixels + label, in order), for metadata. */
+  readonly sha256: string;
+  /** Rows read for this model. */
+  readonly rows: number;
+  /** Dropped: same pixels and label as an earlier row. */
+  readonly duplicates: number;
+  /** Dropped: label not among the model's classes. */
+  readonly outsideClasses: number;
+  /** Same pixels stored with different labels (kept: each may be a real ambiguity). */
+  readonly conflicting: number;
+  readonly used: number;
+  readonly perLabel: Record<string, number>;
+}
+
+export interface LoadedFeedback {
+  /** The usable samples, labels as indices into the model's classes. */
+  readonly data: ImageDataset;
+  readonly summary: FeedbackSummary;
+}
+
+async function readSamples(
+  source: string,
+  model: string,
+): Promise<{ kind: 'sqlite' | 'folder'; path: string; samples: Sample[] }> {
+  const path = resolve(source);
+  if (!existsSync(path))
+    throw new DataError(
+      `no feedback at ${source} (a feedback.sqlite, its folder, or an exported dataset folder)`,
+    );
+  const isDir = statSync(path).isDirectory();
+  const dbDir = isDir
+    ? existsSync(join(path, FEEDBACK_DB_FILE))
+      ? path
+      : undefined
+    : basename(path) === FEEDBACK_DB_FILE
+      ? dirname(path)
+      : undefined;
+  if (dbDir) {
+    // The serve helper's store opens (and migrates) the database; WAL lets the server keep writing.
+    const store = new FeedbackStore(dbDir);
+    try {
+      const rows = store.rows(model);
+      if (rows.length === 0) {
+        const others = store.models();
+        throw new DataError(
+          `no feedback for model "${model}" in ${join(dbDir, FEEDBACK_DB_FILE)}` +
+            (others.length ? ` (models with feedback: ${others.join(', ')})` : ''),
+        );
+      }
+      return {
+        kind: 'sqlite',
+        path: join(dbDir, FEEDBACK_DB_FILE),
+        samples: rows.map((r) => ({ pixels: r.pixels, label: r.label })),
+      };
+    } finally {
+      store.close();
+    }
+  }
+  if (isDir && existsSync(join(path, DIR_CLASSES))) {
+    const ds = await loadDatasetDir(path);
+    if (ds.rows !== 28 || ds.cols !== 28)
+      throw new DataError(`${source}: images are ${ds.rows}x${ds.cols}, expected 28x28`);
+    const samples = Array.from({ length: ds.n }, (_, i) => ({
+      pixels: ds.images.subarray(i * PIXELS, (i + 1) * PIXELS),
+      label: ds.classes[ds.labels[i]],
+    }));
+    return { kind: 'folder', path, samples };
+  }
+  if (!isDir) {
+    // Not a feedback database by name: refuse rather than create an empty one beside it.
+    const head = await readFile(path).then((b) => b.subarray(0, 16).toString('latin1'));
+    if (head.startsWith('SQLite format 3'))
+      throw new DataError(
+        `${source}: the feedback database must be named ${FEEDBACK_DB_FILE} (as hwr serve writes it)`,
+      );
+  }
+  throw new DataError(
+    `${source} is neither a feedback database (${FEEDBACK_DB_FILE} or its folder) nor an exported dataset folder (hwr feedback export)`,
+  );
+}
+
+/**
+ * Reads the corrections stored for `model` (from the server's SQLite file or an exported folder),
+ * drops exact duplicates (same 28x28 bytes and label) and labels the model does not know.
+ */
+export async function loadFeedback(
+  source: string,
+  model: string,
+  classes: readonly string[],
+): Promise<LoadedFeedback> {
+  const { kind, path, samples } = await readSamples(source, model);
+  const index = new Map(classes.map((c, i) => [c, i]));
+  const seen = new Set<string>();
+  const labelsByPixels = new Map<string, Set<string>>();
+  const kept: Sample[] = [];
+  let duplicates = 0;
+  let outsideClasses = 0;
+  for (const s of samples) {
+    if (!index.has(s.label)) {
+      outsideClasses++;
+      continue;
+    }
+    const pixelKey = createHash('sha1').update(s.pixels).digest('hex');
+    const key = `${pixelKey}:${s.label}`;
+    if (seen.has(key)) {
+      duplicates++;
+      continue;
+    }
+    seen.add(key);
+    const labels = labelsByPixels.get(pixelKey) ?? new Set<string>();
+    labels.add(s.label);
+    labelsByPixels.set(pixelKey, labels);
+    kept.push(s);
+  }
+  if (kept.length === 0)
+    throw new DataError(
+      `${source}: none of the ${samples.length} feedback rows of "${model}" is usable (labels outside [${classes.join(' ')}] or empty)`,
+    );
+  const images = new Uint8Array(kept.length * PIXELS);
+  const labels = new Uint8Array(kept.length);
+  const perLabel: Record<string, number> = {};
+  const hash = createHash('sha256');
+  kept.forEach((s, i) => {
+    images.set(s.pixels, i * PIXELS);
+    labels[i] = index.get(s.label) as number;
+    perLabel[s.label] = (perLabel[s.label] ?? 0) + 1;
+    hash.update(s.pixels).update(s.label);
+  });
+  const sha256 = hash.digest('hex');
+  const conflicting = [...labelsByPixels.values()].filter((l) => l.size > 1).length;
+  return {
+    data: { images, labels, n: kept.length, rows: 28, cols: 28, classes, sources: [{ path, sha256 }] },
+    summary: {
+      source: path,
+      kind,
+      sha256,
+      rows: samples.length,
+      duplicates,
+      outsideClasses,
+      conflicting,
+      used: kept.length,
+      perLabel,
+    },
+  };
+}
+
+/** Position of a sample in [0, 1), from its bytes: stable however much feedback arrives later. */
+function unitHash(pixels: Uint8Array, label: number): number {
+  const h = createHash('sha256').update(pixels).update(Uint8Array.of(label)).digest();
+  return h.readUInt32BE(0) / 2 ** 32;
+}
+
+/**
+ * Deterministic hold-out: a sample goes to the validation share when its content hash falls below
+ * `fraction`, so the same sample lands on the same side in every retrain (no leak between rounds).
+ * Both sides get at least one sample when there are two or more.
+ */
+export function splitHoldout(ds: ImageDataset, fraction: number): { train: number[]; holdout: number[] } {
+  const u = Array.from({ length: ds.n }, (_, i) =>
+    unitHash(ds.images.subarray(i * PIXELS, (i + 1) * PIXELS), ds.labels[i]),
+  );
+  const holdout: number[] = [];
+  const train: number[] = [];
+  for (let i = 0; i < ds.n; i++) (u[i] < fraction ? holdout : train).push(i);
+  if (ds.n >= 2 && fraction > 0 && holdout.length === 0) {
+    const lowest = train.reduce((best, i) => (u[i] < u[best] ? i : best), train[0]);
+    train.splice(train.indexOf(lowest), 1);
+    holdout.push(lowest);
+  }
+  if (ds.n >= 2 && train.length === 0) {
+    const highest = holdout.reduce((best, i) => (u[i] > u[best] ? i : best), holdout[0]);
+    holdout.splice(holdout.indexOf(highest), 1);
+    train.push(highest);
+  }
+  return { train, holdout };
+}
