@@ -111,12 +111,40 @@ export function splitValidation(
   return { fit: subset(train, range(0, train.n - nVal)), val: subset(train, range(train.n - nVal, train.n)) };
 }
 
+/**
+ * Adam.setWeights recomputes beta^t with pow(), while training multiplies by beta once per step; in
+ * float32 the two differ in the last bits. Replaying the per-step products makes a resumed run
+ * bit-identical to an uninterrupted one.
+ */
+function restoreAdamBetaPowers(optimizer: tf.AdamOptimizer): void {
+  const o = optimizer as unknown as {
+    beta1: number;
+    beta2: number;
+    iterations_: number;
+    accBeta1: tf.Variable;
+    accBeta2: tf.Variable;
+  };
+  const replay = (beta: number) => {
+    let acc = Math.fround(beta);
+    for (let i = 0; i < o.iterations_; i++) acc = Math.fround(acc * Math.fround(beta));
+    return acc;
+  };
+  o.accBeta1.assign(tf.scalar(replay(o.beta1)));
+  o.accBeta2.assign(tf.scalar(replay(o.beta2)));
+}
+
 function runConfig(cfg: TrainConfig): Record<string, unknown> {
   const { name, arch, epochs, batchSize, lr, schedule, labelSmoothing, augment, seed, validationSplit } = cfg;
+  // Which data: a resume on other samples would silently train a different model.
+  const dataset = {
+    name: cfg.data.name,
+    train: cfg.data.train.n,
+    sources: cfg.data.train.sources.map((x) => x.sha256),
+  };
   return {
     name,
     arch,
-    dataset: cfg.data.name,
+    dataset,
     epochs,
     batchSize,
     lr,
@@ -171,6 +199,7 @@ export async function train(cfg: TrainConfig): Promise<TrainedModel> {
   if (ckpt) {
     await optimizer.setWeights(ckpt.optimizerWeights);
     tf.dispose(ckpt.optimizerWeights.map((w) => w.tensor));
+    restoreAdamBetaPowers(optimizer);
   }
 
   const batches = Math.ceil(fit.n / cfg.batchSize);
