@@ -22,6 +22,7 @@ import { initBackend } from '../engine/backend.js';
 import { VERSION } from '../version.js';
 import { FeedbackStore } from './feedback-store.js';
 import { HttpError } from './http-error.js';
+import { applyLimits, type Limits, safeParseLimits, serverOptions } from './limits.js';
 import { ServeMetrics } from './metrics.js';
 import { type BatchingOptions, DEFAULT_BATCHING } from './predictor.js';
 import { ModelRegistry } from './registry.js';
@@ -43,6 +44,8 @@ export interface ServeOptions {
   /** Allowed CORS origins; off by default (the page is served from the same origin). */
   readonly corsOrigins?: readonly string[];
   readonly bodyLimit?: number;
+  /** Request limits: sizes, caps, rate limits, timeouts (src/serve/limits.ts; defaults DEFAULT_LIMITS). */
+  readonly limits?: Partial<Limits>;
   /** Micro-batching of concurrent single predictions (default: up to 16 per pass, one event-loop turn). */
   readonly batching?: BatchingOptions;
   /** Follow the models folder and hot-swap replaced models (default true). */
@@ -89,10 +92,16 @@ function validationMessage(err: FastifyError): string {
 
 /** Builds the Fastify app (not listening): routes, plugins, model registry, feedback store, metrics. */
 export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
-  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const parsedLimits = safeParseLimits({
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    ...options.limits,
+  });
+  if (!parsedLimits.success) throw new Error(`invalid limits: ${parsedLimits.errors.join('; ')}`);
+  const limits = parsedLimits.data;
+  const bodyLimit = limits.bodyLimit;
   const app = Fastify({
     logger: options.logger ?? false,
-    bodyLimit,
+    ...serverOptions(limits),
     // One access-log line per request (onResponse below) instead of pino's two.
     logController: new LogController({ disableRequestLogging: true }),
   });
@@ -198,7 +207,9 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
         .replace(/ ?upgrade-insecure-requests;?/, ''),
   });
 
+  await applyLimits(app, limits);
   registerRoutes(app, {
+    maxImagePixels: limits.maxImagePixels,
     registry,
     store,
     metrics,

@@ -31,7 +31,7 @@ function base64Bytes(text: string, where: string): Uint8Array {
  * Turns one validated input (exactly one of image / pixels / strokes) into the 28x28 image the model
  * sees, through the shared preprocessing. Bad content becomes a 400 HttpError naming the problem.
  */
-export function decodeInput(input: InputValue, where = ''): DecodedInput {
+export function decodeInput(input: InputValue, where = '', maxImagePixels = MAX_IMAGE_PIXELS): DecodedInput {
   try {
     if (input.pixels !== undefined) {
       const pixels = new Uint8Array(PIXELS);
@@ -44,7 +44,7 @@ export function decodeInput(input: InputValue, where = ''): DecodedInput {
       return { kind: 'strokes', pixels: strokesToMnist(parsed.data), raw: input.strokes };
     }
     if (input.image !== undefined) {
-      const image = decodeImage(base64Bytes(input.image, where), { maxPixels: MAX_IMAGE_PIXELS });
+      const image = decodeImage(base64Bytes(input.image, where), { maxPixels: maxImagePixels });
       return { kind: 'image', pixels: rgbaToMnist(image), raw: input.image };
     }
   } catch (err) {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PIXELS } from '../model/infer.js';
+import { registerAdminRoutes } from './admin.js';
 import type { FeedbackStore } from './feedback-store.js';
 import { HttpError } from './http-error.js';
 import { type DecodedInput, decodeInput, pngBase64 } from './inputs.js';
@@ -27,11 +28,20 @@ export interface RouteDeps {
   readonly metrics: ServeMetrics;
   readonly defaultModel: string;
   readonly metricsText: () => Promise<string>;
+  /** Largest image (width x height) decoded, checked on the header (default MAX_IMAGE_PIXELS). */
+  readonly maxImagePixels?: number;
 }
 
 const DEFAULT_TOP_K = 5;
 
-const errors = { 400: ErrorReply, 404: ErrorReply, 413: ErrorReply, 415: ErrorReply, 503: ErrorReply };
+const errors = {
+  400: ErrorReply,
+  404: ErrorReply,
+  413: ErrorReply,
+  415: ErrorReply,
+  429: ErrorReply,
+  503: ErrorReply,
+};
 
 function resolveModel(registry: ModelRegistry, requested: string | undefined, fallback: string): ServedModel {
   const name = requested ?? fallback;
@@ -57,7 +67,7 @@ function toPrediction(model: ServedModel, probs: Float32Array, pixels: Uint8Arra
 }
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const { registry, store, metrics, defaultModel, metricsText } = deps;
+  const { registry, store, metrics, defaultModel, metricsText, maxImagePixels } = deps;
   const api = app.withTypeProvider<ZodTypeProvider>();
 
   api.post(
@@ -72,7 +82,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (request) => {
       const model = resolveModel(registry, request.body.model, defaultModel);
-      const input = decodeInput(request.body);
+      const input = decodeInput(request.body, '', maxImagePixels);
       const probs = await model.predictor.predict(input.pixels);
       const result = toPrediction(model, probs, input.pixels, request.body.topK ?? DEFAULT_TOP_K);
       metrics.predictions.inc({ model: model.name, label: result.label });
@@ -92,7 +102,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     async (request) => {
       const model = resolveModel(registry, request.body.model, defaultModel);
       const inputs: DecodedInput[] = request.body.inputs.map((input, i) =>
-        decodeInput(input, `inputs[${i}]: `),
+        decodeInput(input, `inputs[${i}]: `, maxImagePixels),
       );
       const all = new Uint8Array(inputs.length * PIXELS);
       inputs.forEach((input, i) => {
@@ -135,7 +145,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         );
       if (body.predicted !== undefined && !classes.includes(body.predicted))
         throw HttpError.badRequest(`predicted "${body.predicted}" is not a class of model "${model.name}"`);
-      const input = decodeInput(body);
+      const input = decodeInput(body, '', maxImagePixels);
       let predicted = body.predicted;
       if (predicted === undefined) {
         const probs = await model.predictor.predict(input.pixels);
@@ -220,6 +230,9 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       return { status: 'ready' as const, models: registry.list().map((m) => `${m.name}@${m.version}`) };
     },
   );
+
+  // Retrain / promote / rollback: only when HWR_ADMIN_TOKEN is set (src/serve/admin.ts).
+  registerAdminRoutes(app, { registry, store, defaultModel });
 
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);

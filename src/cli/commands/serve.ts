@@ -1,6 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { serveWorkers } from '../../serve/cluster.js';
+import { LIMIT_ENV, type Limits, safeParseLimits } from '../../serve/limits.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, installGracefulShutdown } from '../../serve/shutdown.js';
 import { parseIntOption, UsageError } from '../usage-error.js';
 
 interface ServeCliOptions {
@@ -14,6 +16,14 @@ interface ServeCliOptions {
   logLevel: string;
   watch: boolean;
   workers: string;
+  bodyLimit?: string;
+  maxImagePixels?: string;
+  maxBatchInputs?: string;
+  ratePredict?: string;
+  rateFeedback?: string;
+  requestTimeoutMs?: string;
+  trustProxy?: boolean;
+  shutdownTimeoutMs: string;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -32,6 +42,36 @@ export function registerServe(program: Command): void {
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(' | ')}`, 'info')
     .option('--workers <n>', 'server processes sharing the port (node:cluster); 2 uses both cores', '1')
     .option('--no-watch', 'do not follow the models folder for replaced models')
+    .option('--body-limit <bytes>', `largest request body (${LIMIT_ENV.bodyLimit}; default 2 MiB)`)
+    .option(
+      '--max-image-pixels <n>',
+      `largest image width*height, checked before decoding (${LIMIT_ENV.maxImagePixels}; default 2048*2048)`,
+    )
+    .option(
+      '--max-batch-inputs <n>',
+      `most inputs per batch request (${LIMIT_ENV.maxBatchInputs}; default 64)`,
+    )
+    .option(
+      '--rate-predict <n>',
+      `predict requests per minute per IP, 0 = off (${LIMIT_ENV.predictPerMinute}; default 300)`,
+    )
+    .option(
+      '--rate-feedback <n>',
+      `feedback requests per minute per IP, 0 = off (${LIMIT_ENV.feedbackPerMinute}; default 60)`,
+    )
+    .option(
+      '--request-timeout-ms <ms>',
+      `whole request must arrive within (${LIMIT_ENV.requestTimeoutMs}; default 30000)`,
+    )
+    .option(
+      '--trust-proxy',
+      `client IP from X-Forwarded-For, behind a trusted proxy only (${LIMIT_ENV.trustProxy})`,
+    )
+    .option(
+      '--shutdown-timeout-ms <ms>',
+      'bound on draining requests at SIGTERM',
+      String(DEFAULT_SHUTDOWN_TIMEOUT_MS),
+    )
     .action(async (opts: ServeCliOptions) => {
       const port = parseIntOption('port', opts.port ?? process.env.PORT ?? '5000');
       if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
@@ -40,6 +80,18 @@ export function registerServe(program: Command): void {
       if (!LOG_LEVELS.includes(opts.logLevel))
         throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${opts.logLevel}"`);
       const workers = parseIntOption('workers', opts.workers, 1);
+      const shutdownTimeoutMs = parseIntOption('shutdown-timeout-ms', opts.shutdownTimeoutMs, 1);
+      const flags: Partial<Record<keyof Limits, string | boolean | undefined>> = {
+        bodyLimit: opts.bodyLimit,
+        maxImagePixels: opts.maxImagePixels,
+        maxBatchInputs: opts.maxBatchInputs,
+        predictPerMinute: opts.ratePredict,
+        feedbackPerMinute: opts.rateFeedback,
+        requestTimeoutMs: opts.requestTimeoutMs,
+        trustProxy: opts.trustProxy,
+      };
+      const limits = safeParseLimits(flags, process.env);
+      if (!limits.success) throw new UsageError(limits.errors.join('\n'));
       const server = await serveWorkers(
         {
           host: opts.host,
@@ -55,20 +107,13 @@ export function registerServe(program: Command): void {
             maxWaitMs: parseIntOption('batch-wait-ms', opts.batchWaitMs, 0),
           },
           watch: opts.watch,
+          limits: limits.data,
           logger: { level: opts.logLevel },
         },
         workers,
       );
       if (!server) return; // cluster primary: the workers serve
       server.app.log.info({ url: server.url, docs: `${server.url}/docs` }, 'hwr serve listening');
-      const stop = (signal: string) => {
-        server.app.log.info({ signal }, 'shutting down');
-        server.app.close().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      installGracefulShutdown(server.app, { timeoutMs: shutdownTimeoutMs });
     });
 }
