@@ -208,8 +208,11 @@ export async function readLayersModel(
   const weights = Buffer.concat(chunks);
   if (expected) {
     if (weights.byteLength !== expected.bytes)
-      throw new ModelError(`${dir}: weights are ${weights.byteLength} bytes, metadata says ${expected.bytes}`);
-    if (sha256(weights) !== expected.sha256) throw new ModelError(`${dir}: weights sha256 does not match metadata`);
+      throw new ModelError(
+        `${dir}: weights are ${weights.byteLength} bytes, metadata says ${expected.bytes}`,
+      );
+    if (sha256(weights) !== expected.sha256)
+      throw new ModelError(`${dir}: weights sha256 does not match metadata`);
   }
   try {
     return await tfl.loadLayersModel(
