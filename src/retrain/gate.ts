@@ -9,6 +9,9 @@ export interface GateOptions {
   readonly minFeedbackGain: number;
 }
 
+/** Exit code of `hwr retrain` when the gate rejects the candidate (an error exits 1). */
+export const GATE_FAILED_EXIT = 2;
+
 export const DEFAULT_GATE: GateOptions = { tolerance: 0.002, alpha: 0.05, minFeedbackGain: 0 };
 
 interface Side {

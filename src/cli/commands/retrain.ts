@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { GATE_FAILED_EXIT } from '../../retrain/gate.js';
 import { retrain } from '../../retrain/retrain.js';
 import { parseFloatOption, parseIntOption } from '../usage-error.js';
 
@@ -21,9 +22,6 @@ interface RetrainOpts {
   promote?: boolean;
   json?: string;
 }
-
-/** Exit code when the gate rejects the candidate (scripts can tell it from an error, which is 1). */
-export const GATE_FAILED_EXIT = 2;
 
 export function registerRetrain(program: Command): void {
   program

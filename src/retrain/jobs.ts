@@ -1,0 +1,176 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { setPriority } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GATE_FAILED_EXIT } from './gate.js';
+import type { RetrainResult } from './retrain.js';
+
+export type JobState = 'running' | 'promoted' | 'passed' | 'rejected' | 'failed';
+
+/** A retrain job as the admin API reports it. */
+export interface RetrainJob {
+  readonly id: string;
+  readonly model: string;
+  state: JobState;
+  readonly startedAt: string;
+  finishedAt: string | null;
+  exitCode: number | null;
+  /** The store version the candidate became (state "promoted"). */
+  promoted: string | null;
+  gate: { passed: boolean; checks: string[] } | null;
+  /** Last lines of the child's stderr/stdout. */
+  log: string[];
+  readonly args: string[];
+}
+
+export interface RetrainRequest {
+  readonly model: string;
+  /** The store (or plain) model directory, e.g. models/digits. */
+  readonly base: string;
+  /** feedback.sqlite of the server. */
+  readonly feedback: string;
+  readonly epochs?: number;
+  readonly replay?: number;
+  readonly holdout?: number;
+  readonly tolerance?: number;
+  readonly testLimit?: number;
+  readonly promote?: boolean;
+}
+
+/** argv prefix that runs the hwr CLI: this same node, from dist/ or (under tsx) from the sources. */
+export function defaultHwrCommand(): string[] {
+  const fromSources = import.meta.url.endsWith('.ts');
+  const entry = fileURLToPath(new URL(`./cli-entry.${fromSources ? 'ts' : 'js'}`, import.meta.url));
+  return [process.execPath, ...(fromSources ? ['--import', 'tsx'] : []), entry];
+}
+
+const LOG_LINES = 60;
+
+/**
+ * Runs `hwr retrain` in a child process, one at a time: training is CPU-bound and would stall the
+ * server's event loop if run in-process; the child also gets a lower CPU priority.
+ */
+export class RetrainJobs {
+  private readonly jobs = new Map<string, RetrainJob>();
+  private running: { job: RetrainJob; child: ChildProcess } | undefined;
+
+  constructor(
+    private readonly jobsDir: string,
+    private readonly command: readonly string[] = defaultHwrCommand(),
+  ) {}
+
+  get busy(): RetrainJob | undefined {
+    return this.running?.job;
+  }
+
+  get(id: string): RetrainJob | undefined {
+    return this.jobs.get(id);
+  }
+
+  list(): RetrainJob[] {
+    return [...this.jobs.values()];
+  }
+
+  /** Starts a job, or returns undefined when one is already running. */
+  async start(req: RetrainRequest): Promise<RetrainJob | undefined> {
+    if (this.running) return undefined;
+    const id = `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
+    const dir = resolve(join(this.jobsDir, id));
+    const args = [
+      'retrain',
+      '--base',
+      req.base,
+      '--feedback',
+      req.feedback,
+      '--out',
+      join(dir, 'candidate'),
+      '--json',
+      join(dir, 'result.json'),
+    ];
+    const opt = (flag: string, v: number | undefined) => (v === undefined ? [] : [flag, String(v)]);
+    args.push(
+      ...opt('--epochs', req.epochs),
+      ...opt('--replay', req.replay),
+      ...opt('--holdout', req.holdout),
+      ...opt('--tolerance', req.tolerance),
+      ...opt('--test-limit', req.testLimit),
+    );
+    if (req.promote ?? true) args.push('--promote');
+    const job: RetrainJob = {
+      id,
+      model: req.model,
+      state: 'running',
+      startedAt: new Date().toISOString(),
+      finishedAt: null,
+      exitCode: null,
+      promoted: null,
+      gate: null,
+      log: [],
+      args,
+    };
+    // Claimed before the first await: a second request in the same tick sees the job as busy.
+    this.jobs.set(id, job);
+    const [cmd, ...prefix] = this.command;
+    const slot = { job, child: undefined as unknown as ChildProcess };
+    this.running = slot;
+    try {
+      await mkdir(dir, { recursive: true });
+      slot.child = spawn(cmd, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    } catch (err) {
+      this.finish(job, 1, `cannot start: ${(err as Error).message}`);
+      return job;
+    }
+    const child = slot.child;
+    try {
+      if (child.pid) setPriority(child.pid, 10);
+    } catch {
+      // not permitted: the job runs at normal priority
+    }
+    const append = (chunk: Buffer) => {
+      const lines = chunk.toString('utf8').split('\n').filter(Boolean);
+      job.log.push(...lines);
+      if (job.log.length > LOG_LINES) job.log.splice(0, job.log.length - LOG_LINES);
+    };
+    child.stdout?.on('data', append);
+    child.stderr?.on('data', append);
+    child.on('error', (err) => this.finish(job, 1, `cannot start: ${err.message}`));
+    child.on('close', (code, signal) => {
+      void this.collect(job, dir, code ?? (signal ? 128 : 1));
+    });
+    return job;
+  }
+
+  private async collect(job: RetrainJob, dir: string, code: number): Promise<void> {
+    try {
+      const result = JSON.parse(await readFile(join(dir, 'result.json'), 'utf8')) as RetrainResult;
+      if (result.gate) job.gate = { passed: result.gate.passed, checks: result.gate.checks };
+      job.promoted = result.promoted ?? null;
+    } catch {
+      // no result file: the child failed before the gate; its log says why
+    }
+    this.finish(job, code);
+  }
+
+  private finish(job: RetrainJob, code: number, message?: string): void {
+    if (job.state !== 'running') return;
+    if (message) job.log.push(message);
+    job.exitCode = code;
+    job.finishedAt = new Date().toISOString();
+    job.state =
+      code === 0 ? (job.promoted ? 'promoted' : 'passed') : code === GATE_FAILED_EXIT ? 'rejected' : 'failed';
+    if (this.running?.job === job) this.running = undefined;
+  }
+
+  /** Waits for the running job (if any) to finish. */
+  async idle(timeoutMs = 600_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (this.running && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  }
+
+  /** Stops the running child (server shutdown). */
+  close(): void {
+    this.running?.child?.kill('SIGTERM');
+  }
+}

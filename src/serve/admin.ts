@@ -1,0 +1,227 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { ModelError } from '../model/io.js';
+import { RetrainJobs } from '../retrain/jobs.js';
+import { CURRENT_LINK, ModelStore } from '../store/store.js';
+import type { FeedbackStore } from './feedback-store.js';
+import { HttpError } from './http-error.js';
+import type { ModelRegistry } from './registry.js';
+import { ErrorReply } from './schemas.js';
+
+/** The admin API is registered only when this variable holds a token (at least 16 characters). */
+export const ADMIN_TOKEN_ENV = 'HWR_ADMIN_TOKEN';
+
+export interface AdminDeps {
+  readonly registry: ModelRegistry;
+  readonly store: FeedbackStore;
+  readonly defaultModel: string;
+  /** Default: process.env.HWR_ADMIN_TOKEN; no token, no admin routes (404). */
+  readonly token?: string;
+  /** argv prefix running the hwr CLI for retrain jobs (default: this node + the CLI entry). */
+  readonly hwrCommand?: readonly string[];
+}
+
+const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+
+/**
+ * Bearer-token check: 401 without a token or with a malformed header, 403 with a wrong token. The
+ * comparison is on sha256 digests (equal length whatever was sent) with timingSafeEqual, so the time
+ * taken says nothing about how much of the token matched.
+ */
+function authenticate(expected: Buffer) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const header = request.headers.authorization;
+    if (!header) {
+      reply.header('www-authenticate', 'Bearer realm="hwr-admin"');
+      throw new HttpError(401, 'admin API: missing "Authorization: Bearer <token>" header');
+    }
+    const match = /^Bearer ([\x21-\x7e]{1,512})$/.exec(header);
+    if (!match) {
+      reply.header('www-authenticate', 'Bearer realm="hwr-admin", error="invalid_request"');
+      throw new HttpError(401, 'admin API: malformed Authorization header (expected "Bearer <token>")');
+    }
+    if (!timingSafeEqual(digest(match[1]), expected)) throw new HttpError(403, 'admin API: wrong token');
+  };
+}
+
+const JobReply = z.object({
+  id: z.string(),
+  model: z.string(),
+  state: z.enum(['running', 'promoted', 'passed', 'rejected', 'failed']),
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+  exitCode: z.number().int().nullable(),
+  promoted: z.string().nullable(),
+  gate: z.object({ passed: z.boolean(), checks: z.array(z.string()) }).nullable(),
+  log: z.array(z.string()),
+  args: z.array(z.string()),
+});
+
+const RetrainBody = z
+  .object({
+    model: z.string().min(1).max(100).optional(),
+    epochs: z.number().int().min(1).max(20).optional(),
+    replay: z.number().int().min(0).max(1_000_000).optional(),
+    holdout: z.number().min(0.01).max(0.9).optional(),
+    tolerance: z.number().min(0).max(1).optional(),
+    testLimit: z.number().int().min(1).optional(),
+    promote: z.boolean().optional(),
+  })
+  .strict();
+
+const StoreReply = z.object({
+  name: z.string(),
+  current: z.string().nullable(),
+  versions: z.array(z.string()),
+});
+const NameParams = z.object({ name: z.string().min(1).max(100) });
+const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply };
+
+/**
+ * POST /api/admin/retrain, GET /api/admin/jobs[/:id], POST /api/admin/models/:name/promote|rollback.
+ * Off (no routes at all) unless a token is configured.
+ */
+export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void {
+  const token = deps.token ?? process.env[ADMIN_TOKEN_ENV];
+  if (!token) return;
+  if (token.length < 16) throw new Error(`${ADMIN_TOKEN_ENV} must be at least 16 characters`);
+  const expected = digest(token);
+  const { registry } = deps;
+  const store = new ModelStore(registry.dir);
+  const jobs = new RetrainJobs(join(dirname(deps.store.path), 'retrain-jobs'), deps.hwrCommand);
+
+  /** The store directory name of a served model; request names are only looked up, never joined. */
+  function entryOf(name: string): string {
+    const served = registry.get(name);
+    if (!served) {
+      const known = registry.list().map((m) => `"${m.name}"`);
+      throw HttpError.notFound(`unknown model "${name}"; served models: ${known.join(', ') || 'none'}`);
+    }
+    return basename(served.dir) === CURRENT_LINK ? basename(dirname(served.dir)) : basename(served.dir);
+  }
+
+  async function storeCall(
+    fn: () => Promise<{ name: string; current: string | null; versions: { version: string }[] }>,
+  ) {
+    try {
+      const e = await fn();
+      return { name: e.name, current: e.current, versions: e.versions.map((v) => v.version) };
+    } catch (err) {
+      if (err instanceof ModelError) {
+        const status = /has no version|no earlier version|nothing to roll back/.test(err.message) ? 409 : 400;
+        throw new HttpError(status, err.message.replace(registry.dir, '<models>'));
+      }
+      throw err;
+    }
+  }
+
+  app.register(async (admin) => {
+    admin.addHook('onRequest', authenticate(expected));
+    admin.addHook('onClose', async () => jobs.close());
+    const api = admin.withTypeProvider<ZodTypeProvider>();
+    const security = [{ bearer: [] }];
+
+    api.post(
+      '/api/admin/retrain',
+      {
+        schema: {
+          summary: 'Start hwr retrain on the stored feedback (child process; one at a time)',
+          security,
+          body: RetrainBody,
+          response: { 202: JobReply, ...errors },
+        },
+      },
+      async (request, reply) => {
+        const name = request.body.model ?? deps.defaultModel;
+        const entry = entryOf(name);
+        const busy = jobs.busy;
+        if (busy)
+          throw new HttpError(
+            409,
+            `retrain job ${busy.id} is still running; poll /api/admin/jobs/${busy.id}`,
+          );
+        const job = await jobs.start({
+          ...request.body,
+          model: name,
+          base: join(registry.dir, entry),
+          feedback: deps.store.path,
+        });
+        if (!job) throw new HttpError(409, 'a retrain job is already running');
+        request.log.info({ job: job.id, model: name }, 'retrain job started');
+        reply.code(202);
+        return job;
+      },
+    );
+
+    api.get(
+      '/api/admin/jobs',
+      {
+        schema: {
+          summary: 'Retrain jobs of this server process',
+          security,
+          response: { 200: z.object({ jobs: z.array(JobReply) }), ...errors },
+        },
+      },
+      async () => ({ jobs: jobs.list() }),
+    );
+
+    api.get(
+      '/api/admin/jobs/:id',
+      {
+        schema: {
+          summary: 'Status of a retrain job',
+          security,
+          params: z.object({ id: z.string().max(64) }),
+          response: { 200: JobReply, ...errors },
+        },
+      },
+      async (request) => {
+        const job = jobs.get(request.params.id);
+        if (!job) throw HttpError.notFound(`no retrain job "${request.params.id}"`);
+        return job;
+      },
+    );
+
+    api.post(
+      '/api/admin/models/:name/promote',
+      {
+        schema: {
+          summary: 'Make a stored version current (the server swaps it in)',
+          security,
+          params: NameParams,
+          body: z
+            .object({ version: z.string().regex(/^v\d{4,}$/, 'expected a version like v0002') })
+            .strict(),
+          response: { 200: StoreReply, ...errors },
+        },
+      },
+      async (request) => {
+        const entry = entryOf(request.params.name);
+        const result = await storeCall(() => store.promote(entry, request.body.version, 'admin API'));
+        request.log.info({ model: request.params.name, current: result.current }, 'model promoted');
+        return result;
+      },
+    );
+
+    api.post(
+      '/api/admin/models/:name/rollback',
+      {
+        schema: {
+          summary: 'Switch back to the version that was current before',
+          security,
+          params: NameParams,
+          response: { 200: StoreReply, ...errors },
+        },
+      },
+      async (request) => {
+        const entry = entryOf(request.params.name);
+        const result = await storeCall(() => store.rollback(entry, 'admin API'));
+        request.log.info({ model: request.params.name, current: result.current }, 'model rolled back');
+        return result;
+      },
+    );
+  });
+}
