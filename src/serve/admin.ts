@@ -111,7 +111,11 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       return { name: e.name, current: e.current, versions: e.versions.map((v) => v.version) };
     } catch (err) {
       if (err instanceof ModelError) {
-        const status = /has no version|no earlier version|nothing to roll back/.test(err.message) ? 409 : 400;
+        const status = /not writable/.test(err.message)
+          ? 503
+          : /has no version|no earlier version|nothing to roll back/.test(err.message)
+            ? 409
+            : 400;
         throw new HttpError(status, err.message.replace(registry.dir, '<models>'));
       }
       throw err;

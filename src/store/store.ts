@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, readlinkSync, statSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
+import { constants, existsSync, lstatSync, readlinkSync, statSync } from 'node:fs';
+import { access, mkdir, open, readdir, readFile, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { METADATA_FILE, ModelError, readMetadata } from '../model/io.js';
 import type { ModelMetadata } from '../model/metadata.js';
@@ -159,8 +159,18 @@ async function switchCurrent(dir: string, version: string): Promise<void> {
   await fsyncDir(dir);
 }
 
+/** A clear error instead of EROFS/EACCES halfway through (e.g. a server with a read-only models mount). */
+async function assertWritable(dir: string): Promise<void> {
+  try {
+    await access(dir, constants.W_OK);
+  } catch {
+    throw new ModelError(`${dir} is not writable (read-only mount?); store changes need write access`);
+  }
+}
+
 /** A cross-process lock on a store directory (O_EXCL lock file; stale after 10 minutes). */
 async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  await assertWritable(dir);
   const path = join(dir, LOCK_FILE);
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -288,6 +298,8 @@ export class ModelStore {
     if (isStoreDir(dir)) return this.inspect(name);
     if (!existsSync(join(dir, METADATA_FILE)))
       throw new ModelError(`no model directory ${dir} to adopt (expected ${METADATA_FILE} inside)`);
+    await assertWritable(this.root);
+    await assertWritable(dir);
     const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
     const tmp = join(this.root, `.${name}.store-${tag}`);
     await mkdir(tmp);
