@@ -1,0 +1,120 @@
+// Graceful shutdown of `hwr serve`: SIGTERM lets an in-flight request finish, refuses new connections,
+// closes the SQLite database and exits 0; a request that never finishes cannot hold it past the bound.
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PIXELS } from '../../src/model/infer.js';
+import { FEEDBACK_DB_FILE } from '../../src/serve/feedback-store.js';
+import { saveTestModel } from '../../src/serve/testing.js';
+import { type ServeChild, startServe } from './child.js';
+
+let root: string;
+const children: ServeChild[] = [];
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'hwr-shutdown-'));
+  await saveTestModel(join(root, 'models', 'digits'));
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of children) c.proc.kill('SIGKILL');
+  await rm(root, { recursive: true, force: true });
+});
+
+const body = JSON.stringify({
+  pixels: Array.from({ length: PIXELS }, (_, i) => (i % 28 > 10 && i % 28 < 16 ? 255 : 0)),
+  label: '7',
+  predicted: '1',
+});
+
+/** Opens a connection and sends the head and the first half of a feedback request. */
+function halfRequest(url: string): Promise<{ socket: Socket; response: Promise<string> }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => {
+      socket.write(
+        `POST /api/feedback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+      );
+      socket.write(body.slice(0, body.length / 2));
+      let received = '';
+      socket.on('data', (d) => {
+        received += d.toString();
+      });
+      const response = new Promise<string>((done) => socket.on('close', () => done(received)));
+      resolve({ socket, response });
+    });
+    socket.on('error', reject);
+  });
+}
+
+async function serve(dataDir: string, extra: string[] = []): Promise<ServeChild> {
+  const child = await startServe([
+    '--models',
+    join(root, 'models'),
+    '--data-dir',
+    join(root, dataDir),
+    ...extra,
+  ]);
+  children.push(child);
+  return child;
+}
+
+describe('SIGTERM', () => {
+  it('drains the in-flight request, refuses new connections, closes the database, exits 0', async () => {
+    const child = await serve('data-drain');
+    const { socket, response } = await halfRequest(child.url);
+    await new Promise((r) => setTimeout(r, 200));
+    const signalled = Date.now();
+    child.proc.kill('SIGTERM');
+    await child.waitFor((l) => l.msg === 'shutting down: draining requests', 5000);
+
+    // Still running for the open request, but no longer accepting connections.
+    await expect(fetch(`${child.url}/healthz`)).rejects.toThrow();
+    expect(child.proc.exitCode).toBeNull();
+
+    socket.write(body.slice(body.length / 2));
+    const answer = await response;
+    expect(answer).toMatch(/^HTTP\/1\.1 201/);
+    const id = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).id as number;
+
+    const exit = await child.exited;
+    const ms = Date.now() - signalled;
+    console.log(`SIGTERM to exit: ${ms} ms (code ${exit.code}) with one request drained`);
+    expect(exit.code).toBe(0);
+    expect(ms).toBeLessThan(10_000);
+    expect(child.lines.some((l) => l.msg === 'shut down cleanly')).toBe(true);
+
+    // Closed cleanly: the WAL was checkpointed and removed, the drained row is there.
+    const path = join(root, 'data-drain', FEEDBACK_DB_FILE);
+    expect(existsSync(`${path}-wal`)).toBe(false);
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(db.prepare('SELECT label, predicted FROM feedback WHERE id = ?').get(id)).toEqual({
+      label: '7',
+      predicted: '1',
+    });
+    db.close();
+  }, 90_000);
+
+  it('exits within the shutdown bound when a request never finishes', async () => {
+    const child = await serve('data-stuck', ['--shutdown-timeout-ms', '1500']);
+    const { socket } = await halfRequest(child.url);
+    await new Promise((r) => setTimeout(r, 200));
+    const signalled = Date.now();
+    child.proc.kill('SIGTERM');
+    const exit = await child.exited;
+    const ms = Date.now() - signalled;
+    socket.destroy();
+    console.log(`SIGTERM to exit with a stuck request: ${ms} ms (code ${exit.code})`);
+    expect(exit.code).toBe(1);
+    expect(ms).toBeGreaterThanOrEqual(1400);
+    expect(ms).toBeLessThan(6000);
+    expect(
+      child.lines.some((l) => l.msg === 'shutdown took too long; exiting with requests still open'),
+    ).toBe(true);
+  }, 90_000);
+});
