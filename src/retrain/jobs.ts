@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +47,15 @@ export function defaultHwrCommand(): string[] {
 }
 
 const LOG_LINES = 60;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /**
  * Runs `hwr retrain` in a child process, one at a time: training is CPU-bound and would stall the
@@ -111,13 +120,19 @@ export class RetrainJobs {
       args,
     };
     // Claimed before the first await: a second request in the same tick sees the job as busy.
-    this.jobs.set(id, job);
-    const [cmd, ...prefix] = this.command;
     const slot = { job, child: undefined as unknown as ChildProcess };
     this.running = slot;
+    // Other server processes (hwr serve --workers N) share the data folder: a lock file there.
+    if (!(await this.lock(id))) {
+      this.running = undefined;
+      return undefined;
+    }
+    this.jobs.set(id, job);
+    const [cmd, ...prefix] = this.command;
     try {
       await mkdir(dir, { recursive: true });
       slot.child = spawn(cmd, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+      if (slot.child.pid) await writeFile(this.lockPath, `${slot.child.pid} ${id}\n`);
     } catch (err) {
       this.finish(job, 1, `cannot start: ${(err as Error).message}`);
       return job;
@@ -142,6 +157,27 @@ export class RetrainJobs {
     return job;
   }
 
+  private get lockPath(): string {
+    return join(this.jobsDir, '.running');
+  }
+
+  /** Takes the cross-process job lock; a lock whose process is gone is stale and taken over. */
+  private async lock(id: string): Promise<boolean> {
+    await mkdir(this.jobsDir, { recursive: true });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await writeFile(this.lockPath, `${process.pid} ${id}\n`, { flag: 'wx' });
+        return true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const pid = Number((await readFile(this.lockPath, 'utf8').catch(() => '')).split(' ')[0]);
+      if (Number.isInteger(pid) && pid > 0 && alive(pid)) return false;
+      await rm(this.lockPath, { force: true });
+    }
+    return false;
+  }
+
   private async collect(job: RetrainJob, dir: string, code: number): Promise<void> {
     try {
       const result = JSON.parse(await readFile(join(dir, 'result.json'), 'utf8')) as RetrainResult;
@@ -160,7 +196,11 @@ export class RetrainJobs {
     job.finishedAt = new Date().toISOString();
     job.state =
       code === 0 ? (job.promoted ? 'promoted' : 'passed') : code === GATE_FAILED_EXIT ? 'rejected' : 'failed';
-    if (this.running?.job === job) this.running = undefined;
+    // Busy until the lock file is gone, so a new job's lock cannot be removed by this release.
+    if (this.running?.job === job)
+      void rm(this.lockPath, { force: true }).finally(() => {
+        if (this.running?.job === job) this.running = undefined;
+      });
   }
 
   /** Waits for the running job (if any) to finish. */

@@ -22,6 +22,22 @@ export interface AdminDeps {
   readonly token?: string;
   /** argv prefix running the hwr CLI for retrain jobs (default: this node + the CLI entry). */
   readonly hwrCommand?: readonly string[];
+  /** Start a retrain job after this many new feedback rows of a model (default HWR_AUTO_RETRAIN; 0 = off). */
+  readonly autoRetrainEvery?: number;
+  /** How often new feedback is counted for autoRetrainEvery, ms (default 30 s). */
+  readonly autoRetrainPollMs?: number;
+}
+
+export const AUTO_RETRAIN_ENV = 'HWR_AUTO_RETRAIN';
+
+function autoRetrainEvery(deps: AdminDeps): number {
+  if (deps.autoRetrainEvery !== undefined) return deps.autoRetrainEvery;
+  const raw = process.env[AUTO_RETRAIN_ENV];
+  if (!raw) return 0;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`${AUTO_RETRAIN_ENV} must be a whole number of feedback rows (0 = off), got "${raw}"`);
+  return n;
 }
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
@@ -120,6 +136,40 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       }
       throw err;
     }
+  }
+
+  const every = autoRetrainEvery(deps);
+  if (every > 0) {
+    // Counts feedback rows per model from the database (so rows taken by other workers count too);
+    // the baseline is the count when the server started or when the last automatic job began.
+    const baseline = new Map<string, number>();
+    const tick = async () => {
+      if (jobs.busy) return;
+      for (const model of registry.list()) {
+        const total = deps.store.stats(model.name).total;
+        const since = baseline.get(model.name);
+        if (since === undefined) baseline.set(model.name, total);
+        if (since === undefined || total - since < every) continue;
+        baseline.set(model.name, total);
+        const job = await jobs.start({
+          model: model.name,
+          base: join(registry.dir, entryOf(model.name)),
+          feedback: deps.store.path,
+        });
+        // undefined: another server process holds the job lock and retrains on these rows.
+        if (job)
+          app.log.info(
+            { job: job.id, model: model.name, newFeedback: total - since },
+            'automatic retrain started',
+          );
+        return;
+      }
+    };
+    const timer = setInterval(() => {
+      tick().catch((err: Error) => app.log.error({ err: err.message }, 'automatic retrain failed to start'));
+    }, deps.autoRetrainPollMs ?? 30_000);
+    timer.unref();
+    app.addHook('onClose', async () => clearInterval(timer));
   }
 
   app.register(async (admin) => {

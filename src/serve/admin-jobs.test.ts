@@ -1,0 +1,160 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DIGIT_CLASSES } from '../data/dataset.js';
+import { useTempDir } from '../data/test-helpers.js';
+import { PIXELS } from '../model/infer.js';
+import { registerAdminRoutes } from './admin.js';
+import { FeedbackStore } from './feedback-store.js';
+import { HttpError } from './http-error.js';
+import { ModelRegistry } from './registry.js';
+import { saveTestModel } from './testing.js';
+
+// Job handling of the admin API with a stand-in for the `hwr` CLI (a node one-liner with a chosen
+// exit code), so these tests check the job lifecycle without paying for a training run; the real
+// `hwr retrain` child runs in src/retrain/retrain.test.ts.
+
+const TOKEN = 'jobs-test-token-0123456789';
+const auth = { authorization: `Bearer ${TOKEN}` };
+const tempDir = useTempDir();
+const quiet = { info() {}, warn() {}, error() {} };
+let app: FastifyInstance | undefined;
+let store: FeedbackStore | undefined;
+let registry: ModelRegistry | undefined;
+
+afterEach(async () => {
+  await app?.close();
+  await registry?.close();
+  store?.close();
+});
+
+async function setup(exitCode: number, extra: { autoRetrainEvery?: number } = {}) {
+  process.env.HWR_THREADS = '1';
+  const root = await tempDir();
+  await saveTestModel(join(root, 'models', 'digits'), { version: 'shipped' });
+  registry = new ModelRegistry({ dir: join(root, 'models'), log: quiet });
+  await registry.rescan();
+  store = new FeedbackStore(join(root, 'data'));
+  app = Fastify();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+    const statusCode = err instanceof HttpError ? err.statusCode : (err.statusCode ?? 500);
+    reply.code(statusCode).send({ error: err.message, statusCode });
+  });
+  registerAdminRoutes(app, {
+    registry,
+    store,
+    defaultModel: 'digits',
+    token: TOKEN,
+    // Prints its arguments like a log line, waits a little, exits with the chosen code.
+    hwrCommand: [
+      process.execPath,
+      '-e',
+      `console.error('args', process.argv.slice(1).join(' ')); setTimeout(() => process.exit(${exitCode}), 300)`,
+    ],
+    autoRetrainPollMs: 50,
+    ...extra,
+  });
+  await app.ready();
+  return { root, app, store };
+}
+
+async function waitForJob(a: FastifyInstance, id: string) {
+  const end = Date.now() + 20_000;
+  for (;;) {
+    const job = (await a.inject({ url: `/api/admin/jobs/${id}`, headers: auth })).json();
+    if (job.state !== 'running') return job;
+    if (Date.now() > end) throw new Error('job did not finish');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('admin retrain jobs', () => {
+  it('runs one job at a time, reports its end, and maps exit code 2 to "rejected"', async () => {
+    const { app: a, root } = await setup(2);
+    const first = await a.inject({
+      method: 'POST',
+      url: '/api/admin/retrain',
+      headers: auth,
+      payload: { epochs: 1, replay: 100 },
+    });
+    expect(first.statusCode).toBe(202);
+    const job = first.json();
+    expect(job.state).toBe('running');
+    expect(job.args).toEqual(
+      expect.arrayContaining([
+        'retrain',
+        '--base',
+        join(root, 'models', 'digits'),
+        '--promote',
+        '--epochs',
+        '1',
+      ]),
+    );
+    expect(job.args).toContain(join(root, 'data', 'feedback.sqlite'));
+    const busy = await a.inject({ method: 'POST', url: '/api/admin/retrain', headers: auth, payload: {} });
+    expect(busy.statusCode).toBe(409);
+    expect(busy.json().error).toContain(job.id);
+
+    const done = await waitForJob(a, job.id);
+    expect(done).toMatchObject({ state: 'rejected', exitCode: 2, promoted: null });
+    expect(done.log.join('\n')).toMatch(/args .*--replay 100/);
+    const list = (await a.inject({ url: '/api/admin/jobs', headers: auth })).json();
+    expect(list.jobs.map((j: { id: string }) => j.id)).toEqual([job.id]);
+    // Free again.
+    await new Promise((r) => setTimeout(r, 100));
+    const next = await a.inject({ method: 'POST', url: '/api/admin/retrain', headers: auth, payload: {} });
+    expect(next.statusCode).toBe(202);
+    await waitForJob(a, next.json().id);
+  });
+
+  it('reports a failing child as "failed" and honours a job lock held by another live process', async () => {
+    const { app: a, root } = await setup(1);
+    const res = await a.inject({ method: 'POST', url: '/api/admin/retrain', headers: auth, payload: {} });
+    expect((await waitForJob(a, res.json().id)).state).toBe('failed');
+    await new Promise((r) => setTimeout(r, 100));
+    // Another server worker's job (this process's pid stands for a live one).
+    await writeFile(join(root, 'data', 'retrain-jobs', '.running'), `${process.pid} other\n`);
+    expect(
+      (await a.inject({ method: 'POST', url: '/api/admin/retrain', headers: auth, payload: {} })).statusCode,
+    ).toBe(409);
+    // A lock left by a dead process is stale.
+    await writeFile(join(root, 'data', 'retrain-jobs', '.running'), '999999999 gone\n');
+    const taken = await a.inject({ method: 'POST', url: '/api/admin/retrain', headers: auth, payload: {} });
+    expect(taken.statusCode).toBe(202);
+    await waitForJob(a, taken.json().id);
+  });
+
+  it('starts a job by itself after N new feedback rows when asked to', async () => {
+    const { app: a, store: s } = await setup(0, { autoRetrainEvery: 3 });
+    await new Promise((r) => setTimeout(r, 200)); // baseline taken
+    const add = () =>
+      s.add({
+        pixels: new Uint8Array(PIXELS).fill(9),
+        inputKind: 'pixels',
+        rawInput: null,
+        label: '1',
+        modelName: 'digits',
+        modelVersion: 'shipped',
+        classes: DIGIT_CLASSES,
+      });
+    add();
+    add();
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await a.inject({ url: '/api/admin/jobs', headers: auth })).json().jobs).toEqual([]);
+    add();
+    const end = Date.now() + 10_000;
+    let jobs: { id: string; model: string }[] = [];
+    while (jobs.length === 0 && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 50));
+      jobs = (await a.inject({ url: '/api/admin/jobs', headers: auth })).json().jobs;
+    }
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0].model).toBe('digits');
+    // Exit 0 without a result file: the gate passed but nothing was promoted.
+    expect((await waitForJob(a, jobs[0].id)).state).toBe('passed');
+  });
+});
