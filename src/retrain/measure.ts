@@ -1,0 +1,100 @@
+// Measures the feedback loop on a real model without touching it:
+//   HWR_THREADS=1 npx tsx src/retrain/measure.ts [models/digits] [--replay 3000] [--test-limit N]
+// Copies the model (never changed) into a temp folder, stores the "slanted writer" corrections (UNIPEN fixture digits
+// of 3/4 of the writers, narrow and slanted) as feedback, runs retrain --promote, and prints the
+// accuracy on the other writers' digits (slanted and upright) before and after, plus the gate.
+
+import { readFileSync } from 'node:fs';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DIGIT_CLASSES, type ImageDataset } from '../data/dataset.js';
+import { initBackend } from '../engine/backend.js';
+import { evaluateModel } from '../eval/index.js';
+import { loadModel } from '../model/io.js';
+import { strokesToMnist } from '../preprocess/index.js';
+import { FeedbackStore } from '../serve/feedback-store.js';
+import { retrain } from './retrain.js';
+
+type Strokes = [number, number][][];
+interface Sample {
+  label: string;
+  writer: string;
+  strokes: Strokes;
+}
+
+const slanted = (strokes: Strokes): Strokes => {
+  const ymax = Math.max(...strokes.flat().map((p) => p[1]));
+  return strokes.map((s) => s.map(([x, y]) => [x * 0.5 + 0.8 * (ymax - y), y] as [number, number]));
+};
+
+function rasterise(samples: readonly Sample[], style: (s: Strokes) => Strokes): ImageDataset {
+  const images = new Uint8Array(samples.length * 784);
+  const labels = new Uint8Array(samples.length);
+  samples.forEach((s, i) => {
+    images.set(strokesToMnist(style(s.strokes)), i * 784);
+    labels[i] = Number(s.label);
+  });
+  return { images, labels, n: samples.length, rows: 28, cols: 28, classes: DIGIT_CLASSES, sources: [] };
+}
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { replay: { type: 'string', default: '3000' }, 'test-limit': { type: 'string' } },
+});
+const source = positionals[0] ?? 'models/digits';
+await initBackend();
+const fixture = new URL('../../test/fixtures/strokes/digits.json', import.meta.url);
+const samples = (JSON.parse(readFileSync(fixture, 'utf8')) as { samples: Sample[] }).samples;
+const writers = [...new Set(samples.map((s) => s.writer))].sort();
+const unseenWriters = new Set(writers.filter((_, i) => i % 4 === 0));
+const unseen = samples.filter((s) => unseenWriters.has(s.writer));
+const evalSlanted = rasterise(unseen, slanted);
+const evalUpright = rasterise(unseen, (s) => s);
+const feedback = rasterise(
+  samples.filter((s) => !unseenWriters.has(s.writer)),
+  slanted,
+);
+
+const root = await mkdtemp(join(tmpdir(), 'hwr-measure-'));
+try {
+  await cp(source, join(root, 'models', 'digits'), { recursive: true });
+  const store = new FeedbackStore(join(root, 'data'));
+  for (let i = 0; i < feedback.n; i++)
+    store.add({
+      pixels: feedback.images.subarray(i * 784, (i + 1) * 784),
+      inputKind: 'pixels',
+      rawInput: null,
+      label: String(feedback.labels[i]),
+      modelName: 'digits',
+      modelVersion: 'measure',
+      classes: DIGIT_CLASSES,
+    });
+  store.close();
+  const acc = async (dir: string) => {
+    const m = await loadModel(dir);
+    const r = [evaluateModel(m, evalSlanted).accuracy, evaluateModel(m, evalUpright).accuracy];
+    m.model.dispose();
+    return r;
+  };
+  const before = await acc(join(root, 'models', 'digits'));
+  const started = Date.now();
+  const result = await retrain({
+    base: join(root, 'models', 'digits'),
+    feedback: join(root, 'data'),
+    out: join(root, 'candidate'),
+    replay: Number(values.replay),
+    testLimit: values['test-limit'] ? Number(values['test-limit']) : undefined,
+    promote: true,
+    log: (m) => console.log(m),
+  });
+  const after = await acc(result.candidateDir); // promoted or not, the candidate is this model
+  const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+  console.log(
+    `retrain ${((Date.now() - started) / 1000).toFixed(0)} s, ${result.promoted ? `promoted ${result.promoted}` : 'not promoted'}; ` +
+      `unseen writers (${unseen.length}) slanted ${pct(before[0])} -> ${pct(after[0])}, upright ${pct(before[1])} -> ${pct(after[1])}`,
+  );
+} finally {
+  await rm(root, { recursive: true, force: true });
+}
