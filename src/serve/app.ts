@@ -44,7 +44,11 @@ export interface ServeOptions {
   /** Allowed CORS origins; off by default (the page is served from the same origin). */
   readonly corsOrigins?: readonly string[];
   readonly bodyLimit?: number;
-  /** Request limits: sizes, caps, rate limits, timeouts (src/serve/limits.ts; defaults DEFAULT_LIMITS). */
+  /**
+   * Request limits: sizes, caps, rate limits, timeouts (src/serve/limits.ts). Unset ones take
+   * DEFAULT_LIMITS, except the per-IP rate limits, which are off for embedders (tests, benchmarks);
+   * `hwr serve` passes the full DEFAULT_LIMITS (300 predict / 60 feedback per minute).
+   */
   readonly limits?: Partial<Limits>;
   /** Micro-batching of concurrent single predictions (default: up to 16 per pass, one event-loop turn). */
   readonly batching?: BatchingOptions;
@@ -94,6 +98,8 @@ function validationMessage(err: FastifyError): string {
 export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   const parsedLimits = safeParseLimits({
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    predictPerMinute: 0,
+    feedbackPerMinute: 0,
     ...options.limits,
   });
   if (!parsedLimits.success) throw new Error(`invalid limits: ${parsedLimits.errors.join('; ')}`);

@@ -188,6 +188,22 @@ describe('rate limits', () => {
     expect((await send(proxied, '1.1.1.1')).statusCode).toBe(429);
   });
 
+  it('is off for embedders that set none (hwr serve passes the defaults)', async () => {
+    const hwr = await buildApp({
+      modelsDir: join(root, 'models'),
+      dataDir: join(root, 'data-embedded'),
+      webDir: false,
+      watch: false,
+      waitForModels: true,
+    });
+    apps.push(hwr);
+    for (let i = 0; i < 70; i++) {
+      const res = await post(hwr, '/api/feedback', { pixels, label: '1', predicted: '1' });
+      expect(res.statusCode).toBe(201);
+      expect(res.headers['x-ratelimit-limit']).toBeUndefined();
+    }
+  });
+
   it('is off when set to 0', async () => {
     const hwr = await appWith({ predictPerMinute: 0 });
     for (let i = 0; i < 20; i++) expect((await post(hwr, '/api/predict', { pixels })).statusCode).toBe(200);

@@ -86,18 +86,20 @@ export type LimitsResult = { success: true; data: Limits } | { success: false; e
 
 /**
  * Merges overrides over the environment over the defaults and checks every value (errors as data,
- * each naming the variable or field). Unset / undefined entries fall through to the next layer.
+ * each naming the variable, or the override by its name in `names`, e.g. a CLI flag). Unset /
+ * undefined entries fall through to the next layer.
  */
 export function safeParseLimits(
   overrides: Partial<Record<keyof Limits, number | boolean | string | undefined>> = {},
   env: Readonly<Record<string, string | undefined>> = {},
+  names: Partial<Record<keyof Limits, string>> = {},
 ): LimitsResult {
   const errors: string[] = [];
   const out: Record<string, number | boolean> = { ...DEFAULT_LIMITS };
   for (const key of Object.keys(DEFAULT_LIMITS) as (keyof Limits)[]) {
     const given = overrides[key] ?? env[LIMIT_ENV[key]];
     if (given === undefined || given === '') continue;
-    const where = overrides[key] !== undefined ? key : LIMIT_ENV[key];
+    const where = overrides[key] !== undefined ? (names[key] ?? key) : LIMIT_ENV[key];
     if (key === 'trustProxy') {
       const text = String(given).toLowerCase();
       if (!['true', 'false', '1', '0'].includes(text))

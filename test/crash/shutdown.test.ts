@@ -66,6 +66,14 @@ async function serve(dataDir: string, extra: string[] = []): Promise<ServeChild>
 describe('SIGTERM', () => {
   it('drains the in-flight request, refuses new connections, closes the database, exits 0', async () => {
     const child = await serve('data-drain');
+    // hwr serve applies the default per-IP rate limits (embedders of buildApp get none).
+    const predicted = await fetch(`${child.url}/api/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ pixels: JSON.parse(body).pixels }),
+    });
+    expect(predicted.status).toBe(200);
+    expect(predicted.headers.get('x-ratelimit-limit')).toBe('300');
     const { socket, response } = await halfRequest(child.url);
     await new Promise((r) => setTimeout(r, 200));
     const signalled = Date.now();

@@ -90,7 +90,15 @@ export function registerServe(program: Command): void {
         requestTimeoutMs: opts.requestTimeoutMs,
         trustProxy: opts.trustProxy,
       };
-      const limits = safeParseLimits(flags, process.env);
+      const limits = safeParseLimits(flags, process.env, {
+        bodyLimit: '--body-limit',
+        maxImagePixels: '--max-image-pixels',
+        maxBatchInputs: '--max-batch-inputs',
+        predictPerMinute: '--rate-predict',
+        feedbackPerMinute: '--rate-feedback',
+        requestTimeoutMs: '--request-timeout-ms',
+        trustProxy: '--trust-proxy',
+      });
       if (!limits.success) throw new UsageError(limits.errors.join('\n'));
       const server = await serveWorkers(
         {
