@@ -3,7 +3,7 @@
 # node, so signals from `docker stop` reach hwr directly.
 #   serve [hwr serve options]   the web page + API on 0.0.0.0:$PORT (default role)
 #   seed                        copy the shipped pretrained models into $HWR_MODELS_DIR where absent
-#   retrain [options]           `hwr retrain` once this image has it; a clear error until then
+#   retrain [options]           `hwr retrain` (exit 3 with "not available yet" in images without it)
 #   anything else               passed to hwr as is, e.g. `train --arch fast --out /models/digits`
 set -eu
 
@@ -14,9 +14,10 @@ HWR="node /app/bin/hwr.js"
 
 log() { echo "hwr-entrypoint: $*" >&2; }
 
-# True when folder $1 holds at least one model directory (one with a metadata.json).
+# True when folder $1 holds at least one model: a plain model directory (metadata.json inside) or a
+# versioned store (current -> vNNNN, see src/store/store.ts).
 has_models() {
-  for meta in "$1"/*/metadata.json; do
+  for meta in "$1"/*/metadata.json "$1"/*/current/metadata.json; do
     [ -f "$meta" ] && return 0
   done
   return 1
@@ -59,7 +60,7 @@ case "$role" in
       # sees either no model or the whole model.
       tmp="$MODELS/.$name.seed-$$"
       rm -rf "$tmp"
-      cp -R "$src" "$tmp"
+      cp -R -P "$src" "$tmp" # -P: a store's `current` symlink stays a (relative) symlink
       mv -T "$tmp" "$MODELS/$name"
       log "seeded $MODELS/$name from $PRETRAINED/$name"
     done
@@ -67,6 +68,7 @@ case "$role" in
     exit 0
     ;;
   retrain)
+    # Images built before `hwr retrain` existed answer with a clear message instead of a usage error.
     if ! $HWR help retrain >/dev/null 2>&1; then
       log "hwr retrain is not available yet in this image (it will retrain a model from the feedback in $FEEDBACK); nothing was changed"
       exit 3
