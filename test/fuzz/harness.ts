@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { buildApp, type HwrApp } from '../../src/serve/app.js';
 import { saveTestModel } from '../../src/serve/testing.js';
-import { type FuzzCase, fuzzCase } from './cases.js';
+import type { FuzzCase } from './cases.js';
 
 export interface FuzzServer {
   readonly hwr: HwrApp;
@@ -151,6 +151,8 @@ export async function runFuzz(options: FuzzRunOptions): Promise<FuzzReport> {
   let peak = startRss;
   let runs = 0;
   const started = Date.now();
+  // Imported here: building the hostile images takes seconds, and the raw-socket tests need none.
+  const { fuzzCase } = await import('./cases.js');
   const property = fc.asyncProperty(fuzzCase, async (c) => {
     const answer = await options.transport(c);
     runs++;
