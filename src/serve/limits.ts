@@ -189,16 +189,23 @@ export async function applyLimits(app: FastifyInstance, limits: Limits): Promise
     return undefined;
   };
   // Runs before the rate-limit plugin's own onRoute hook (registered below), so its config is seen.
+  const withRate = (route: RouteOptions, max: number) => {
+    route.config = {
+      ...(route.config as object),
+      rateLimit: { max, timeWindow: 60_000 },
+    } as RouteOptions['config'];
+  };
   app.addHook('onRoute', (route) => {
+    // Admin routes share the feedback budget: the bearer token must not be guessable at line rate.
+    if (route.url.startsWith('/api/admin/')) {
+      if (limits.feedbackPerMinute > 0) withRate(route, limits.feedbackPerMinute);
+      return;
+    }
     if (route.method !== 'POST' && !(Array.isArray(route.method) && route.method.includes('POST'))) return;
     const max = perMinute(route.url);
     if (max === undefined) return;
     addPreHandler(route, caps);
-    if (max > 0)
-      route.config = {
-        ...(route.config as object),
-        rateLimit: { max, timeWindow: 60_000 },
-      } as RouteOptions['config'];
+    if (max > 0) withRate(route, max);
   });
   await app.register(fastifyRateLimit, {
     global: false,
