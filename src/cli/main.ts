@@ -14,7 +14,15 @@ import { registerTrain } from './commands/train.js';
 function isUserError(err: unknown): err is Error {
   return (
     err instanceof Error &&
-    ['DataError', 'ModelError', 'UsageError', 'PreprocessError', 'ZodError', 'HttpError'].includes(err.name)
+    [
+      'DataError',
+      'ModelError',
+      'UsageError',
+      'BackendError',
+      'PreprocessError',
+      'ZodError',
+      'HttpError',
+    ].includes(err.name)
   );
 }
 

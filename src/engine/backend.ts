@@ -81,6 +81,8 @@ async function tryWasm(threads: number, log: (m: string) => void): Promise<numbe
  */
 export async function initBackend(options: BackendOptions = {}): Promise<BackendInfo> {
   if (current) return current;
+  // Production mode: skips TF.js debug checks and its "install tfjs-node" console banner.
+  tf.env().set('PROD', true);
   const log = options.log ?? (() => {});
   const requested = requestedBackend(options);
   const threads = requestedThreads(options);
@@ -88,7 +90,13 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
   if (!requested || requested === 'tensorflow') {
     const failure = await tryTensorflow();
     if (!failure) info = { name: 'tensorflow', threads: os.availableParallelism(), simd: true };
-    else if (!requested) log(`backend: tensorflow unavailable (${failure})`);
+    else if (!requested)
+      // tfjs-node is optional and usually absent: say so briefly, with the reason only if it is another one.
+      log(
+        /Cannot find (package|module)/.test(failure)
+          ? 'backend: tensorflow (@tensorflow/tfjs-node) not installed'
+          : `backend: tensorflow unavailable (${failure})`,
+      );
     else
       throw new BackendError(
         `the tensorflow backend is unavailable (${failure}); install @tensorflow/tfjs-node with its native library, or use HWR_BACKEND=wasm`,
