@@ -26,7 +26,12 @@ export function registerPredict(program: Command): void {
         } catch {
           throw new UsageError(`cannot read image ${file}`);
         }
-        const pixels = rgbaToMnist(decodeImage(bytes));
+        let pixels: Uint8Array;
+        try {
+          pixels = rgbaToMnist(decodeImage(bytes));
+        } catch (err) {
+          throw new UsageError(`${file}: ${(err as Error).message}`);
+        }
         const probs = predictProbs(model, pixels, 1, metadata.normalization);
         const ranked = [...probs]
           .map((p, i) => ({ label: metadata.classes[i], p }))
