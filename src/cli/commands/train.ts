@@ -30,6 +30,7 @@ interface TrainOpts {
   report: boolean;
   limit?: string;
   testLimit?: string;
+  init?: string;
 }
 
 export function registerTrain(program: Command): void {
@@ -53,6 +54,7 @@ export function registerTrain(program: Command): void {
     .option('--out <dir>', 'output model directory', 'out/model')
     .option('--name <name>', 'model name served by the API (default: basename of --out)')
     .option('--resume', 'continue from the checkpoint left by an interrupted run')
+    .option('--init <dir>', "start from this model's weights (fine-tuning; same arch and classes)")
     .option('--weights <dtype>', 'weight file dtype: float32 | float16', 'float32')
     .option('--limit <n>', 'train on the first n training images only (quick runs)')
     .option('--test-limit <n>', 'test on the first n test images only (quick runs)')
@@ -79,6 +81,13 @@ export function registerTrain(program: Command): void {
         train: head(loaded.train, opts.limit, 'limit'),
         test: head(loaded.test, opts.testLimit, 'test-limit'),
       };
+      const init = opts.init ? await loadModel(opts.init) : undefined;
+      if (init) {
+        if (init.metadata.arch !== opts.arch)
+          throw new UsageError(`--init model is a "${init.metadata.arch}" net, not --arch "${opts.arch}"`);
+        if (init.metadata.classes.join(',') !== data.train.classes.join(','))
+          throw new UsageError(`--init model's classes do not match dataset "${opts.dataset}"`);
+      }
       const controller = new AbortController();
       const stop = () => {
         if (controller.signal.aborted) process.exit(130); // second Ctrl-C: give up at once
@@ -105,6 +114,7 @@ export function registerTrain(program: Command): void {
           seed: parseIntOption('seed', opts.seed),
           validationSplit: parseFloatOption('validation-split', opts.validationSplit, 0, 0.9),
           resume: opts.resume,
+          initialModel: init?.model,
           command: `hwr ${process.argv.slice(2).join(' ')}`,
           signal: controller.signal,
           onBatch: (p) => progress.onBatch(p),
