@@ -2,6 +2,7 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { type ImageDataset, range, subset } from '../../data/dataset.js';
 import { datasetNames, loadDataset } from '../../data/datasets.js';
+import { initBackend } from '../../engine/backend.js';
 import { buildReport, evaluateModel } from '../../eval/index.js';
 import { ARCH_NAMES, isArchName } from '../../model/archs.js';
 import { loadModel, saveModel } from '../../model/io.js';
@@ -81,6 +82,8 @@ export function registerTrain(program: Command): void {
         train: head(loaded.train, opts.limit, 'limit'),
         test: head(loaded.test, opts.testLimit, 'test-limit'),
       };
+      const log = (m: string) => process.stderr.write(`${m}\n`);
+      await initBackend({ log });
       const init = opts.init ? await loadModel(opts.init) : undefined;
       if (init) {
         if (init.metadata.arch !== opts.arch)
@@ -97,7 +100,6 @@ export function registerTrain(program: Command): void {
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
       const progress = progressReporter();
-      const log = (m: string) => process.stderr.write(`${m}\n`);
       try {
         const result = await train({
           name: opts.name ?? basename(opts.out),
