@@ -228,7 +228,7 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
     promoted = added.version;
     log(`promoted: ${name} current is now ${added.version}`);
   } else if (options.promote) {
-    log('not promoted: the gate failed; the candidate stays in ' + options.out);
+    log(`not promoted: the gate failed; the candidate stays in ${options.out}`);
   }
   return {
     candidateDir: resolve(options.out),

@@ -30,9 +30,9 @@ describe.skipIf(!existsSync(`${model}/metadata.json`) || !existsSync('dist/cli/m
     });
 
     it('names the file that is not an image and exits 1', async () => {
-      const err = await hwr('predict', '--model', model, 'README.md').catch((e) => e);
+      const err = await hwr('predict', '--model', model, 'package.json').catch((e) => e);
       expect(err.code).toBe(1);
-      expect(err.stderr).toMatch(/README\.md: not a PNG or JPEG image/);
+      expect(err.stderr).toMatch(/package\.json: not a PNG or JPEG image/);
     });
   },
 );
