@@ -6,24 +6,26 @@
  * Needs models/letters (or HWR_LETTERS_MODEL=<model dir>) and /usr/bin/chromium; skipped with the
  * reason otherwise. models/digits is served beside it when present, so the select really has a choice.
  */
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { type Browser, chromium, type Page } from 'playwright-core';
-import { build } from 'vite';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LETTER_CLASSES } from '../../src/data/dataset.js';
-import { initBackend } from '../../src/engine/backend.js';
-import { argmaxRows, predictProbs } from '../../src/model/infer.js';
-import { loadModel } from '../../src/model/io.js';
-import { type Stroke, strokesToMnist } from '../../src/preprocess/index.js';
 import { type RunningServer, startServer } from '../../src/serve/app.js';
+import {
+  buildWebPage,
+  CHROMIUM,
+  drawFixture as draw,
+  type Fixture,
+  launchChromium,
+  openPage as openPageWith,
+  readableFixtures,
+} from './page-harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const MODEL_DIR = process.env.HWR_LETTERS_MODEL ?? 'models/letters';
 const DIGITS_DIR = process.env.HWR_DIGITS_MODEL ?? 'models/digits';
-const FIXTURE_BOX = 280; // fixture strokes live in a 280-unit square (200 drawing + 40 margin each side)
 
 const missing = !existsSync(CHROMIUM)
   ? `${CHROMIUM} is missing (run scripts/ensure-chromium.sh)`
@@ -31,12 +33,6 @@ const missing = !existsSync(CHROMIUM)
     ? `no trained letters model at ${MODEL_DIR} yet (see docs/letters.md, or set HWR_LETTERS_MODEL)`
     : undefined;
 if (missing) console.log(`letters browser test skipped: ${missing}`);
-
-interface Fixture {
-  id: string;
-  label: string;
-  strokes: number[][][];
-}
 
 describe.skipIf(missing !== undefined)('draw-a-character page in Letters mode', () => {
   let tmp: string;
@@ -49,32 +45,13 @@ describe.skipIf(missing !== undefined)('draw-a-character page in Letters mode', 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'hwr-e2e-letters-'));
     const webDir = join(tmp, 'web');
-    await build({
-      configFile: resolve('vite.config.ts'),
-      logLevel: 'warn',
-      build: { outDir: webDir, emptyOutDir: true, sourcemap: false },
-    });
+    await buildWebPage(webDir);
     cpSync(MODEL_DIR, join(tmp, 'models', 'letters'), { recursive: true });
     if (existsSync(join(DIGITS_DIR, 'metadata.json')))
       cpSync(DIGITS_DIR, join(tmp, 'models', 'digits'), { recursive: true });
-
-    await initBackend();
-    const loaded = await loadModel(join(tmp, 'models', 'letters'));
-    const fixtures: Fixture[] = JSON.parse(
-      readFileSync('test/fixtures/strokes/letters.json', 'utf8'),
-    ).samples;
-    for (const f of fixtures) {
-      if (chosen.length >= 3 || chosen.some((c) => c.label === f.label)) continue;
-      const probs = predictProbs(
-        loaded.model,
-        strokesToMnist(f.strokes as unknown as Stroke[]),
-        1,
-        loaded.metadata.normalization,
-      );
-      const best = argmaxRows(probs, loaded.metadata.classes.length)[0];
-      if (loaded.metadata.classes[best] === f.label && probs[best] > 0.9) chosen.push(f);
-    }
-    loaded.model.dispose();
+    chosen.push(
+      ...(await readableFixtures(join(tmp, 'models', 'letters'), 'test/fixtures/strokes/letters.json', 3)),
+    );
     expect(chosen.length).toBe(3);
 
     server = await startServer({
@@ -85,10 +62,7 @@ describe.skipIf(missing !== undefined)('draw-a-character page in Letters mode', 
       watch: false,
       waitForModels: true,
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
@@ -97,30 +71,8 @@ describe.skipIf(missing !== undefined)('draw-a-character page in Letters mode', 
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  async function openPage(): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 390, height: 700 }, locale: 'en-US' });
-    const page = await context.newPage();
-    page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
-    });
-    await page.goto(server.url);
-    await page.locator('body[data-ready="true"]').waitFor();
-    return page;
-  }
-
-  async function draw(page: Page, f: Fixture): Promise<void> {
-    const box = await page.getByTestId('pad').boundingBox();
-    if (!box) throw new Error('pad is not visible');
-    const k = box.width / FIXTURE_BOX;
-    for (const stroke of f.strokes) {
-      const [x0, y0] = stroke[0];
-      await page.mouse.move(box.x + x0 * k, box.y + y0 * k);
-      await page.mouse.down();
-      for (const [x, y] of stroke.slice(1)) await page.mouse.move(box.x + x * k, box.y + y * k);
-      await page.mouse.up();
-    }
-  }
+  const openPage = (options: { touch?: boolean; locale?: string } = {}): Promise<Page> =>
+    openPageWith(browser, server.url, pageErrors, options);
 
   it('reads letters drawn with the mouse and stores a letter correction under the letters model', async () => {
     const page = await openPage();

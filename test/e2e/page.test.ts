@@ -6,22 +6,25 @@
  * Needs a trained digits model: models/digits, or HWR_DIGITS_MODEL=<model dir>. Without one (or
  * without chromium) the test is skipped and says why.
  */
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { type Browser, chromium, type Page } from 'playwright-core';
-import { build } from 'vite';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../src/engine/backend.js';
-import { argmaxRows, predictProbs } from '../../src/model/infer.js';
-import { loadModel } from '../../src/model/io.js';
-import { type Stroke, strokesToMnist } from '../../src/preprocess/index.js';
 import { type RunningServer, startServer } from '../../src/serve/app.js';
+import {
+  buildWebPage,
+  CHROMIUM,
+  drawFixture as draw,
+  FIXTURE_BOX,
+  type Fixture,
+  launchChromium,
+  openPage as openPageWith,
+  readableFixtures,
+} from './page-harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const MODEL_DIR = process.env.HWR_DIGITS_MODEL ?? 'models/digits';
-const FIXTURE_BOX = 280; // fixture strokes live in a 280-unit square (200 drawing + 40 margin each side)
 
 const missing = !existsSync(CHROMIUM)
   ? `${CHROMIUM} is missing (run scripts/ensure-chromium.sh)`
@@ -29,12 +32,6 @@ const missing = !existsSync(CHROMIUM)
     ? `no trained digits model at ${MODEL_DIR} yet (ship models/digits or set HWR_DIGITS_MODEL)`
     : undefined;
 if (missing) console.log(`browser test skipped: ${missing}`);
-
-interface Fixture {
-  id: string;
-  label: string;
-  strokes: number[][][];
-}
 
 describe.skipIf(missing !== undefined)('draw-a-character page', () => {
   let tmp: string;
@@ -47,28 +44,11 @@ describe.skipIf(missing !== undefined)('draw-a-character page', () => {
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'hwr-e2e-'));
     const webDir = join(tmp, 'web');
-    await build({
-      configFile: resolve('vite.config.ts'),
-      logLevel: 'warn',
-      build: { outDir: webDir, emptyOutDir: true, sourcemap: false },
-    });
+    await buildWebPage(webDir);
     cpSync(MODEL_DIR, join(tmp, 'models', 'digits'), { recursive: true });
-
-    await initBackend();
-    const loaded = await loadModel(join(tmp, 'models', 'digits'));
-    const fixtures: Fixture[] = JSON.parse(readFileSync('test/fixtures/strokes/digits.json', 'utf8')).samples;
-    for (const f of fixtures) {
-      if (chosen.some((c) => c.label === f.label)) continue;
-      const probs = predictProbs(
-        loaded.model,
-        strokesToMnist(f.strokes as unknown as Stroke[]),
-        1,
-        loaded.metadata.normalization,
-      );
-      const best = argmaxRows(probs, loaded.metadata.classes.length)[0];
-      if (loaded.metadata.classes[best] === f.label && probs[best] > 0.9) chosen.push(f);
-    }
-    loaded.model.dispose();
+    chosen.push(
+      ...(await readableFixtures(join(tmp, 'models', 'digits'), 'test/fixtures/strokes/digits.json', 10)),
+    );
     expect(chosen.length).toBeGreaterThanOrEqual(3);
 
     server = await startServer({
@@ -79,10 +59,7 @@ describe.skipIf(missing !== undefined)('draw-a-character page', () => {
       watch: false,
       waitForModels: true,
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
@@ -91,34 +68,8 @@ describe.skipIf(missing !== undefined)('draw-a-character page', () => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  async function openPage(options: { touch?: boolean; locale?: string } = {}): Promise<Page> {
-    const context = await browser.newContext({
-      viewport: { width: 390, height: 700 },
-      hasTouch: options.touch ?? false,
-      locale: options.locale ?? 'en-US',
-    });
-    const page = await context.newPage();
-    page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
-    });
-    await page.goto(server.url);
-    await page.locator('body[data-ready="true"]').waitFor();
-    return page;
-  }
-
-  async function draw(page: Page, f: Fixture): Promise<void> {
-    const box = await page.getByTestId('pad').boundingBox();
-    if (!box) throw new Error('pad is not visible');
-    const k = box.width / FIXTURE_BOX;
-    for (const stroke of f.strokes) {
-      const [x0, y0] = stroke[0];
-      await page.mouse.move(box.x + x0 * k, box.y + y0 * k);
-      await page.mouse.down();
-      for (const [x, y] of stroke.slice(1)) await page.mouse.move(box.x + x * k, box.y + y * k);
-      await page.mouse.up();
-    }
-  }
+  const openPage = (options: { touch?: boolean; locale?: string } = {}): Promise<Page> =>
+    openPageWith(browser, server.url, pageErrors, options);
 
   it('reads digits drawn with the mouse and stores the chosen label in SQLite', async () => {
     const page = await openPage();

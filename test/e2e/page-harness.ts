@@ -1,0 +1,102 @@
+/**
+ * Shared pieces of the page's browser tests: build the page, pick held-out fixture drawings the model
+ * reads right offline, launch Debian's chromium, open the page and draw fixture strokes on the pad.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { build } from 'vite';
+import { initBackend } from '../../src/engine/backend.js';
+import { argmaxRows, predictProbs } from '../../src/model/infer.js';
+import { loadModel } from '../../src/model/io.js';
+import { type Stroke, strokesToMnist } from '../../src/preprocess/index.js';
+
+export const CHROMIUM = '/usr/bin/chromium';
+/** Fixture strokes live in a 280-unit square (200 drawing + 40 margin each side). */
+export const FIXTURE_BOX = 280;
+
+export interface Fixture {
+  id: string;
+  label: string;
+  strokes: number[][][];
+}
+
+/** Builds the page with the project's Vite config into `outDir`. */
+export async function buildWebPage(outDir: string): Promise<void> {
+  await build({
+    configFile: resolve('vite.config.ts'),
+    logLevel: 'warn',
+    build: { outDir, emptyOutDir: true, sourcemap: false },
+  });
+}
+
+/**
+ * Up to `limit` fixtures with distinct labels that the model in `modelDir` reads right offline with
+ * p > 0.9, so the page must read them right too.
+ */
+export async function readableFixtures(
+  modelDir: string,
+  fixtureFile: string,
+  limit: number,
+): Promise<Fixture[]> {
+  await initBackend();
+  const loaded = await loadModel(modelDir);
+  const fixtures: Fixture[] = JSON.parse(readFileSync(fixtureFile, 'utf8')).samples;
+  const chosen: Fixture[] = [];
+  for (const f of fixtures) {
+    if (chosen.length >= limit || chosen.some((c) => c.label === f.label)) continue;
+    const probs = predictProbs(
+      loaded.model,
+      strokesToMnist(f.strokes as unknown as Stroke[]),
+      1,
+      loaded.metadata.normalization,
+    );
+    const best = argmaxRows(probs, loaded.metadata.classes.length)[0];
+    if (loaded.metadata.classes[best] === f.label && probs[best] > 0.9) chosen.push(f);
+  }
+  loaded.model.dispose();
+  return chosen;
+}
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+}
+
+/** Opens the page on a phone-sized viewport; page errors and console errors go to `errors`. */
+export async function openPage(
+  browser: Browser,
+  url: string,
+  errors: string[],
+  options: { touch?: boolean; locale?: string } = {},
+): Promise<Page> {
+  const context = await browser.newContext({
+    viewport: { width: 390, height: 700 },
+    hasTouch: options.touch ?? false,
+    locale: options.locale ?? 'en-US',
+  });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+  });
+  await page.goto(url);
+  await page.locator('body[data-ready="true"]').waitFor();
+  return page;
+}
+
+/** Draws a fixture's strokes on the pad with the mouse, scaled to the pad's size. */
+export async function drawFixture(page: Page, f: Fixture): Promise<void> {
+  const box = await page.getByTestId('pad').boundingBox();
+  if (!box) throw new Error('pad is not visible');
+  const k = box.width / FIXTURE_BOX;
+  for (const stroke of f.strokes) {
+    const [x0, y0] = stroke[0];
+    await page.mouse.move(box.x + x0 * k, box.y + y0 * k);
+    await page.mouse.down();
+    for (const [x, y] of stroke.slice(1)) await page.mouse.move(box.x + x * k, box.y + y * k);
+    await page.mouse.up();
+  }
+}
