@@ -23,6 +23,8 @@ export interface DatasetOptions {
   train?: string;
   /** Explicit test data, as `train`. */
   test?: string;
+  /** Stroke datasets only: stroke-augmented copies rendered per training sample (default 0). */
+  strokeCopies?: number;
 }
 
 /** Loads one split of a named dataset. */

@@ -114,7 +114,8 @@ describe('letters from UNIPEN', () => {
     const samples = (await fixtureSamples('lower')).filter(
       (s) => !s.suspect && !isHeldOutWriter(s.source, s.writer),
     );
-    const { ordered, tailWriters } = orderTraining(samples);
+    const ordered = orderTraining(samples).ordered.map((d) => d.sample);
+    const { tailWriters } = orderTraining(samples);
     expect(ordered).toHaveLength(samples.length);
     const key = (s: UnipenSample) => `${s.source}/${s.writer}`;
     const tailStart = ordered.findIndex((s) => tailWriters.has(key(s)));
@@ -124,10 +125,47 @@ describe('letters from UNIPEN', () => {
     expect(ordered.slice(tailStart).every((s) => tailWriters.has(key(s)))).toBe(true);
     expect(ordered.length - tailStart).toBeGreaterThanOrEqual(Math.round(samples.length * 0.1));
     // Deterministic, and shuffled (the fixture file is grouped by writer).
-    expect(orderTraining(samples).ordered.map((s) => s.id)).toEqual(ordered.map((s) => s.id));
+    expect(orderTraining(samples).ordered.map((d) => d.sample.id)).toEqual(ordered.map((s) => s.id));
     const head = ordered.slice(0, tailStart);
     const switches = head.filter((s, i) => i > 0 && key(s) !== key(head[i - 1])).length;
     expect(switches).toBeGreaterThan(head.length / 3);
+  });
+
+  it('adds stroke-augmented copies on their writer side of the validation boundary', async () => {
+    const plain = await buildUnipenDataset({ dir: FIXTURES, kind: 'letters', cacheDir: false });
+    const aug = await buildUnipenDataset({
+      dir: FIXTURES,
+      kind: 'letters',
+      cacheDir: false,
+      strokeCopies: 2,
+    });
+    // Every training drawing three times (as written + 2 variants), the validation tail too; test untouched.
+    expect(aug.train.n).toBe(3 * plain.train.n);
+    expect(aug.stats.validationTail.samples).toBe(3 * plain.stats.validationTail.samples);
+    expect(Buffer.compare(aug.test.images, plain.test.images)).toBe(0);
+    const count = (labels: Uint8Array) => {
+      const c = new Array(26).fill(0);
+      for (const l of labels) c[l]++;
+      return c;
+    };
+    expect(count(aug.train.labels)).toEqual(count(plain.train.labels).map((x) => 3 * x));
+    // The variants differ from the originals: fewer exact duplicate images than drawings.
+    const images = new Set<string>();
+    for (let i = 0; i < aug.train.n; i++) {
+      images.add(Buffer.from(aug.train.images.subarray(i * 784, (i + 1) * 784)).toString('base64'));
+    }
+    expect(images.size).toBeGreaterThan(2.9 * plain.train.n);
+    // Reproducible: same options, same pixels.
+    const again = await buildUnipenDataset({
+      dir: FIXTURES,
+      kind: 'letters',
+      cacheDir: false,
+      strokeCopies: 2,
+    });
+    expect(Buffer.compare(again.train.images, aug.train.images)).toBe(0);
+    await expect(
+      buildUnipenDataset({ dir: FIXTURES, kind: 'letters', cacheDir: false, strokeCopies: -1 }),
+    ).rejects.toThrow(/stroke copies/);
   });
 
   it('caches the rendered arrays and reads them back on the second load', async () => {

@@ -4,6 +4,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PreprocessError, RENDERER_VERSION, type Stroke, strokesToMnist } from '../preprocess/index.js';
+import { augmentStrokes, DEFAULT_STROKE_AUGMENT } from '../preprocess/stroke-augment.js';
 import { DataError, DIGIT_CLASSES, type ImageDataset, LETTER_CLASSES } from './dataset.js';
 import type { DatasetLoader, DatasetOptions } from './datasets.js';
 import {
@@ -42,6 +43,12 @@ export interface UnipenDatasetOptions {
   readonly dropSuspect?: boolean;
   /** Where rendered arrays are cached; false turns the disk cache off. Default: unipenCacheDir(). */
   readonly cacheDir?: string | false;
+  /**
+   * Stroke-augmented copies of every training sample (augmentStrokes with its defaults, seeded per
+   * sample), rendered beside the original. Each copy stays on its writer's side of the validation
+   * boundary, so `--validation-split 0.1` still validates on writers never trained on. Default 0.
+   */
+  readonly strokeCopies?: number;
 }
 
 export interface UnipenSplitStats {
@@ -89,16 +96,21 @@ function fnv1a(text: string): number {
   return h >>> 0;
 }
 
-/** mulberry32, seeded: the one deterministic shuffle of the training samples. */
-function shuffled<T>(items: T[], seed: number): T[] {
+/** mulberry32: a small seeded generator, so shuffles and stroke copies are reproducible. */
+function seeded(seed: number): () => number {
   let a = seed >>> 0;
-  const rand = () => {
+  return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** The one deterministic shuffle of the training samples. */
+function shuffled<T>(items: T[], seed: number): T[] {
+  const rand = seeded(seed);
   const out = items.slice();
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
@@ -114,8 +126,11 @@ const writerKey = (s: UnipenSample) => `${s.source}/${s.writer}`;
  * VALIDATION_WRITER_FRACTION of the samples go last, each part shuffled once with a fixed seed, so
  * the trainer's validation tail is neither one source nor one writer, and mostly unseen writers.
  */
-export function orderTraining(samples: UnipenSample[]): {
-  ordered: UnipenSample[];
+export function orderTraining(
+  samples: UnipenSample[],
+  copies = 0,
+): {
+  ordered: Drawing[];
   tailWriters: Set<string>;
 } {
   const byWriter = new Map<string, number>();
@@ -131,9 +146,30 @@ export function orderTraining(samples: UnipenSample[]): {
     tailWriters.add(w);
     covered += byWriter.get(w) ?? 0;
   }
-  const head = samples.filter((s) => !tailWriters.has(writerKey(s)));
-  const tail = samples.filter((s) => tailWriters.has(writerKey(s)));
+  // Copy 0 is the sample as written; copies 1..n are stroke-augmented variants of it.
+  const withCopies = (xs: UnipenSample[]): Drawing[] =>
+    xs.flatMap((sample) => Array.from({ length: copies + 1 }, (_, copy) => ({ sample, copy })));
+  const head = withCopies(samples.filter((s) => !tailWriters.has(writerKey(s))));
+  const tail = withCopies(samples.filter((s) => tailWriters.has(writerKey(s))));
   return { ordered: [...shuffled(head, 1), ...shuffled(tail, 2)], tailWriters };
+}
+
+/** One drawing to render: a sample as written (copy 0) or its n-th stroke-augmented variant. */
+export interface Drawing {
+  readonly sample: UnipenSample;
+  readonly copy: number;
+}
+
+function drawingPixels({ sample, copy }: Drawing): Uint8Array {
+  const render = unipenRenderOptions(sample);
+  if (copy === 0) return strokesToMnist(sample.strokes as Stroke[], render);
+  const variant = augmentStrokes(
+    sample.strokes as Stroke[],
+    seeded(fnv1a(`${sample.id}/${copy}`)),
+    DEFAULT_STROKE_AUGMENT,
+    render,
+  );
+  return strokesToMnist(variant.strokes, variant.render);
 }
 
 interface Rendered {
@@ -143,20 +179,20 @@ interface Rendered {
   unrenderable: number;
 }
 
-function render(kind: UnipenKind, samples: readonly UnipenSample[]): Rendered {
-  const images = new Uint8Array(samples.length * 784);
-  const labels = new Uint8Array(samples.length);
+function render(kind: UnipenKind, drawings: readonly Drawing[]): Rendered {
+  const images = new Uint8Array(drawings.length * 784);
+  const labels = new Uint8Array(drawings.length);
   let n = 0;
   let unrenderable = 0;
-  for (const s of samples) {
+  for (const d of drawings) {
     try {
-      images.set(strokesToMnist(s.strokes as Stroke[], unipenRenderOptions(s)), n * 784);
+      images.set(drawingPixels(d), n * 784);
     } catch (err) {
       if (!(err instanceof PreprocessError)) throw err;
       unrenderable++;
       continue;
     }
-    labels[n++] = classIndex(kind, s.label);
+    labels[n++] = classIndex(kind, d.sample.label);
   }
   return { images: images.subarray(0, n * 784), labels: labels.subarray(0, n), n, unrenderable };
 }
@@ -208,6 +244,10 @@ async function writeCache(path: string, header: CacheHeader, parts: Uint8Array[]
 export async function buildUnipenDataset(options: UnipenDatasetOptions): Promise<UnipenDataset> {
   const { dir, kind } = options;
   const dropSuspect = options.dropSuspect ?? true;
+  const strokeCopies = options.strokeCopies ?? 0;
+  if (!Number.isInteger(strokeCopies) || strokeCopies < 0 || strokeCopies > 20) {
+    throw new DataError(`stroke copies must be an integer from 0 to 20, got ${strokeCopies}`);
+  }
   const files = PARTS[kind].map((p) => join(dir, UNIPEN_FILES[p]));
   const contents: Uint8Array[] = [];
   for (const f of files) {
@@ -229,6 +269,8 @@ export async function buildUnipenDataset(options: UnipenDatasetOptions): Promise
       JSON.stringify({
         kind,
         dropSuspect,
+        // Only when on, so turning the option on left the existing caches' keys unchanged.
+        ...(strokeCopies > 0 ? { strokeCopies, augment: DEFAULT_STROKE_AUGMENT } : {}),
         RENDERER_VERSION,
         LAYOUT_VERSION,
         sha: sources.map((s) => s.sha256),
@@ -278,14 +320,20 @@ export async function buildUnipenDataset(options: UnipenDatasetOptions): Promise
     return true;
   });
   const testSamples = kept.filter((s) => isHeldOutWriter(s.source, s.writer));
-  const { ordered, tailWriters } = orderTraining(kept.filter((s) => !isHeldOutWriter(s.source, s.writer)));
+  const { ordered, tailWriters } = orderTraining(
+    kept.filter((s) => !isHeldOutWriter(s.source, s.writer)),
+    strokeCopies,
+  );
   const train = render(kind, ordered);
-  const test = render(kind, testSamples);
+  const test = render(
+    kind,
+    testSamples.map((sample) => ({ sample, copy: 0 })),
+  );
   const writers = (xs: readonly UnipenSample[]) => new Set(xs.map(writerKey)).size;
   const stats: UnipenDataset['stats'] = {
-    train: { samples: train.n, writers: writers(ordered) },
+    train: { samples: train.n, writers: writers(ordered.map((d) => d.sample)) },
     validationTail: {
-      samples: ordered.filter((s) => tailWriters.has(writerKey(s))).length,
+      samples: ordered.filter((d) => tailWriters.has(writerKey(d.sample))).length,
       writers: tailWriters.size,
     },
     test: { samples: test.n, writers: writers(testSamples) },
@@ -351,10 +399,11 @@ export function unipenLoader(kind: UnipenKind): DatasetLoader {
     }
     const dir = unipenDir(options);
     const dropSuspect = dropSuspectFromEnv();
-    const id = `${dir}\u0000${dropSuspect}`;
+    const strokeCopies = options.strokeCopies ?? 0;
+    const id = `${dir}\u0000${dropSuspect}\u0000${strokeCopies}`;
     let build = builds.get(id);
     if (!build) {
-      build = buildUnipenDataset({ dir, kind, dropSuspect });
+      build = buildUnipenDataset({ dir, kind, dropSuspect, strokeCopies });
       builds.set(id, build);
       build.catch(() => builds.delete(id));
     }

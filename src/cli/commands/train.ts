@@ -2,6 +2,7 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { type ImageDataset, range, subset } from '../../data/dataset.js';
 import { datasetNames, loadDataset } from '../../data/datasets.js';
+import { unipenDatasetName } from '../../data/unipen-dataset.js';
 import { initBackend } from '../../engine/backend.js';
 import { buildReport, evaluateModel } from '../../eval/index.js';
 import { ARCH_NAMES, isArchName } from '../../model/archs.js';
@@ -10,6 +11,8 @@ import { progressReporter } from '../../train/progress.js';
 import { RECIPES, type Schedule } from '../../train/recipes.js';
 import { train } from '../../train/trainer.js';
 import { parseFloatOption, parseIntOption, UsageError } from '../usage-error.js';
+
+const STROKE_DATASETS = [unipenDatasetName('letters'), unipenDatasetName('digits')];
 
 interface TrainOpts {
   dataset: string;
@@ -32,6 +35,7 @@ interface TrainOpts {
   limit?: string;
   testLimit?: string;
   init?: string;
+  strokeCopies?: string;
 }
 
 export function registerTrain(program: Command): void {
@@ -57,6 +61,10 @@ export function registerTrain(program: Command): void {
     .option('--resume', 'continue from the checkpoint left by an interrupted run')
     .option('--init <dir>', "start from this model's weights (fine-tuning; same arch and classes)")
     .option('--weights <dtype>', 'weight file dtype: float32 | float16', 'float32')
+    .option(
+      '--stroke-copies <n>',
+      'stroke datasets (letters, unipen-digits): add n stroke-augmented renders of each training sample',
+    )
     .option('--limit <n>', 'train on the first n training images only (quick runs)')
     .option('--test-limit <n>', 'test on the first n test images only (quick runs)')
     .option('--no-report', 'skip the evaluation report')
@@ -69,10 +77,17 @@ export function registerTrain(program: Command): void {
       if (opts.schedule && !schedules.includes(opts.schedule as Schedule))
         throw new UsageError(`--schedule must be one of ${schedules.join(', ')}`);
       const recipe = RECIPES[opts.arch];
+      const strokeCopies =
+        opts.strokeCopies === undefined ? undefined : parseIntOption('stroke-copies', opts.strokeCopies, 0);
+      if (strokeCopies && !STROKE_DATASETS.includes(opts.dataset))
+        throw new UsageError(
+          `--stroke-copies needs a pen-stroke dataset (${STROKE_DATASETS.join(', ')}), not "${opts.dataset}"`,
+        );
       const loaded = await loadDataset(opts.dataset, {
         dataDir: opts.dataDir,
         train: opts.train,
         test: opts.test,
+        strokeCopies,
       });
       // --limit / --test-limit: the first n images of a split (quick runs, CI smoke tests).
       const head = (ds: ImageDataset, limit: string | undefined, flag: string): ImageDataset =>

@@ -4,7 +4,7 @@
  * normalisation, a wobbly hand (point jitter) and the sampling density of the pen (resampling).
  * Pure TypeScript on the preprocess types, so the rendering stays strokesToMnist's.
  */
-import { DEFAULT_PEN_WIDTH, type Point, type RenderOptions, type Stroke } from '../preprocess/index.js';
+import { DEFAULT_PEN_WIDTH, type Point, type RenderOptions, type Stroke } from './index.js';
 
 export interface StrokeAugmentOptions {
   /** Max rotation in degrees (uniform in ±). */

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_PEN_WIDTH, type Point, type Stroke, strokesToMnist } from '../preprocess/index.js';
-import { mulberry32 } from './random.js';
+import { mulberry32 } from '../train/random.js';
+import { DEFAULT_PEN_WIDTH, type Point, type Stroke, strokesToMnist } from './index.js';
 import {
   augmentStrokes,
   DEFAULT_STROKE_AUGMENT,
