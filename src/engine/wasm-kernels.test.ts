@@ -1,7 +1,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { registerWasmTrainingKernels } from './wasm-kernels.js';
+import { FILTER_GEMM_MAX_CHANNELS, registerWasmTrainingKernels } from './wasm-kernels.js';
 
 /** Deterministic uniform(-1, 1) values (mulberry32), so a failure reproduces. */
 function randoms(n: number, seed: number): Float32Array {
@@ -77,6 +77,13 @@ const CONV_CASES: ConvCase[] = [
   [1, 10, 9, 2, 3, 3, 3, 2, 'same'],
   [2, 11, 11, 3, 3, 3, 4, 2, 'valid'],
   [1, 13, 12, 2, 5, 3, 3, 3, 'same'],
+  // From FILTER_GEMM_MAX_CHANNELS input channels on, the filter gradient takes its other formulation.
+  [2, 9, 9, FILTER_GEMM_MAX_CHANNELS, 3, 3, 5, 1, 'same'],
+  [3, 12, 12, 9, 5, 5, 11, 1, 'valid'],
+  [1, 10, 11, 12, 3, 3, 4, 2, 'valid'],
+  [2, 9, 8, 10, 4, 3, 3, 2, 'same'],
+  // Many channels at batch 1.
+  [1, 12, 12, 32, 5, 5, 24, 1, 'valid'],
 ];
 
 describe('Conv2DBackpropFilter on wasm', () => {
@@ -145,5 +152,25 @@ describe('MaxPoolGrad on wasm', () => {
       { dy: input(info.outShape, 8), input: x, output },
       { filterSize: [f, f], strides: [s, s], pad },
     );
+  });
+});
+
+describe('Sum on wasm', () => {
+  // [shape, axis, keepDims]: leading-axes reductions take the fast path, the others the stock kernel.
+  const cases: [number[], number[], boolean][] = [
+    [[4, 6, 5, 7], [0, 1, 2], false],
+    [[3, 5, 5, 9], [0, 1, 2], true],
+    [[1, 1, 1, 3], [0, 1, 2], false],
+    [[64, 33], [0], false],
+    [[2, 3, 4], [0, 1], false],
+    [[2, 3, 4], [1, 0], true],
+    [[5, 3, 4], [0], false],
+    [[2, 3, 4], [1, 2], false],
+    [[2, 3, 4], [0, 2], false],
+    [[2, 3, 4], [0, 1, 2], false],
+    [[7], [0], false],
+  ];
+  it.each(cases)('x %j axis %j keepDims %s', async (shape, axis, keepDims) => {
+    await expectSameAsCpu(tf.Sum, { x: input(shape, 9) }, { axis, keepDims });
   });
 });

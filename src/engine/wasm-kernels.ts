@@ -24,6 +24,7 @@ export const WASM_TRAINING_KERNELS: readonly string[] = [
   tf.Conv2DBackpropInput,
   tf.BatchMatMul,
   tf.MaxPoolGrad,
+  tf.Sum,
   ...CPU_FALLBACK_KERNELS,
 ];
 
@@ -47,37 +48,41 @@ function free(backend: BackendWasm, ...infos: Info[]): void {
 
 type Pad = tf.backend_util.ExplicitPadding;
 
+/** Conv2DBackpropFilter uses the GEMM formulation below this many input channels. */
+export const FILTER_GEMM_MAX_CHANNELS = 8;
+
+/** A view of the same buffer under another shape (no copy, no refcount: only for kernel inputs). */
+function view(t: Info, shape: number[]): Info {
+  return { dataId: t.dataId, shape, dtype: t.dtype };
+}
+
+/**
+ * out[M, N] = a[M, K] · b[K, N] as an XNNPACK 1x1 convolution: wasm's BatchMatMul runs XNNPACK's GEMM
+ * on one thread, its Conv2D on the thread pool. Each output is summed over K in a fixed order by one
+ * thread, so the result does not depend on the thread count or scheduling.
+ */
+function gemm(backend: BackendWasm, a: Info, b: Info, m: number, k: number, n: number): Info {
+  return call(tf.Conv2D, backend, { x: view(a, [1, m, 1, k]), filter: view(b, [1, 1, k, n]) }, {
+    strides: [1, 1],
+    pad: 'valid',
+    dataFormat: 'NHWC',
+    dilations: [1, 1],
+  } as unknown as Attrs);
+}
+
+type ConvInfo = tf.backend_util.Conv2DInfo;
+
 /**
  * dW[i,j,c,o] = Σ_{n,y,x} xpad[n, y·s+i, x·s+j, c] · dy[n,y,x,o] is itself a convolution: the input
  * channels play the batch, the batch plays the channels, dy is the filter (dilated by the stride).
  * One XNNPACK conv2d of transpose(x) with transpose(dy), then one transpose back.
  */
-function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
-  const wasm = backend as BackendWasm;
-  const { x, dy } = inputs as { x: Info; dy: Info };
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
-    attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-  const format = tf.backend_util.convertConv2DDataFormat(dataFormat);
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    format,
-  );
-  if (format !== 'channelsLast' || x.dtype !== 'float32' || dy.dtype !== 'float32') {
-    return cpuFallback(tf.Conv2DBackpropFilter)({ inputs, backend, attrs }) as Info;
-  }
+function filterGradByConv(wasm: BackendWasm, x: Info, dy: Info, info: ConvInfo): Info {
   const { top, bottom, left, right } = info.padInfo;
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
   // With stride s the conv output has (Hpad - (Ho-1)·s) rows; rows past kh are never used.
-  const hPadded = info.inHeight + top + bottom;
-  const wPadded = info.inWidth + left + right;
-  const rows = hPadded - (info.outHeight - 1) * sh;
-  const cols = wPadded - (info.outWidth - 1) * sw;
+  const rows = info.inHeight + top + bottom - (info.outHeight - 1) * sh;
+  const cols = info.inWidth + left + right - (info.outWidth - 1) * sw;
   const xt = transpose(wasm, x, [3, 1, 2, 0]); // [Cin, H, W, N]
   const dyt = transpose(wasm, dy, [1, 2, 0, 3]); // [Ho, Wo, N, Cout]
   const explicit: Pad = [
@@ -109,8 +114,86 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
 }
 
 /**
- * dx for a stride-1 conv is the "full" convolution of dy with the filter rotated by 180° and its
- * in/out channels swapped, which XNNPACK runs far faster than wasm's stock scalar loop.
+ * dW[kh·kw·Cin, Cout] = colᵀ · dy with colᵀ[(i,j,c), (n,y,x)] = xpad[n, y·s+i, x·s+j, c]: colᵀ is built
+ * on the heap from x transposed to [Cin, N, H, W] (so each row copies runs of contiguous pixels), and
+ * the product is one plain GEMM with K = N·Ho·Wo.
+ */
+function filterGradByGemm(wasm: BackendWasm, x: Info, dy: Info, info: ConvInfo): Info {
+  const { batchSize, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, outChannels: O } = info;
+  const { top, left } = info.padInfo;
+  const K = kh * kw * C;
+  const P = batchSize * Ho * Wo;
+  const xt = transpose(wasm, x, [3, 0, 1, 2]); // [Cin, N, H, W]
+  const colt = wasm.makeOutput([K, P], 'float32');
+  const src = wasm.typedArrayFromHeap(xt) as Float32Array;
+  const col = wasm.typedArrayFromHeap(colt) as Float32Array;
+  const plane = H * W;
+  let dst = 0;
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      // Output columns whose input column x·s+j-left falls inside the image.
+      const oxStart = Math.max(0, Math.ceil((left - j) / sw));
+      const oxEnd = Math.min(Wo, Math.floor((W - 1 + left - j) / sw) + 1);
+      for (let c = 0; c < C; c++) {
+        for (let b = 0; b < batchSize; b++) {
+          const base = (c * batchSize + b) * plane;
+          for (let oy = 0; oy < Ho; oy++) {
+            const y = oy * sh + i - top;
+            if (y < 0 || y >= H || oxEnd <= oxStart) {
+              col.fill(0, dst, dst + Wo);
+              dst += Wo;
+              continue;
+            }
+            let ox = 0;
+            for (; ox < oxStart; ox++) col[dst++] = 0;
+            let at = base + y * W + oxStart * sw + j - left;
+            for (; ox < oxEnd; ox++, at += sw) col[dst++] = src[at];
+            for (; ox < Wo; ox++) col[dst++] = 0;
+          }
+        }
+      }
+    }
+  }
+  free(wasm, xt);
+  const out = gemm(wasm, colt, dy, K, P, O);
+  free(wasm, colt);
+  return { ...out, shape: [kh, kw, C, O] };
+}
+
+/**
+ * Two formulations; which is faster depends on the shape (measured with the paper CNN, see
+ * bench/README.md): with few input channels the conv formulation has only kh·kw·Cin output rows
+ * spread over a huge kernel, which XNNPACK runs at a fraction of its speed, and the GEMM wins 4x; with
+ * many, building colᵀ in JS costs more than the conv formulation loses.
+ */
+function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
+  const wasm = backend as BackendWasm;
+  const { x, dy } = inputs as { x: Info; dy: Info };
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
+    attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  const format = tf.backend_util.convertConv2DDataFormat(dataFormat);
+  if (format !== 'channelsLast' || x.dtype !== 'float32' || dy.dtype !== 'float32')
+    return cpuFallback(tf.Conv2DBackpropFilter)({ inputs, backend, attrs }) as Info;
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    format,
+  );
+  return info.inChannels < FILTER_GEMM_MAX_CHANNELS
+    ? filterGradByGemm(wasm, x, dy, info)
+    : filterGradByConv(wasm, x, dy, info);
+}
+
+/**
+ * dx as a GEMM: dcol[N·Ho·Wo, kh·kw·Cin] = dy[N·Ho·Wo, Cout] · Wᵀ, then col2im (each patch row added
+ * back where its input pixels came from), on the heap. The same MACs as the forward conv, where the
+ * "full" convolution of dy with the flipped filter computes (H+kh-1)(W+kw-1)/(Ho·Wo) times more.
  */
 function conv2DBackpropInput(args: KernelArgs): Info {
   const wasm = args.backend as BackendWasm;
@@ -118,6 +201,8 @@ function conv2DBackpropInput(args: KernelArgs): Info {
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
     args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
   const format = tf.backend_util.convertConv2DDataFormat(dataFormat);
+  if (format !== 'channelsLast' || dy.dtype !== 'float32' || filter.dtype !== 'float32')
+    return call(tf.Conv2DBackpropInput, wasm, args.inputs, args.attrs ?? {});
   const info = tf.backend_util.computeConv2DInfo(
     inputShape,
     filter.shape as [number, number, number, number],
@@ -128,36 +213,47 @@ function conv2DBackpropInput(args: KernelArgs): Info {
     false,
     format,
   );
-  const { top, bottom, left, right } = info.padInfo;
-  const { filterHeight: kh, filterWidth: kw } = info;
-  const padTop = kh - 1 - top;
-  const padBottom = kh - 1 - bottom;
-  const padLeft = kw - 1 - left;
-  const padRight = kw - 1 - right;
-  const fast =
-    format === 'channelsLast' &&
-    info.strideHeight === 1 &&
-    info.strideWidth === 1 &&
-    Math.min(padTop, padBottom, padLeft, padRight) >= 0 &&
-    dy.dtype === 'float32' &&
-    filter.dtype === 'float32';
-  if (!fast) return call(tf.Conv2DBackpropInput, wasm, args.inputs, args.attrs ?? {});
-  const flipped = call(tf.Reverse, wasm, { x: filter }, { dims: [0, 1] });
-  const swapped = transpose(wasm, flipped, [0, 1, 3, 2]); // [kh, kw, Cout, Cin]
-  free(wasm, flipped);
-  const explicit: Pad = [
-    [0, 0],
-    [padTop, padBottom],
-    [padLeft, padRight],
-    [0, 0],
-  ];
-  const out = call(tf.Conv2D, wasm, { x: dy, filter: swapped }, {
-    strides: [1, 1],
-    pad: explicit,
-    dataFormat: 'NHWC',
-    dilations: [1, 1],
-  } as unknown as Attrs);
-  free(wasm, swapped);
+  const { batchSize, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, outChannels: O } = info;
+  const { top, left } = info.padInfo;
+  const K = kh * kw * C;
+  const P = batchSize * Ho * Wo;
+  const wt = transpose(wasm, view(filter, [K, O]), [1, 0]); // [Cout, kh·kw·Cin]
+  const dcol = gemm(wasm, dy, wt, P, O, K);
+  free(wasm, wt);
+  const out = wasm.makeOutput(inputShape, 'float32');
+  // Views taken after the allocation: growing the heap detaches earlier ones.
+  const col = wasm.typedArrayFromHeap(view(dcol, [P * K])) as Float32Array;
+  const dx = wasm.typedArrayFromHeap(out) as Float32Array;
+  dx.fill(0);
+  const rowStride = W * C;
+  let src = 0;
+  for (let b = 0; b < batchSize; b++) {
+    const xb = b * H * rowStride;
+    for (let oy = 0; oy < Ho; oy++) {
+      const y0 = oy * sh - top;
+      for (let ox = 0; ox < Wo; ox++) {
+        const x0 = ox * sw - left;
+        for (let i = 0; i < kh; i++) {
+          const y = y0 + i;
+          if (y < 0 || y >= H) {
+            src += kw * C;
+            continue;
+          }
+          for (let j = 0; j < kw; j++) {
+            const x = x0 + j;
+            if (x < 0 || x >= W) {
+              src += C;
+              continue;
+            }
+            let dst = xb + y * rowStride + x * C;
+            for (let c = 0; c < C; c++) dx[dst++] += col[src++];
+          }
+        }
+      }
+    }
+  }
+  free(wasm, dcol);
   return out;
 }
 
@@ -240,6 +336,31 @@ function maxPoolGrad(args: KernelArgs): Info {
   return out;
 }
 
+/**
+ * Sum over leading axes (the bias gradient: [N, H, W, C] -> [C]). wasm's stock Sum first transposes the
+ * reduced axes innermost (a full copy), then reduces; here one pass over the data accumulates whole
+ * rows in float64, in a fixed order. Other reductions go to the stock kernel.
+ */
+function sum(args: KernelArgs): Info {
+  const wasm = args.backend as BackendWasm;
+  const { x } = args.inputs as { x: Info };
+  const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
+  const rank = x.shape.length;
+  const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
+  const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
+  if (x.dtype !== 'float32' || !leading) return call(tf.Sum, wasm, args.inputs, args.attrs ?? {});
+  const kept = x.shape.slice(axes.length);
+  const cols = tf.util.sizeFromShape(kept);
+  const rows = tf.util.sizeFromShape(x.shape) / cols;
+  const outShape = keepDims ? [...axes.map(() => 1), ...kept] : kept;
+  const out = wasm.makeOutput(outShape, 'float32');
+  const v = wasm.typedArrayFromHeap(x) as Float32Array;
+  const acc = new Float64Array(cols);
+  for (let r = 0, at = 0; r < rows; r++) for (let c = 0; c < cols; c++) acc[c] += v[at++];
+  (wasm.typedArrayFromHeap(out) as Float32Array).set(acc);
+  return out;
+}
+
 function replace(kernelName: string, kernelFunc: tf.KernelFunc): void {
   const existing = tf.getKernel(kernelName, 'wasm');
   if (existing) {
@@ -258,5 +379,6 @@ export function registerWasmTrainingKernels(): void {
   replace(tf.Conv2DBackpropInput, conv2DBackpropInput);
   replace(tf.BatchMatMul, batchMatMul);
   replace(tf.MaxPoolGrad, maxPoolGrad);
+  replace(tf.Sum, sum);
   for (const name of CPU_FALLBACK_KERNELS) replace(name, cpuFallback(name));
 }
