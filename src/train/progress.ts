@@ -12,9 +12,34 @@ function pct(x: number | undefined): string {
   return x === undefined ? '-' : `${(x * 100).toFixed(2)}%`;
 }
 
-/** A live bar on a terminal; one line per epoch otherwise (CI logs, pipes). */
-export function progressReporter(stream: NodeJS.WriteStream = process.stderr): ProgressReporter {
+export interface ProgressOptions {
+  /** Off a terminal: at most one batch-progress line per this many ms (default 60 s). */
+  readonly lineEveryMs?: number;
+  readonly now?: () => number;
+}
+
+function formatEta(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '-';
+  const m = Math.floor(seconds / 60);
+  return m >= 60
+    ? `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`
+    : `${m}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
+}
+
+/**
+ * A live bar on a terminal. Elsewhere (CI logs, pipes, `docker logs`) one line per epoch, plus a
+ * batch-progress line now and then so a long epoch is not silent.
+ */
+export function progressReporter(
+  stream: NodeJS.WritableStream & { isTTY?: boolean } = process.stderr,
+  options: ProgressOptions = {},
+): ProgressReporter {
   const tty = Boolean(stream.isTTY);
+  const every = options.lineEveryMs ?? 60_000;
+  const now = options.now ?? Date.now;
+  let lastLine = now();
+  let epochSeen = -1;
+  let epochStart = lastLine;
   const bar = tty
     ? new cliProgress.SingleBar(
         {
@@ -31,7 +56,21 @@ export function progressReporter(stream: NodeJS.WriteStream = process.stderr): P
   let active = false;
   return {
     onBatch(p) {
-      if (!bar) return;
+      if (!bar) {
+        const t = now();
+        if (p.epoch !== epochSeen) {
+          epochSeen = p.epoch;
+          epochStart = t;
+        }
+        if (t - lastLine < every || p.batch === 0 || p.batch >= p.batches) return;
+        lastLine = t;
+        const eta = (((t - epochStart) / p.batch) * (p.batches - p.batch)) / 1000;
+        stream.write(
+          `epoch ${p.epoch + 1}/${p.epochs} batch ${p.batch}/${p.batches} | ${p.imagesPerSecond.toFixed(0)} img/s | ` +
+            `ETA ${formatEta(eta)} | loss ${p.loss.toFixed(4)} acc ${pct(p.acc)}\n`,
+        );
+        return;
+      }
       const payload = {
         epoch: p.epoch + 1,
         epochs: p.epochs,
