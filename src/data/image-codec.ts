@@ -1,4 +1,4 @@
-import { inflateSync } from 'node:zlib';
+import { deflateSync, inflateSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import type { RgbaImage } from '../preprocess/index.js';
@@ -165,7 +165,37 @@ export function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): Rgb
   }
 }
 
-/** Encodes 8-bit grayscale pixels (row-major, width * height bytes) as a grayscale PNG. */
+/** CRC-32 (IEEE) table for PNG chunks; zlib.crc32 needs Node 20.15+, this runs anywhere. */
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+function crc32(bytes: Uint8Array, start: number, end: number): number {
+  let c = 0xffffffff;
+  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** Writes one PNG chunk (length, type, data, CRC over type + data) at `at`; returns the next offset. */
+function writeChunk(out: Buffer, at: number, type: string, data: Uint8Array): number {
+  out.writeUInt32BE(data.length, at);
+  out.write(type, at + 4, 'latin1');
+  out.set(data, at + 8);
+  out.writeUInt32BE(crc32(out, at + 4, at + 8 + data.length), at + 8 + data.length);
+  return at + 12 + data.length;
+}
+
+/**
+ * Encodes 8-bit grayscale pixels (row-major, width * height bytes) as a grayscale PNG. Written directly
+ * with node:zlib (filter 0 on every row) rather than through pngjs, whose per-row filter search made
+ * this 0.3-0.4 ms for a 28x28 image; the server encodes one per prediction (the echoed `input`).
+ */
 export function encodeGrayPng(pixels: Uint8Array, width: number, height: number): Uint8Array {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
     throw new DataError(`encodeGrayPng: bad size ${width}x${height}`);
@@ -173,8 +203,22 @@ export function encodeGrayPng(pixels: Uint8Array, width: number, height: number)
   if (pixels.length !== width * height) {
     throw new DataError(`encodeGrayPng: ${pixels.length} bytes for a ${width}x${height} image`);
   }
-  const png = new PNG({ width, height, colorType: 0, inputColorType: 0, inputHasAlpha: false, bitDepth: 8 });
-  png.data = Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength);
-  const out = PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false, bitDepth: 8 });
+  const raw = Buffer.allocUnsafe(height * (width + 1));
+  for (let y = 0; y < height; y++) {
+    raw[y * (width + 1)] = 0; // filter type 0: the row as is
+    raw.set(pixels.subarray(y * width, (y + 1) * width), y * (width + 1) + 1);
+  }
+  const idat = deflateSync(raw);
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 0; // colour type: grayscale
+  // compression, filter method and interlace (bytes 10-12) are all 0
+  const out = Buffer.allocUnsafe(8 + (12 + 13) + (12 + idat.length) + 12);
+  out.set(PNG_SIGNATURE, 0);
+  let at = writeChunk(out, 8, 'IHDR', ihdr);
+  at = writeChunk(out, at, 'IDAT', idat);
+  writeChunk(out, at, 'IEND', new Uint8Array(0));
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }

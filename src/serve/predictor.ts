@@ -1,5 +1,6 @@
-import { PIXELS, predictProbs } from '../model/infer.js';
+import { PIXELS, predictProbs, toInputTensor } from '../model/infer.js';
 import type { LoadedModel } from '../model/io.js';
+import { compileFused, type FusedForward } from './fused.js';
 
 export interface BatchingOptions {
   /** Largest number of images in one forward pass; 1 turns micro-batching off. */
@@ -11,6 +12,9 @@ export interface BatchingOptions {
 export const NO_BATCHING: BatchingOptions = { maxBatch: 1, maxWaitMs: 0 };
 /** The default: measured 2.8-4.6x the throughput of single passes with a lower p99 (bench/README.md). */
 export const DEFAULT_BATCHING: BatchingOptions = { maxBatch: 16, maxWaitMs: 0 };
+
+/** Larger passes (batch requests) go through model.predict in chunks of 64, bounding memory. */
+const MAX_FUSED_BATCH = 64;
 
 interface Pending {
   readonly pixels: Uint8Array;
@@ -27,18 +31,38 @@ export class Predictor {
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private closed = false;
+  /** Fused inference plan (./fused.ts), or undefined for models it does not cover. */
+  private readonly fused: FusedForward | undefined;
 
   constructor(
     readonly loaded: LoadedModel,
     private readonly batching: BatchingOptions = NO_BATCHING,
   ) {
     this.numClasses = loaded.metadata.classes.length;
+    this.fused = compileFused(loaded.model);
+  }
+
+  /** True when predictions run through the fused plan rather than `model.predict`. */
+  get isFused(): boolean {
+    return this.fused !== undefined;
   }
 
   /** Probabilities for n images (n * 784 bytes), computed now, in one pass. */
   predictNow(pixels: Uint8Array, n: number): Float32Array {
     if (this.closed) throw new Error('model was unloaded');
-    return predictProbs(this.loaded.model, pixels, n, this.loaded.metadata.normalization, 64);
+    const norm = this.loaded.metadata.normalization;
+    if (!this.fused || n > MAX_FUSED_BATCH) return predictProbs(this.loaded.model, pixels, n, norm, 64);
+    const x = toInputTensor(pixels, n, norm);
+    try {
+      const y = this.fused.run(x);
+      try {
+        return y.dataSync() as Float32Array;
+      } finally {
+        y.dispose();
+      }
+    } finally {
+      x.dispose();
+    }
   }
 
   /** Probabilities for one image (784 bytes). */
@@ -89,6 +113,7 @@ export class Predictor {
   close(): void {
     this.flush();
     this.closed = true;
+    this.fused?.dispose();
     this.loaded.model.dispose();
   }
 }

@@ -1,5 +1,5 @@
-import type { FastifyInstance } from 'fastify';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { FastifyInstance, FastifySchemaCompiler, FastifySerializerCompiler } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PIXELS } from '../model/infer.js';
 import { registerAdminRoutes } from './admin.js';
@@ -15,6 +15,7 @@ import {
   FeedbackBody,
   FeedbackCreated,
   FeedbackStatsReply,
+  isPlainPredictBody,
   ModelsReply,
   PredictBody,
   type Prediction,
@@ -42,6 +43,19 @@ const errors = {
   429: ErrorReply,
   503: ErrorReply,
 };
+
+/** POST /api/predict bodies: the common valid ones skip zod (schemas.ts); the rest get zod's messages. */
+const predictValidator: FastifySchemaCompiler<unknown> = (def) => {
+  const zod = validatorCompiler(def as Parameters<typeof validatorCompiler>[0]);
+  if (def.httpPart !== 'body') return zod;
+  return (data: unknown) => (isPlainPredictBody(data) ? { value: data } : zod(data));
+};
+
+/** The 200 answer is built right here as a Prediction: plain JSON.stringify, no zod encode pass. */
+const predictSerializer: FastifySerializerCompiler<unknown> = (def) =>
+  def.httpStatus === '200'
+    ? (data: unknown) => JSON.stringify(data)
+    : serializerCompiler(def as Parameters<typeof serializerCompiler>[0]);
 
 function resolveModel(registry: ModelRegistry, requested: string | undefined, fallback: string): ServedModel {
   const name = requested ?? fallback;
@@ -79,6 +93,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         body: PredictBody,
         response: { 200: PredictionSchema, ...errors },
       },
+      validatorCompiler: predictValidator,
+      serializerCompiler: predictSerializer,
     },
     async (request) => {
       const model = resolveModel(registry, request.body.model, defaultModel);

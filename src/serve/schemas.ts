@@ -146,3 +146,52 @@ export const ModelInfo = z.object({
 });
 
 export const ModelsReply = z.object({ models: z.array(ModelInfo) });
+
+const PREDICT_KEYS = new Set(['image', 'pixels', 'strokes', 'model', 'topK']);
+
+/**
+ * True when a parsed JSON body is certainly a valid PredictBody with `pixels` or `strokes`: a tight
+ * typed loop instead of zod's per-element checks (measured 60 µs for 784 pixels, about a third of the
+ * request's non-inference work). Anything else, valid or not, goes to zod, so every error message
+ * is zod's.
+ */
+export function isPlainPredictBody(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  const b = body as Record<string, unknown>;
+  let inputs = 0;
+  for (const key in b) {
+    if (!PREDICT_KEYS.has(key)) return false;
+    if (key === 'image' || key === 'pixels' || key === 'strokes') inputs++;
+  }
+  if (inputs !== 1) return false;
+  const { model, topK, pixels, strokes } = b;
+  if (model !== undefined && (typeof model !== 'string' || model.length < 1 || model.length > 100))
+    return false;
+  if (topK !== undefined && !(Number.isInteger(topK) && (topK as number) >= 1 && (topK as number) <= 100))
+    return false;
+  if (pixels !== undefined) {
+    if (!Array.isArray(pixels) || pixels.length !== PIXELS) return false;
+    for (let i = 0; i < PIXELS; i++) {
+      const v = pixels[i];
+      // NaN fails both comparisons; JSON has no Infinity.
+      if (typeof v !== 'number' || !(v >= 0 && v <= 255)) return false;
+    }
+    return true;
+  }
+  if (strokes !== undefined) {
+    if (!Array.isArray(strokes) || strokes.length > MAX_STROKES) return false;
+    for (const stroke of strokes) {
+      if (!Array.isArray(stroke)) return false;
+      for (const point of stroke)
+        if (
+          !Array.isArray(point) ||
+          point.length !== 2 ||
+          typeof point[0] !== 'number' ||
+          typeof point[1] !== 'number'
+        )
+          return false;
+    }
+    return true;
+  }
+  return false; // image: zod checks the string
+}
