@@ -23,6 +23,7 @@ import { VERSION } from '../version.js';
 import { FeedbackStore } from './feedback-store.js';
 import { HttpError } from './http-error.js';
 import { applyLimits, type Limits, safeParseLimits, serverOptions } from './limits.js';
+import { TurnBatchedStream } from './log-stream.js';
 import { ServeMetrics } from './metrics.js';
 import { type BatchingOptions, DEFAULT_BATCHING } from './predictor.js';
 import { ModelRegistry } from './registry.js';
@@ -105,8 +106,16 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   if (!parsedLimits.success) throw new Error(`invalid limits: ${parsedLimits.errors.join('; ')}`);
   const limits = parsedLimits.data;
   const bodyLimit = limits.bodyLimit;
+  // Logging to stdout (no stream, file or transport given): one write per event-loop turn.
+  const wanted = options.logger === true ? {} : options.logger;
+  const logStream =
+    wanted && typeof wanted === 'object' && !('stream' in wanted || 'file' in wanted || 'transport' in wanted)
+      ? new TurnBatchedStream()
+      : undefined;
   const app = Fastify({
-    logger: options.logger ?? false,
+    logger: logStream
+      ? { level: 'info', ...(wanted as object), stream: logStream }
+      : (options.logger ?? false),
     ...serverOptions(limits),
     // One access-log line per request (onResponse below) instead of pino's two.
     logController: new LogController({ disableRequestLogging: true }),
@@ -239,6 +248,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   app.addHook('onClose', async () => {
     await registry.close();
     store.close();
+    logStream?.close();
   });
 
   const modelsLoaded = registry.rescan().then(() => {
