@@ -1,7 +1,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FILTER_GEMM_MAX_CHANNELS, registerWasmTrainingKernels } from './wasm-kernels.js';
+import { FILTER_GEMM_MAX_PATCH, registerWasmTrainingKernels } from './wasm-kernels.js';
 
 /** Deterministic uniform(-1, 1) values (mulberry32), so a failure reproduces. */
 function randoms(n: number, seed: number): Float32Array {
@@ -77,16 +77,20 @@ const CONV_CASES: ConvCase[] = [
   [1, 10, 9, 2, 3, 3, 3, 2, 'same'],
   [2, 11, 11, 3, 3, 3, 4, 2, 'valid'],
   [1, 13, 12, 2, 5, 3, 3, 3, 'same'],
-  // From FILTER_GEMM_MAX_CHANNELS input channels on, the filter gradient takes its other formulation.
-  [2, 9, 9, FILTER_GEMM_MAX_CHANNELS, 3, 3, 5, 1, 'same'],
-  [3, 12, 12, 9, 5, 5, 11, 1, 'valid'],
-  [1, 10, 11, 12, 3, 3, 4, 2, 'valid'],
-  [2, 9, 8, 10, 4, 3, 3, 2, 'same'],
+  // Patches (kh·kw·Cin) over FILTER_GEMM_MAX_PATCH take the filter gradient's other formulation.
+  [2, 9, 9, 16, 3, 3, 5, 1, 'same'],
+  [1, 10, 11, 16, 3, 3, 4, 2, 'valid'],
+  [2, 9, 8, 12, 4, 3, 3, 2, 'same'],
   // Many channels at batch 1.
   [1, 12, 12, 32, 5, 5, 24, 1, 'valid'],
 ];
 
 describe('Conv2DBackpropFilter on wasm', () => {
+  it('covers both formulations', () => {
+    const patches = CONV_CASES.map(([, , , c, kh, kw]) => kh * kw * c);
+    expect(patches.some((p) => p <= FILTER_GEMM_MAX_PATCH)).toBe(true);
+    expect(patches.filter((p) => p > FILTER_GEMM_MAX_PATCH).length).toBeGreaterThanOrEqual(4);
+  });
   it.each(CONV_CASES)(
     'x [%i,%i,%i,%i] k %ix%i out %i stride %i %s',
     async (n, h, w, c, kh, kw, o, s, pad) => {

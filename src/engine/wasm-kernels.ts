@@ -2,14 +2,17 @@
  * Training kernels for the wasm backend.
  *
  * tfjs-backend-wasm 4.22 ships no `Conv2DBackpropFilter` (so it cannot train a CNN at all), and its
- * `Conv2DBackpropInput` and transposed `BatchMatMul` are naive loops. Here they are rebuilt from
- * wasm's own XNNPACK kernels (Conv2D, BatchMatMul, Transpose, Reverse); shapes the fast paths do not
- * cover go to the stock wasm kernel or, where wasm has none, to the cpu backend's kernel.
+ * `Conv2DBackpropInput`, transposed `BatchMatMul` and `MaxPoolGrad` are naive loops. Here they are
+ * rebuilt from wasm's own XNNPACK kernels (Conv2D as a multi-threaded GEMM, BatchMatMul, Transpose)
+ * plus small SIMD helpers of ours for the data movement around them (im2col, col2im, transposes,
+ * reductions: ./native/kernels.c). Shapes the fast paths do not cover go to the stock wasm kernel or,
+ * where wasm has none, to the cpu backend's kernel.
  */
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import { cpuFallback } from './cpu-fallback.js';
+import { type ConvGeometry, heapOffset, nativeKernels } from './native-kernels.js';
 
 type Info = tf.TensorInfo;
 type Attrs = tf.NamedAttrMap;
@@ -47,9 +50,32 @@ function free(backend: BackendWasm, ...infos: Info[]): void {
 }
 
 type Pad = tf.backend_util.ExplicitPadding;
+type ConvInfo = tf.backend_util.Conv2DInfo;
 
-/** Conv2DBackpropFilter uses the GEMM formulation below this many input channels. */
-export const FILTER_GEMM_MAX_CHANNELS = 8;
+/** Conv2DBackpropFilter uses the im2col GEMM up to this patch size (kh·kw·Cin), else the conv. */
+export const FILTER_GEMM_MAX_PATCH = 128;
+
+/** Byte offset of a tensor's data on the wasm heap, for the native helpers. */
+function at(backend: BackendWasm, t: Info): number {
+  return heapOffset(backend, t.dataId);
+}
+
+function geometry(info: ConvInfo): ConvGeometry {
+  return [
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.outHeight,
+    info.outWidth,
+    info.filterHeight,
+    info.filterWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+  ];
+}
 
 /** A view of the same buffer under another shape (no copy, no refcount: only for kernel inputs). */
 function view(t: Info, shape: number[]): Info {
@@ -69,8 +95,6 @@ function gemm(backend: BackendWasm, a: Info, b: Info, m: number, k: number, n: n
     dilations: [1, 1],
   } as unknown as Attrs);
 }
-
-type ConvInfo = tf.backend_util.Conv2DInfo;
 
 /**
  * dW[i,j,c,o] = Σ_{n,y,x} xpad[n, y·s+i, x·s+j, c] · dy[n,y,x,o] is itself a convolution: the input
@@ -114,51 +138,27 @@ function filterGradByConv(wasm: BackendWasm, x: Info, dy: Info, info: ConvInfo):
 }
 
 /**
- * dW[kh·kw·Cin, Cout] = colᵀ · dy with colᵀ[(i,j,c), (n,y,x)] = xpad[n, y·s+i, x·s+j, c]: colᵀ is built
- * on the heap from x transposed to [Cin, N, H, W] (so each row copies runs of contiguous pixels), and
- * the product is one plain GEMM with K = N·Ho·Wo.
+ * dWᵀ[Cout, kh·kw·Cin] = dyᵀ · col with col[(n,y,x), (i,j,c)] = xpad[n, y·s+i, x·s+j, c] (im2col), one
+ * XNNPACK GEMM whose packed operand is col. XNNPACK packs its right operand on every call (a fresh
+ * tensor each step) and that packing is slow for tall matrices with many columns, so col must be the
+ * narrow one: this path is for small kh·kw·Cin (the first layer).
  */
 function filterGradByGemm(wasm: BackendWasm, x: Info, dy: Info, info: ConvInfo): Info {
-  const { batchSize, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
-  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, outChannels: O } = info;
-  const { top, left } = info.padInfo;
+  const { batchSize, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
+  const { filterHeight: kh, filterWidth: kw, outChannels: O } = info;
   const K = kh * kw * C;
   const P = batchSize * Ho * Wo;
-  const xt = transpose(wasm, x, [3, 0, 1, 2]); // [Cin, N, H, W]
-  const colt = wasm.makeOutput([K, P], 'float32');
-  const src = wasm.typedArrayFromHeap(xt) as Float32Array;
-  const col = wasm.typedArrayFromHeap(colt) as Float32Array;
-  const plane = H * W;
-  let dst = 0;
-  for (let i = 0; i < kh; i++) {
-    for (let j = 0; j < kw; j++) {
-      // Output columns whose input column x·s+j-left falls inside the image.
-      const oxStart = Math.max(0, Math.ceil((left - j) / sw));
-      const oxEnd = Math.min(Wo, Math.floor((W - 1 + left - j) / sw) + 1);
-      for (let c = 0; c < C; c++) {
-        for (let b = 0; b < batchSize; b++) {
-          const base = (c * batchSize + b) * plane;
-          for (let oy = 0; oy < Ho; oy++) {
-            const y = oy * sh + i - top;
-            if (y < 0 || y >= H || oxEnd <= oxStart) {
-              col.fill(0, dst, dst + Wo);
-              dst += Wo;
-              continue;
-            }
-            let ox = 0;
-            for (; ox < oxStart; ox++) col[dst++] = 0;
-            let at = base + y * W + oxStart * sw + j - left;
-            for (; ox < oxEnd; ox++, at += sw) col[dst++] = src[at];
-            for (; ox < Wo; ox++) col[dst++] = 0;
-          }
-        }
-      }
-    }
-  }
-  free(wasm, xt);
-  const out = gemm(wasm, colt, dy, K, P, O);
-  free(wasm, colt);
-  return { ...out, shape: [kh, kw, C, O] };
+  const native = nativeKernels(wasm);
+  const col = wasm.makeOutput([1, P, K], 'float32');
+  const dyt = wasm.makeOutput([1, O, P], 'float32');
+  native.im2col(at(wasm, x), at(wasm, col), ...geometry(info));
+  native.transpose2d(at(wasm, dy), at(wasm, dyt), P, O);
+  const dwt = call(tf.BatchMatMul, wasm, { a: dyt, b: col }, { transposeA: false, transposeB: false });
+  free(wasm, col, dyt);
+  const out = wasm.makeOutput([kh, kw, C, O], 'float32');
+  native.transpose2d(at(wasm, dwt), at(wasm, out), O, K);
+  free(wasm, dwt);
+  return out;
 }
 
 /**
@@ -185,7 +185,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
     false,
     format,
   );
-  return info.inChannels < FILTER_GEMM_MAX_CHANNELS
+  return info.filterHeight * info.filterWidth * info.inChannels <= FILTER_GEMM_MAX_PATCH
     ? filterGradByGemm(wasm, x, dy, info)
     : filterGradByConv(wasm, x, dy, info);
 }
@@ -213,46 +213,15 @@ function conv2DBackpropInput(args: KernelArgs): Info {
     false,
     format,
   );
-  const { batchSize, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
-  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, outChannels: O } = info;
-  const { top, left } = info.padInfo;
+  const { batchSize, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
+  const { filterHeight: kh, filterWidth: kw, outChannels: O } = info;
   const K = kh * kw * C;
   const P = batchSize * Ho * Wo;
   const wt = transpose(wasm, view(filter, [K, O]), [1, 0]); // [Cout, kh·kw·Cin]
   const dcol = gemm(wasm, dy, wt, P, O, K);
   free(wasm, wt);
   const out = wasm.makeOutput(inputShape, 'float32');
-  // Views taken after the allocation: growing the heap detaches earlier ones.
-  const col = wasm.typedArrayFromHeap(view(dcol, [P * K])) as Float32Array;
-  const dx = wasm.typedArrayFromHeap(out) as Float32Array;
-  dx.fill(0);
-  const rowStride = W * C;
-  let src = 0;
-  for (let b = 0; b < batchSize; b++) {
-    const xb = b * H * rowStride;
-    for (let oy = 0; oy < Ho; oy++) {
-      const y0 = oy * sh - top;
-      for (let ox = 0; ox < Wo; ox++) {
-        const x0 = ox * sw - left;
-        for (let i = 0; i < kh; i++) {
-          const y = y0 + i;
-          if (y < 0 || y >= H) {
-            src += kw * C;
-            continue;
-          }
-          for (let j = 0; j < kw; j++) {
-            const x = x0 + j;
-            if (x < 0 || x >= W) {
-              src += C;
-              continue;
-            }
-            let dst = xb + y * rowStride + x * C;
-            for (let c = 0; c < C; c++) dx[dst++] += col[src++];
-          }
-        }
-      }
-    }
-  }
+  nativeKernels(wasm).col2im(at(wasm, dcol), at(wasm, out), ...geometry(info));
   free(wasm, dcol);
   return out;
 }
@@ -296,43 +265,27 @@ function maxPoolGrad(args: KernelArgs): Info {
     dimRoundingMode,
   );
   const out = wasm.makeOutput(input.shape, 'float32');
-  // Views taken after the allocation: growing the heap detaches earlier ones.
-  const x = wasm.typedArrayFromHeap(input) as Float32Array;
-  const g = wasm.typedArrayFromHeap(dy) as Float32Array;
-  const dx = wasm.typedArrayFromHeap(out) as Float32Array;
-  dx.fill(0);
-  const { batchSize, inHeight, inWidth, inChannels: C, outHeight, outWidth } = info;
-  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
-  const { top, left } = info.padInfo;
-  const rowStride = inWidth * C;
-  let gi = 0;
-  for (let b = 0; b < batchSize; b++) {
-    const xb = b * inHeight * rowStride;
-    for (let oy = 0; oy < outHeight; oy++) {
-      const y0 = oy * sh - top;
-      const yStart = Math.max(0, y0);
-      const yEnd = Math.min(inHeight, y0 + fh);
-      for (let ox = 0; ox < outWidth; ox++) {
-        const x0 = ox * sw - left;
-        const xStart = Math.max(0, x0);
-        const xEnd = Math.min(inWidth, x0 + fw);
-        for (let c = 0; c < C; c++, gi++) {
-          let best = Number.NEGATIVE_INFINITY;
-          let at = -1;
-          for (let yy = yStart; yy < yEnd; yy++) {
-            let idx = xb + yy * rowStride + xStart * C + c;
-            for (let xx = xStart; xx < xEnd; xx++, idx += C) {
-              if (x[idx] > best) {
-                best = x[idx];
-                at = idx;
-              }
-            }
-          }
-          if (at >= 0) dx[at] += g[gi];
-        }
-      }
-    }
-  }
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
+  const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
+  nativeKernels(wasm).max_pool_grad(
+    at(wasm, input),
+    at(wasm, dy),
+    at(wasm, out),
+    ...([
+      batchSize,
+      inHeight,
+      inWidth,
+      inChannels,
+      outHeight,
+      outWidth,
+      filterHeight,
+      filterWidth,
+      strideHeight,
+      strideWidth,
+      info.padInfo.top,
+      info.padInfo.left,
+    ] as const),
+  );
   return out;
 }
 
@@ -354,10 +307,7 @@ function sum(args: KernelArgs): Info {
   const rows = tf.util.sizeFromShape(x.shape) / cols;
   const outShape = keepDims ? [...axes.map(() => 1), ...kept] : kept;
   const out = wasm.makeOutput(outShape, 'float32');
-  const v = wasm.typedArrayFromHeap(x) as Float32Array;
-  const acc = new Float64Array(cols);
-  for (let r = 0, at = 0; r < rows; r++) for (let c = 0; c < cols; c++) acc[c] += v[at++];
-  (wasm.typedArrayFromHeap(out) as Float32Array).set(acc);
+  nativeKernels(wasm).sum_rows(at(wasm, x), at(wasm, out), rows, cols);
   return out;
 }
 

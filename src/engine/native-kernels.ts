@@ -1,0 +1,66 @@
+/**
+ * The helpers of ./native/kernels.c (wasm SIMD), instantiated on the wasm backend's own memory so
+ * they read and write tensors in place. Built by src/engine/native/build.sh; the modules are embedded
+ * in ./native/kernels-wasm.ts.
+ */
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { KERNELS_SHARED_WASM, KERNELS_WASM } from './native/kernels-wasm.js';
+
+/** Conv geometry, in the argument order of kernels.c (after the two buffer pointers). */
+export type ConvGeometry = readonly [
+  batch: number,
+  height: number,
+  width: number,
+  channels: number,
+  outHeight: number,
+  outWidth: number,
+  filterHeight: number,
+  filterWidth: number,
+  strideHeight: number,
+  strideWidth: number,
+  padTop: number,
+  padLeft: number,
+];
+
+/** Byte offsets into the backend's heap. */
+export interface NativeKernels {
+  col2im(col: number, dx: number, ...g: ConvGeometry): void;
+  im2col(x: number, col: number, ...g: ConvGeometry): void;
+  transpose2d(x: number, xt: number, rows: number, cols: number): void;
+  sum_rows(x: number, out: number, rows: number, cols: number): void;
+  max_pool_grad(x: number, dy: number, dx: number, ...g: ConvGeometry): void;
+}
+
+interface EmscriptenModule {
+  wasmMemory?: WebAssembly.Memory; // threaded build: the shared memory it created
+  asm?: { memory?: WebAssembly.Memory }; // plain build: the memory it exports
+}
+
+const instances = new WeakMap<WebAssembly.Memory, NativeKernels>();
+
+function base64Bytes(text: string): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(Buffer.from(text, 'base64'));
+}
+
+/** The helpers bound to this backend's memory (compiled once per memory). */
+export function nativeKernels(backend: BackendWasm): NativeKernels {
+  const module = backend.wasm as unknown as EmscriptenModule;
+  const memory = module.wasmMemory ?? module.asm?.memory;
+  if (!memory) throw new Error('the wasm backend exposes no memory to bind the training kernels to');
+  let kernels = instances.get(memory);
+  if (!kernels) {
+    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+    const bytes = base64Bytes(shared ? KERNELS_SHARED_WASM : KERNELS_WASM);
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+    kernels = instance.exports as unknown as NativeKernels;
+    instances.set(memory, kernels);
+  }
+  return kernels;
+}
+
+/** Byte offset of a tensor's data on the heap. */
+export function heapOffset(backend: BackendWasm, dataId: object): number {
+  const data = backend.dataIdMap.get(dataId) as { memoryOffset: number } | undefined;
+  if (!data) throw new Error('tensor data is not on the wasm heap');
+  return data.memoryOffset;
+}

@@ -1,0 +1,139 @@
+// Training helpers for the wasm backend, compiled to wasm32 + SIMD128 and instantiated on the
+// tfjs-backend-wasm heap (its memory is imported): the data-movement steps around XNNPACK's GEMMs that
+// are too slow as JS loops. Build: src/engine/native/build.sh. Every function is a leaf that keeps its
+// state in locals: no stack, no static data, so nothing of the host's memory is touched but the
+// buffers passed in. Sums run in a fixed order (deterministic, single-threaded).
+#include <stdint.h>
+#include <wasm_simd128.h>
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+
+static inline void add_row(float* restrict dst, const float* restrict src, int n) {
+  int c = 0;
+  for (; c + 4 <= n; c += 4)
+    wasm_v128_store(dst + c, wasm_f32x4_add(wasm_v128_load(dst + c), wasm_v128_load(src + c)));
+  for (; c < n; c++) dst[c] += src[c];
+}
+
+static inline void zero(float* dst, int n) {
+  int c = 0;
+  for (; c + 4 <= n; c += 4) wasm_v128_store(dst + c, wasm_f32x4_splat(0.0f));
+  for (; c < n; c++) dst[c] = 0.0f;
+}
+
+// dx[n, oy*sh+i-top, ox*sw+j-left, :] += col[n, oy, ox, i, j, :] for every in-image position; dx is
+// zeroed first. col is [N*Ho*Wo, kh*kw*C], dx is NHWC.
+EXPORT(col2im)
+void col2im(const float* col, float* dx, int batch, int h, int w, int c, int ho, int wo, int kh, int kw,
+            int sh, int sw, int top, int left) {
+  zero(dx, batch * h * w * c);
+  const int row = w * c;
+  for (int b = 0; b < batch; b++) {
+    float* xb = dx + b * h * row;
+    for (int oy = 0; oy < ho; oy++) {
+      const int y0 = oy * sh - top;
+      for (int ox = 0; ox < wo; ox++, col += kh * kw * c) {
+        const int x0 = ox * sw - left;
+        for (int i = 0; i < kh; i++) {
+          const int y = y0 + i;
+          if (y < 0 || y >= h) continue;
+          for (int j = 0; j < kw; j++) {
+            const int x = x0 + j;
+            if (x < 0 || x >= w) continue;
+            add_row(xb + y * row + x * c, col + (i * kw + j) * c, c);
+          }
+        }
+      }
+    }
+  }
+}
+
+// xt[C, R] = x[R, C]ᵀ, in cache-sized tiles.
+EXPORT(transpose2d)
+void transpose2d(const float* restrict x, float* restrict xt, int rows, int cols) {
+  enum { T = 16 };
+  for (int r0 = 0; r0 < rows; r0 += T) {
+    const int r1 = r0 + T < rows ? r0 + T : rows;
+    for (int c0 = 0; c0 < cols; c0 += T) {
+      const int c1 = c0 + T < cols ? c0 + T : cols;
+      for (int r = r0; r < r1; r++)
+        for (int c = c0; c < c1; c++) xt[c * rows + r] = x[r * cols + c];
+    }
+  }
+}
+
+// col[(n, oy, ox), (i, j, ch)] = x[n, oy*sh+i-top, ox*sw+j-left, ch], 0 outside the image. x is NHWC;
+// col is [N*Ho*Wo, kh*kw*C]: per output pixel, kh runs of kw*C contiguous values when inside.
+EXPORT(im2col)
+void im2col(const float* x, float* col, int batch, int h, int w, int c, int ho, int wo, int kh, int kw,
+            int sh, int sw, int top, int left) {
+  const int row = w * c;
+  for (int b = 0; b < batch; b++) {
+    const float* xb = x + b * h * row;
+    for (int oy = 0; oy < ho; oy++) {
+      const int y0 = oy * sh - top;
+      for (int ox = 0; ox < wo; ox++) {
+        const int x0 = ox * sw - left;
+        const int inside = x0 >= 0 && x0 + kw <= w;
+        for (int i = 0; i < kh; i++, col += kw * c) {
+          const int y = y0 + i;
+          if (y < 0 || y >= h) {
+            zero(col, kw * c);
+          } else if (inside) {
+            const float* src = xb + y * row + x0 * c;
+            for (int k = 0; k < kw * c; k++) col[k] = src[k];
+          } else {
+            for (int j = 0; j < kw; j++) {
+              const int xx = x0 + j;
+              if (xx < 0 || xx >= w) zero(col + j * c, c);
+              else
+                for (int ch = 0; ch < c; ch++) col[j * c + ch] = xb[y * row + xx * c + ch];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// out[col] = sum over rows of x[row, col], rows in order (float32, as the stock kernels sum).
+EXPORT(sum_rows)
+void sum_rows(const float* x, float* out, int rows, int cols) {
+  zero(out, cols);
+  for (int r = 0; r < rows; r++) add_row(out, x + r * cols, cols);
+}
+
+// MaxPoolGrad: per pooling window the first maximum (as the cpu kernel picks it) receives dy.
+EXPORT(max_pool_grad)
+void max_pool_grad(const float* x, const float* dy, float* dx, int batch, int h, int w, int c, int ho,
+                   int wo, int fh, int fw, int sh, int sw, int top, int left) {
+  zero(dx, batch * h * w * c);
+  const int row = w * c;
+  for (int b = 0; b < batch; b++) {
+    const int xb = b * h * row;
+    for (int oy = 0; oy < ho; oy++) {
+      const int y0 = oy * sh - top;
+      const int ys = y0 < 0 ? 0 : y0;
+      const int ye = y0 + fh > h ? h : y0 + fh;
+      for (int ox = 0; ox < wo; ox++) {
+        const int x0 = ox * sw - left;
+        const int xs = x0 < 0 ? 0 : x0;
+        const int xe = x0 + fw > w ? w : x0 + fw;
+        for (int ch = 0; ch < c; ch++, dy++) {
+          float best = -__builtin_inff();
+          int at = -1;
+          for (int yy = ys; yy < ye; yy++) {
+            int idx = xb + yy * row + xs * c + ch;
+            for (int xx = xs; xx < xe; xx++, idx += c) {
+              if (x[idx] > best) {
+                best = x[idx];
+                at = idx;
+              }
+            }
+          }
+          if (at >= 0) dx[at] += *dy;
+        }
+      }
+    }
+  }
+}
