@@ -2,15 +2,19 @@
  * Serving throughput and latency of POST /api/predict: hwr serve against a Flask + PyTorch peer of the
  * published design (bench/peers/flask_server.py under gunicorn, 2 workers), on loopback only.
  *
- *   npm run bench:serve -- [--duration 10] [--connections 8] [--batch 1,16] [--no-peer]
+ *   npm run bench:serve -- [--duration 10] [--connections 8] [--batch 16] [--workers 2] [--threads 1]
+ *                          [--rounds 1] [--no-peer]
  *
  * Bodies: a 28x28 `pixels` array (MNIST test #0) and a `strokes` drawing (first UNIPEN held-out digit).
- * hwr runs each --batch setting (1 = micro-batching off) in its own process; every case is warmed up
- * for 2 s, then measured for --duration seconds with autocannon. The model is models/digits when
- * present, else a freshly built `paper` CNN (the peer's architecture).
+ * hwr runs each --batch x --workers x --threads setting (batch 1 = micro-batching off; threads = wasm
+ * threads per process) in its own process. The peer runs for the whole benchmark and is measured right
+ * after each hwr case, so every hwr/peer ratio compares two runs seconds apart (this machine's load
+ * moves a lot); --rounds repeats each pair and reports the median ratio. Every measurement is warmed
+ * up for --warmup seconds, then taken for --duration seconds with autocannon. The model is
+ * models/digits when present, else a freshly built `paper` CNN (the peer's architecture).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,8 +37,10 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
     connections: { type: 'string', default: '8' },
-    batch: { type: 'string', default: '1,16' },
-    workers: { type: 'string', default: '1' },
+    batch: { type: 'string', default: '16' },
+    workers: { type: 'string', default: '2' },
+    threads: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '1' },
     'batch-wait-ms': { type: 'string', default: '0' },
     'no-peer': { type: 'boolean', default: false },
     'hwr-port': { type: 'string', default: '5090' },
@@ -100,9 +106,44 @@ interface CaseResult {
   p99: number;
   requests: number;
   bad: number;
+  /** CPU time (user + system, all threads and child processes) the server spent per answered request. */
+  cpuMsPerRequest: number | undefined;
 }
 
-async function measure(name: string, url: string, body: string): Promise<CaseResult> {
+/**
+ * CPU seconds used so far by a process and all its descendants (Linux /proc; undefined elsewhere).
+ * Unlike req/s, this hardly moves with the machine's load: it is the work per request, which is what
+ * the server's own code decides.
+ */
+function treeCpuSeconds(root: number): number | undefined {
+  try {
+    const stats = new Map<number, { ppid: number; ticks: number }>();
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const text = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        // Fields after the command (which may hold spaces) start after the last ')'.
+        const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+        stats.set(Number(entry), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+      } catch {
+        // the process ended meanwhile
+      }
+    }
+    if (!stats.has(root)) return undefined;
+    let ticks = 0;
+    const todo = [root];
+    while (todo.length) {
+      const pid = todo.pop() as number;
+      ticks += stats.get(pid)?.ticks ?? 0;
+      for (const [child, st] of stats) if (st.ppid === pid) todo.push(child);
+    }
+    return ticks / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
+async function measure(name: string, url: string, body: string, pid?: number): Promise<CaseResult> {
   const common = {
     url,
     method: 'POST' as const,
@@ -111,7 +152,9 @@ async function measure(name: string, url: string, body: string): Promise<CaseRes
     connections: Number(args.connections),
   };
   await autocannon({ ...common, duration: Number(args.warmup) });
+  const cpu0 = pid ? treeCpuSeconds(pid) : undefined;
   const r = await autocannon({ ...common, duration: Number(args.duration) });
+  const cpu1 = pid ? treeCpuSeconds(pid) : undefined;
   // Only 2xx answers count as throughput; failures are listed, never averaged in.
   const result: CaseResult = {
     name,
@@ -120,13 +163,19 @@ async function measure(name: string, url: string, body: string): Promise<CaseRes
     p99: r.latency.p99,
     requests: r['2xx'],
     bad: r.non2xx + r.errors + r.timeouts,
+    cpuMsPerRequest:
+      cpu0 !== undefined && cpu1 !== undefined && r['2xx'] > 0
+        ? ((cpu1 - cpu0) * 1000) / r['2xx']
+        : undefined,
   };
   const failures = result.bad
     ? `; failed: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts, ${r.resets} resets`
     : '';
   console.log(
-    `${name.padEnd(34)} ${result.rps.toFixed(0).padStart(6)} req/s   p50 ${result.p50.toFixed(1).padStart(5)} ms   ` +
-      `p99 ${result.p99.toFixed(1).padStart(5)} ms   (${result.requests} ok${failures}; load ${loadavg()[0].toFixed(1)})`,
+    `${name.padEnd(44)} ${result.rps.toFixed(0).padStart(6)} req/s   p50 ${result.p50.toFixed(1).padStart(5)} ms   ` +
+      `p99 ${result.p99.toFixed(1).padStart(5)} ms   ` +
+      `cpu ${result.cpuMsPerRequest === undefined ? '  ?' : result.cpuMsPerRequest.toFixed(2)} ms/req   ` +
+      `(${result.requests} ok${failures}; load ${loadavg()[0].toFixed(1)})`,
   );
   return result;
 }
@@ -161,7 +210,6 @@ async function main(): Promise<void> {
       `${args.connections} connections, ${args.duration} s per case after ${args.warmup} s warm-up\n`,
   );
 
-  const results: CaseResult[] = [];
   const children: ChildProcess[] = [];
   const cleanup = async () => {
     await Promise.all(children.map(stop));
@@ -170,41 +218,19 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => {
     void cleanup().then(() => process.exit(130));
   });
+  const rounds = Math.max(1, Number(args.rounds));
+  const median = (xs: number[]) => {
+    const v = [...xs].sort((a, b) => a - b);
+    const m = v.length >> 1;
+    return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+  };
+  const summary: string[] = [];
   try {
-    const hwrPort = args['hwr-port'] as string;
-    const runs = (args.workers as string)
-      .split(',')
-      .flatMap((w) => (args.batch as string).split(',').map((b) => [Number(b), Number(w)]));
-    for (const [batch, workers] of runs) {
-      const wait = Number(args['batch-wait-ms']);
-      const proc = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          SELF,
-          '--child',
-          `${batch}:${wait}:${workers}`,
-          '--models',
-          modelsDir,
-          '--hwr-port',
-          hwrPort,
-        ],
-        { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
-      );
-      children.push(proc);
-      await waitFor(`http://127.0.0.1:${hwrPort}/readyz`, proc);
-      const tag =
-        (batch > 1 ? `batch ${batch}${wait > 0 ? `, wait ${wait} ms` : ''}` : 'no batching') +
-        (workers > 1 ? `, ${workers} procs` : '');
-      const url = `http://127.0.0.1:${hwrPort}/api/predict`;
-      results.push(await measure(`hwr pixels (${tag})`, url, pixelsBody));
-      results.push(await measure(`hwr strokes (${tag})`, url, strokesBody));
-      await stop(proc);
-    }
+    let peerUrl: string | undefined;
+    let peerPid: number | undefined;
     if (!args['no-peer']) {
       const peerPort = args['peer-port'] as string;
-      const proc = spawn(
+      const peer = spawn(
         'gunicorn',
         [
           '-w',
@@ -221,22 +247,74 @@ async function main(): Promise<void> {
         ],
         { stdio: ['ignore', 'ignore', 'ignore'] },
       );
-      children.push(proc);
-      await waitFor(`http://127.0.0.1:${peerPort}/healthz`, proc);
-      const url = `http://127.0.0.1:${peerPort}/api/predict`;
-      const peerPixels = await measure('peer pixels (Flask+PyTorch, 2 w)', url, pixelsBody);
-      const peerStrokes = await measure('peer strokes (Flask+PyTorch, 2 w)', url, strokesBody);
-      await stop(proc);
-      console.log('');
-      for (const r of results) {
-        const peer = r.name.includes('pixels') ? peerPixels : peerStrokes;
-        const meets = r.rps >= 3 * peer.rps && r.p99 <= 50 ? 'meets' : 'misses';
-        console.log(
-          `${r.name.padEnd(34)} hwr/peer ${(r.rps / peer.rps).toFixed(2)}x req/s, p99 ${r.p99.toFixed(1)} ms ` +
-            `(${meets} the >= 3x at p99 <= 50 ms target)`,
-        );
-      }
+      children.push(peer);
+      await waitFor(`http://127.0.0.1:${peerPort}/healthz`, peer);
+      peerUrl = `http://127.0.0.1:${peerPort}/api/predict`;
+      peerPid = peer.pid;
     }
+    const hwrPort = args['hwr-port'] as string;
+    const list = (name: 'workers' | 'threads' | 'batch') => (args[name] as string).split(',').map(Number);
+    const runs = list('workers').flatMap((w) =>
+      list('threads').flatMap((t) => list('batch').map((b) => ({ batch: b, workers: w, threads: t }))),
+    );
+    for (const { batch, workers, threads } of runs) {
+      const wait = Number(args['batch-wait-ms']);
+      const proc = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          SELF,
+          '--child',
+          `${batch}:${wait}:${workers}`,
+          '--models',
+          modelsDir,
+          '--hwr-port',
+          hwrPort,
+        ],
+        {
+          cwd: ROOT,
+          stdio: ['ignore', 'ignore', 'inherit'],
+          env: { ...process.env, HWR_THREADS: String(threads) },
+        },
+      );
+      children.push(proc);
+      await waitFor(`http://127.0.0.1:${hwrPort}/readyz`, proc);
+      const tag =
+        (batch > 1 ? `batch ${batch}${wait > 0 ? `, wait ${wait} ms` : ''}` : 'no batching') +
+        `, ${workers} proc${workers > 1 ? 's' : ''} x ${threads} thr`;
+      const url = `http://127.0.0.1:${hwrPort}/api/predict`;
+      for (const [kind, body] of [
+        ['pixels', pixelsBody],
+        ['strokes', strokesBody],
+      ] as const) {
+        const ours: CaseResult[] = [];
+        const ratios: number[] = [];
+        const cpuRatios: number[] = [];
+        for (let r = 0; r < rounds; r++) {
+          const h = await measure(`hwr ${kind} (${tag})`, url, body, proc.pid);
+          ours.push(h);
+          if (peerUrl) {
+            const p = await measure(`peer ${kind} (Flask+PyTorch, 2 w)`, peerUrl, body, peerPid);
+            ratios.push(h.rps / p.rps);
+            if (h.cpuMsPerRequest && p.cpuMsPerRequest) cpuRatios.push(p.cpuMsPerRequest / h.cpuMsPerRequest);
+          }
+        }
+        if (peerUrl) {
+          const ratio = median(ratios);
+          const p99 = median(ours.map((o) => o.p99));
+          const meets = ratio >= 3 && p99 <= 50 ? 'meets' : 'misses';
+          summary.push(
+            `${`hwr ${kind} (${tag})`.padEnd(44)} hwr/peer ${ratio.toFixed(2)}x req/s` +
+              `${rounds > 1 ? ` (median of ${ratios.map((x) => x.toFixed(2)).join(', ')})` : ''}, ` +
+              `p99 ${p99.toFixed(1)} ms (${meets} the >= 3x at p99 <= 50 ms target)` +
+              (cpuRatios.length ? `; peer/hwr CPU per request ${median(cpuRatios).toFixed(2)}x` : ''),
+          );
+        }
+      }
+      await stop(proc);
+    }
+    if (summary.length) console.log(`\n${summary.join('\n')}`);
   } finally {
     await cleanup();
   }

@@ -63,6 +63,8 @@ export interface ServeOptions {
   readonly defaultModel?: string;
   /** Wait for the first model scan before resolving (default false: /readyz says 503 meanwhile). */
   readonly waitForModels?: boolean;
+  /** wasm threads, when this call is the one that initialises the backend (default: initBackend's). */
+  readonly threads?: number;
 }
 
 export interface HwrApp {
@@ -126,7 +128,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   app.setSerializerCompiler(serializerCompiler);
 
   const metrics = new ServeMetrics();
-  await initBackend({ log: (m) => app.log.info(m) });
+  await initBackend({ threads: options.threads, log: (m) => app.log.info(m) });
   const registry = new ModelRegistry({
     dir: options.modelsDir ?? 'models',
     log: app.log,

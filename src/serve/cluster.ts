@@ -3,6 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { AggregatorRegistry } from 'prom-client';
 import { type RunningServer, type StartOptions, startServer } from './app.js';
 
+/** wasm threads for a single serving process: HWR_THREADS when set (checked by initBackend), else 1. */
+const SERVE_THREADS = (): number | undefined => (process.env.HWR_THREADS ? undefined : 1);
+
 const ASK = 'hwr:cluster-metrics';
 const ANSWER = 'hwr:cluster-metrics:answer';
 
@@ -24,7 +27,9 @@ export async function serveWorkers(
   workers: number,
   log: (msg: string) => void = console.error,
 ): Promise<RunningServer | undefined> {
-  if (workers <= 1) return startServer(options);
+  // One process: one wasm thread unless HWR_THREADS says otherwise. Measured (bench/README.md): with 2,
+  // XNNPACK's pool threads spin against the event loop for 2-2.5x the CPU per request, and req/s fell.
+  if (workers <= 1) return startServer({ ...options, threads: options.threads ?? SERVE_THREADS() });
   if (cluster.isPrimary) {
     const aggregator = new AggregatorRegistry();
     let stopping = false;
