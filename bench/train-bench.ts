@@ -8,6 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
@@ -41,6 +42,8 @@ interface Result {
   label: string;
   imgPerSec: number;
   msPerBatch: number;
+  /** CPU time of the whole process per batch (all threads; spinning pool threads count too). */
+  cpuMsPerBatch?: number;
   profile?: [string, number][];
 }
 
@@ -73,12 +76,15 @@ async function runChild(spec: string): Promise<Result> {
     profile = [...byKernel].sort((a, b) => b[1] - a[1]);
   }
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
   for (let i = 0; i < batches; i++) await model.trainOnBatch(x, y);
   const ms = (performance.now() - start) / batches;
+  const cpu = process.cpuUsage(cpuStart);
   return {
     label: `hwr ${info.name} ${info.threads} thread${info.threads > 1 ? 's' : ''}${info.simd ? ' simd' : ''}`,
     imgPerSec: (batchSize * 1000) / ms,
     msPerBatch: ms,
+    cpuMsPerBatch: (cpu.user + cpu.system) / 1000 / batches,
     profile,
   };
 }
@@ -115,7 +121,11 @@ async function main(): Promise<void> {
   const common = ['--batches', String(batches), '--warmup', String(warmup), '--batch', String(batchSize)];
   const configs = [...(args.cpu ? ['cpu:1'] : []), 'wasm:1', 'wasm:2'];
   const results: Result[] = [];
-  console.log(`training ${arch}, batch ${batchSize}, ${batches} batches after ${warmup} warm-up`);
+  // Other jobs on the machine slow every figure down: print the load so runs can be compared.
+  const load = os.loadavg().map((l) => l.toFixed(2));
+  console.log(
+    `training ${arch}, batch ${batchSize}, ${batches} batches after ${warmup} warm-up (load average ${load.join(' ')})`,
+  );
   for (const spec of configs) {
     const childArgs = [...common, '--arch', arch, '--child', spec, ...(args.profile ? ['--profile'] : [])];
     // cpu is ~300x slower: one timed batch is enough to rank it.
@@ -123,8 +133,9 @@ async function main(): Promise<void> {
     const r = spawnJson(process.execPath, ['--import', 'tsx', self, ...childArgs], process.env);
     if (!r) continue;
     results.push(r);
+    const cpu = r.cpuMsPerBatch === undefined ? '' : `, cpu ${r.cpuMsPerBatch.toFixed(0)} ms/batch`;
     console.log(
-      `${r.label.padEnd(32)} ${r.imgPerSec.toFixed(1).padStart(8)} img/s  (${r.msPerBatch.toFixed(0)} ms/batch)`,
+      `${r.label.padEnd(32)} ${r.imgPerSec.toFixed(1).padStart(8)} img/s  (${r.msPerBatch.toFixed(0)} ms/batch${cpu})`,
     );
     printProfile(r);
   }

@@ -144,8 +144,27 @@ describe('MaxPoolGrad on wasm', () => {
     [3, 8, 6, 2, 3, 2, 'valid'],
   ];
   it.each(cases)('x [%i,%i,%i,%i] pool %i stride %i %s', async (n, h, w, c, f, s, pad) => {
+    await expectMaxPoolGradSameAsCpu(n, h, w, c, f, s, pad, input([n, h, w, c], 7));
+  });
+  it('gives a tied window gradient to its first maximum, as ReLU outputs (many zeros) make common', async () => {
+    const x = input([2, 8, 8, 9], 10);
+    x.values.forEach((v, i) => {
+      x.values[i] = Math.max(0, Math.round(v));
+    });
+    await expectMaxPoolGradSameAsCpu(2, 8, 8, 9, 2, 2, 'valid', x);
+    await expectMaxPoolGradSameAsCpu(2, 8, 8, 9, 3, 1, 'same', x);
+  });
+  async function expectMaxPoolGradSameAsCpu(
+    n: number,
+    h: number,
+    w: number,
+    c: number,
+    f: number,
+    s: number,
+    pad: 'same' | 'valid',
+    x: Input,
+  ) {
     const info = tf.backend_util.computePool2DInfo([n, h, w, c], f, s, 1, pad);
-    const x = input([n, h, w, c], 7);
     // The forward output is an input of MaxPoolGrad; compute it once on cpu for both backends.
     await tf.setBackend('cpu');
     const y = tf.maxPool(tf.tensor4d(x.values, x.shape as [number, number, number, number]), f, s, pad);
@@ -156,7 +175,7 @@ describe('MaxPoolGrad on wasm', () => {
       { dy: input(info.outShape, 8), input: x, output },
       { filterSize: [f, f], strides: [s, s], pad },
     );
-  });
+  }
 });
 
 describe('Sum on wasm', () => {

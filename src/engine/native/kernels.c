@@ -103,23 +103,45 @@ void sum_rows(const float* x, float* out, int rows, int cols) {
   for (int r = 0; r < rows; r++) add_row(out, x + r * cols, cols);
 }
 
-// MaxPoolGrad: per pooling window the first maximum (as the cpu kernel picks it) receives dy.
+// MaxPoolGrad: per pooling window the first maximum (as the cpu kernel picks it) receives dy. Four
+// channels at a time: their values are contiguous in NHWC, and a strict `>` keeps the first maximum.
 EXPORT(max_pool_grad)
 void max_pool_grad(const float* x, const float* dy, float* dx, int batch, int h, int w, int c, int ho,
                    int wo, int fh, int fw, int sh, int sw, int top, int left) {
   zero(dx, batch * h * w * c);
   const int row = w * c;
+  const v128_t lanes = wasm_i32x4_make(0, 1, 2, 3);
   for (int b = 0; b < batch; b++) {
     const int xb = b * h * row;
     for (int oy = 0; oy < ho; oy++) {
       const int y0 = oy * sh - top;
       const int ys = y0 < 0 ? 0 : y0;
       const int ye = y0 + fh > h ? h : y0 + fh;
-      for (int ox = 0; ox < wo; ox++) {
+      for (int ox = 0; ox < wo; ox++, dy += c) {
         const int x0 = ox * sw - left;
         const int xs = x0 < 0 ? 0 : x0;
         const int xe = x0 + fw > w ? w : x0 + fw;
-        for (int ch = 0; ch < c; ch++, dy++) {
+        int ch = 0;
+        for (; ch + 4 <= c; ch += 4) {
+          v128_t best = wasm_f32x4_splat(-__builtin_inff());
+          v128_t at = wasm_i32x4_splat(-1);
+          for (int yy = ys; yy < ye; yy++) {
+            for (int xx = xs; xx < xe; xx++) {
+              const int idx = xb + yy * row + xx * c + ch;
+              const v128_t v = wasm_v128_load(x + idx);
+              const v128_t more = wasm_f32x4_gt(v, best);
+              best = wasm_v128_bitselect(v, best, more);
+              at = wasm_v128_bitselect(wasm_i32x4_add(wasm_i32x4_splat(idx), lanes), at, more);
+            }
+          }
+          const int a0 = wasm_i32x4_extract_lane(at, 0), a1 = wasm_i32x4_extract_lane(at, 1);
+          const int a2 = wasm_i32x4_extract_lane(at, 2), a3 = wasm_i32x4_extract_lane(at, 3);
+          if (a0 >= 0) dx[a0] += dy[ch];
+          if (a1 >= 0) dx[a1] += dy[ch + 1];
+          if (a2 >= 0) dx[a2] += dy[ch + 2];
+          if (a3 >= 0) dx[a3] += dy[ch + 3];
+        }
+        for (; ch < c; ch++) {
           float best = -__builtin_inff();
           int at = -1;
           for (int yy = ys; yy < ye; yy++) {
@@ -131,7 +153,7 @@ void max_pool_grad(const float* x, const float* dy, float* dx, int batch, int h,
               }
             }
           }
-          if (at >= 0) dx[at] += *dy;
+          if (at >= 0) dx[at] += dy[ch];
         }
       }
     }
