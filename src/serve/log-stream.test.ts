@@ -29,6 +29,9 @@ describe('TurnBatchedStream', () => {
     stream.write('three ü\n');
     stream.close(); // flushes what is pending
     expect(readFileSync(file, 'utf8')).toBe('one\ntwo\nthree ü\n');
+    // A line after close (the server's last words before process.exit) is written at once.
+    stream.write('four\n');
+    expect(readFileSync(file, 'utf8')).toBe('one\ntwo\nthree ü\nfour\n');
     closeSync(fd);
   });
 

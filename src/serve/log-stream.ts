@@ -10,6 +10,7 @@ import { writeSync } from 'node:fs';
 export class TurnBatchedStream {
   private pending: string[] = [];
   private scheduled = false;
+  private closed = false;
   private readonly onExit = () => this.flush();
 
   constructor(private readonly fd = 1) {
@@ -19,6 +20,11 @@ export class TurnBatchedStream {
   /** Called by pino with one serialised line (newline included). */
   write(line: string): boolean {
     this.pending.push(line);
+    // After close (the server is shutting down, e.g. "shut down cleanly" then process.exit): at once.
+    if (this.closed) {
+      this.flush();
+      return true;
+    }
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
@@ -44,8 +50,9 @@ export class TurnBatchedStream {
     }
   }
 
-  /** Flushes and stops listening for process exit. */
+  /** Flushes, stops listening for process exit, and writes any later line synchronously. */
   close(): void {
+    this.closed = true;
     this.flush();
     process.removeListener('exit', this.onExit);
   }
