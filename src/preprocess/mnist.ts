@@ -97,8 +97,7 @@ function inkToMnist(ink: Float64Array, width: number, height: number): Uint8Arra
 /** Ink-high grayscale raster of any size → 784 bytes in MNIST form. */
 export function grayToMnist(image: GrayImage): Uint8Array {
   checkSize(image.width, image.height, image.data?.length ?? -1, 1);
-  // The typed-array constructor copies without Float64Array.from's per-element iteration.
-  return inkToMnist(new Float64Array(image.data), image.width, image.height);
+  return inkToMnist(Float64Array.from(image.data), image.width, image.height);
 }
 
 /** Indices of the outer 1-pixel ring (the background sample). */

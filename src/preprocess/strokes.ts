@@ -1,6 +1,6 @@
 import { PreprocessError } from './errors.js';
 import { grayToMnist } from './mnist.js';
-import type { GrayImage, Stroke } from './types.js';
+import type { GrayImage, Point, Stroke } from './types.js';
 
 /** Caps on untrusted strokes (the server applies them to request bodies). Real characters use far less:
  * UNIPEN's largest sample has 7 strokes and 693 points. */
@@ -103,13 +103,11 @@ export function renderStrokes(strokes: readonly Stroke[], options: RenderOptions
   let maxX = Number.NEGATIVE_INFINITY;
   let maxY = Number.NEGATIVE_INFINITY;
   for (const stroke of parsed) {
-    for (let i = 0; i < stroke.length; i++) {
-      const x = stroke[i][0] * sx;
-      const y = stroke[i][1] * sy;
-      if (x < minX) minX = x;
-      if (x > maxX) maxX = x;
-      if (y < minY) minY = y;
-      if (y > maxY) maxY = y;
+    for (const [x, y] of stroke) {
+      minX = Math.min(minX, x * sx);
+      maxX = Math.max(maxX, x * sx);
+      minY = Math.min(minY, y * sy);
+      maxY = Math.max(maxY, y * sy);
     }
   }
   const extent = Math.max(maxX - minX, maxY - minY);
@@ -120,26 +118,16 @@ export function renderStrokes(strokes: readonly Stroke[], options: RenderOptions
   const pad = Math.ceil(radius) + 1;
   const width = Math.ceil((maxX - minX) * k) + 2 * pad + 1;
   const height = Math.ceil((maxY - minY) * k) + 2 * pad + 1;
-  // Squared distance from each pixel centre to the nearest pen centreline; coverage follows from its
-  // square root, taken once per pixel at the end (sqrt is monotonic and correctly rounded, so
-  // sqrt(min(d²)) is bit for bit min(sqrt(d²)): the pixels are those of RENDERER_VERSION 1).
-  const dist2 = new Float64Array(width * height).fill(Number.POSITIVE_INFINITY);
+  // Distance from each pixel centre to the nearest pen centreline; coverage follows from it.
+  const dist = new Float64Array(width * height).fill(Number.POSITIVE_INFINITY);
   const reach = radius + 0.5;
   for (const stroke of parsed) {
-    const n = stroke.length;
-    const px = new Float64Array(n);
-    const py = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      px[i] = (stroke[i][0] * sx - minX) * k + pad;
-      py[i] = (stroke[i][1] * sy - minY) * k + pad;
-    }
-    for (let i = 0; i < n; i++) {
+    const pts: Point[] = stroke.map(([x, y]) => [(x * sx - minX) * k + pad, (y * sy - minY) * k + pad]);
+    for (let i = 0; i < pts.length; i++) {
       // A one-point stroke is a dot: a zero-length segment.
-      if (i > 0 && i === n - 1) break;
-      const ax = px[i];
-      const ay = py[i];
-      const bx = px[Math.min(i + 1, n - 1)];
-      const by = py[Math.min(i + 1, n - 1)];
+      const [ax, ay] = pts[i];
+      const [bx, by] = pts[Math.min(i + 1, pts.length - 1)];
+      if (i > 0 && i === pts.length - 1) break;
       const dx = bx - ax;
       const dy = by - ay;
       const len2 = dx * dx + dy * dy;
@@ -147,24 +135,24 @@ export function renderStrokes(strokes: readonly Stroke[], options: RenderOptions
       const x1 = Math.min(width - 1, Math.ceil(Math.max(ax, bx) + reach));
       const y0 = Math.max(0, Math.floor(Math.min(ay, by) - reach));
       const y1 = Math.min(height - 1, Math.ceil(Math.max(ay, by) + reach));
-      for (let yy = y0; yy <= y1; yy++) {
-        const cy = yy + 0.5;
-        const row = yy * width;
-        for (let xx = x0; xx <= x1; xx++) {
-          const cx = xx + 0.5;
+      for (let py = y0; py <= y1; py++) {
+        const cy = py + 0.5;
+        for (let px = x0; px <= x1; px++) {
+          const cx = px + 0.5;
           let t = len2 > 0 ? ((cx - ax) * dx + (cy - ay) * dy) / len2 : 0;
-          t = t < 0 ? 0 : t > 1 ? 1 : t;
+          t = Math.max(0, Math.min(1, t));
           const ex = cx - ax - t * dx;
           const ey = cy - ay - t * dy;
-          const d2 = ex * ex + ey * ey;
-          if (d2 < dist2[row + xx]) dist2[row + xx] = d2;
+          const d = Math.sqrt(ex * ex + ey * ey);
+          const j = py * width + px;
+          if (d < dist[j]) dist[j] = d;
         }
       }
     }
   }
   const data = new Uint8Array(width * height);
   for (let j = 0; j < data.length; j++) {
-    const coverage = radius + 0.5 - Math.sqrt(dist2[j]);
+    const coverage = radius + 0.5 - dist[j];
     data[j] = coverage >= 1 ? 255 : coverage <= 0 ? 0 : Math.round(coverage * 255);
   }
   return { width, height, data };
