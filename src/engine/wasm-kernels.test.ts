@@ -192,6 +192,7 @@ describe('Sum on wasm', () => {
     [[2, 3, 4], [0, 2], false],
     [[2, 3, 4], [0, 1, 2], false],
     [[7], [0], false],
+    [[0, 3], [0], false],
   ];
   it.each(cases)('x %j axis %j keepDims %s', async (shape, axis, keepDims) => {
     await expectSameAsCpu(tf.Sum, { x: input(shape, 9) }, { axis, keepDims });

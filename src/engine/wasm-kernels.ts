@@ -77,6 +77,11 @@ function geometry(info: ConvInfo): ConvGeometry {
   ];
 }
 
+/** Empty tensors go to the stock kernels: the native helpers assume data on the heap. */
+function empty(...infos: Info[]): boolean {
+  return infos.some((t) => t.shape.includes(0));
+}
+
 /** A view of the same buffer under another shape (no copy, no refcount: only for kernel inputs). */
 function view(t: Info, shape: number[]): Info {
   return { dataId: t.dataId, shape, dtype: t.dtype };
@@ -140,8 +145,10 @@ function filterGradByConv(wasm: BackendWasm, x: Info, dy: Info, info: ConvInfo):
 /**
  * dWᵀ[Cout, kh·kw·Cin] = dyᵀ · col with col[(n,y,x), (i,j,c)] = xpad[n, y·s+i, x·s+j, c] (im2col), one
  * XNNPACK GEMM whose packed operand is col. XNNPACK packs its right operand on every call (a fresh
- * tensor each step) and that packing is slow for tall matrices with many columns, so col must be the
- * narrow one: this path is for small kh·kw·Cin (the first layer).
+ * tensor each step), at a cost that grows with rows x columns², so col must be the narrow one: this
+ * path is for small kh·kw·Cin (the first layer). wasm's BatchMatMul (one thread) rather than gemm():
+ * the Conv2D path first copies its filter through a slow generic transpose, which for a K = N·Ho·Wo
+ * operand costs more than the second thread gains.
  */
 function filterGradByGemm(wasm: BackendWasm, x: Info, dy: Info, info: ConvInfo): Info {
   const { batchSize, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
@@ -162,10 +169,11 @@ function filterGradByGemm(wasm: BackendWasm, x: Info, dy: Info, info: ConvInfo):
 }
 
 /**
- * Two formulations; which is faster depends on the shape (measured with the paper CNN, see
- * bench/README.md): with few input channels the conv formulation has only kh·kw·Cin output rows
- * spread over a huge kernel, which XNNPACK runs at a fraction of its speed, and the GEMM wins 4x; with
- * many, building colᵀ in JS costs more than the conv formulation loses.
+ * Two formulations; which is faster depends on the shape (measured on the paper CNN, see
+ * bench/README.md): for a small patch (its first layer, kh·kw·Cin = 25) the conv formulation has only
+ * 25 output rows over a 24x24x128 kernel, which XNNPACK runs at a fraction of its speed, and the GEMM
+ * wins; for a large one (its second layer, 1875) packing the wide col operand costs what the GEMM
+ * saves, and the conv formulation runs on both threads.
  */
 function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
   const wasm = backend as BackendWasm;
@@ -173,7 +181,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
     attrs as unknown as tf.Conv2DBackpropFilterAttrs;
   const format = tf.backend_util.convertConv2DDataFormat(dataFormat);
-  if (format !== 'channelsLast' || x.dtype !== 'float32' || dy.dtype !== 'float32')
+  if (format !== 'channelsLast' || x.dtype !== 'float32' || dy.dtype !== 'float32' || empty(x, dy))
     return cpuFallback(tf.Conv2DBackpropFilter)({ inputs, backend, attrs }) as Info;
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number],
@@ -192,8 +200,9 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
 
 /**
  * dx as a GEMM: dcol[N·Ho·Wo, kh·kw·Cin] = dy[N·Ho·Wo, Cout] · Wᵀ, then col2im (each patch row added
- * back where its input pixels came from), on the heap. The same MACs as the forward conv, where the
- * "full" convolution of dy with the flipped filter computes (H+kh-1)(W+kw-1)/(Ho·Wo) times more.
+ * back where its input pixels came from, on the heap). The same MACs as the forward conv, where the
+ * "full" convolution of dy with the flipped filter computes H·W/(Ho·Wo) times more (2.25x for the
+ * paper CNN's second layer), and any stride or padding.
  */
 function conv2DBackpropInput(args: KernelArgs): Info {
   const wasm = args.backend as BackendWasm;
@@ -201,7 +210,7 @@ function conv2DBackpropInput(args: KernelArgs): Info {
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
     args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
   const format = tf.backend_util.convertConv2DDataFormat(dataFormat);
-  if (format !== 'channelsLast' || dy.dtype !== 'float32' || filter.dtype !== 'float32')
+  if (format !== 'channelsLast' || dy.dtype !== 'float32' || filter.dtype !== 'float32' || empty(dy, filter))
     return call(tf.Conv2DBackpropInput, wasm, args.inputs, args.attrs ?? {});
   const info = tf.backend_util.computeConv2DInfo(
     inputShape,
@@ -254,7 +263,7 @@ function maxPoolGrad(args: KernelArgs): Info {
   const wasm = args.backend as BackendWasm;
   const { dy, input } = args.inputs as { dy: Info; input: Info };
   const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as tf.MaxPoolGradAttrs;
-  if (input.dtype !== 'float32' || dy.dtype !== 'float32')
+  if (input.dtype !== 'float32' || dy.dtype !== 'float32' || empty(input, dy))
     return call(tf.MaxPoolGrad, wasm, args.inputs, args.attrs ?? {});
   const info = tf.backend_util.computePool2DInfo(
     input.shape as [number, number, number, number],
@@ -301,7 +310,7 @@ function sum(args: KernelArgs): Info {
   const rank = x.shape.length;
   const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
   const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
-  if (x.dtype !== 'float32' || !leading) return call(tf.Sum, wasm, args.inputs, args.attrs ?? {});
+  if (x.dtype !== 'float32' || !leading || empty(x)) return call(tf.Sum, wasm, args.inputs, args.attrs ?? {});
   const kept = x.shape.slice(axes.length);
   const cols = tf.util.sizeFromShape(kept);
   const rows = tf.util.sizeFromShape(x.shape) / cols;
