@@ -48,7 +48,7 @@ void col2im(const float* col, float* dx, int batch, int h, int w, int c, int ho,
   }
 }
 
-// xt[C, R] = x[R, C]ᵀ, in cache-sized tiles.
+// xt[C, R] = x[R, C]ᵀ, in 16x16 tiles of 4x4 SIMD transposes (scalar at the ragged edges).
 EXPORT(transpose2d)
 void transpose2d(const float* restrict x, float* restrict xt, int rows, int cols) {
   enum { T = 16 };
@@ -56,7 +56,27 @@ void transpose2d(const float* restrict x, float* restrict xt, int rows, int cols
     const int r1 = r0 + T < rows ? r0 + T : rows;
     for (int c0 = 0; c0 < cols; c0 += T) {
       const int c1 = c0 + T < cols ? c0 + T : cols;
-      for (int r = r0; r < r1; r++)
+      int r = r0;
+      for (; r + 4 <= r1; r += 4) {
+        int c = c0;
+        for (; c + 4 <= c1; c += 4) {
+          const v128_t a = wasm_v128_load(x + r * cols + c);
+          const v128_t b = wasm_v128_load(x + (r + 1) * cols + c);
+          const v128_t d = wasm_v128_load(x + (r + 2) * cols + c);
+          const v128_t e = wasm_v128_load(x + (r + 3) * cols + c);
+          const v128_t ab0 = wasm_i32x4_shuffle(a, b, 0, 4, 1, 5);
+          const v128_t ab1 = wasm_i32x4_shuffle(a, b, 2, 6, 3, 7);
+          const v128_t de0 = wasm_i32x4_shuffle(d, e, 0, 4, 1, 5);
+          const v128_t de1 = wasm_i32x4_shuffle(d, e, 2, 6, 3, 7);
+          wasm_v128_store(xt + c * rows + r, wasm_i32x4_shuffle(ab0, de0, 0, 1, 4, 5));
+          wasm_v128_store(xt + (c + 1) * rows + r, wasm_i32x4_shuffle(ab0, de0, 2, 3, 6, 7));
+          wasm_v128_store(xt + (c + 2) * rows + r, wasm_i32x4_shuffle(ab1, de1, 0, 1, 4, 5));
+          wasm_v128_store(xt + (c + 3) * rows + r, wasm_i32x4_shuffle(ab1, de1, 2, 3, 6, 7));
+        }
+        for (; c < c1; c++)
+          for (int k = 0; k < 4; k++) xt[c * rows + r + k] = x[(r + k) * cols + c];
+      }
+      for (; r < r1; r++)
         for (int c = c0; c < c1; c++) xt[c * rows + r] = x[r * cols + c];
     }
   }
