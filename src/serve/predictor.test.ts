@@ -1,9 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { range, subset } from '../data/dataset.js';
 import { loadSplit } from '../data/datasets.js';
+import { buildModel } from '../model/archs.js';
 import { PIXELS } from '../model/infer.js';
 import { type LoadedModel, loadModel } from '../model/io.js';
 import { Predictor } from './predictor.js';
@@ -50,5 +52,19 @@ describe('micro-batching', () => {
     const t = performance.now();
     await batched.predict(img);
     expect(performance.now() - t).toBeLessThan(200); // the lone request is not left waiting
+  });
+});
+
+describe('fused plan', () => {
+  it('serves a BatchNorm CNN through the fused plan and frees every tensor on close', async () => {
+    await saveTestModel(join(dir, 'fast'), { model: buildModel('fast', 10), arch: 'fast' });
+    const before = tf.memory().numTensors;
+    const fast = await loadModel(join(dir, 'fast'));
+    const predictor = new Predictor(fast, { maxBatch: 16, maxWaitMs: 0 });
+    expect(predictor.isFused).toBe(true);
+    const probs = await predictor.predict(new Uint8Array(PIXELS));
+    expect(probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    predictor.close();
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

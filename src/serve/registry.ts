@@ -50,12 +50,12 @@ async function fingerprintOf(dir: string): Promise<string | undefined> {
 }
 
 /** Checks a freshly loaded model really answers 28x28x1 images with a probability vector. */
-function validate(loaded: LoadedModel): void {
+function validate(loaded: LoadedModel, predictor: Predictor): void {
   const shape = loaded.model.inputs[0].shape;
   if (shape.length !== 4 || shape[1] !== IMAGE_SIZE || shape[2] !== IMAGE_SIZE || shape[3] !== 1)
     throw new ModelError(`${loaded.dir}: model input is [${shape.join(', ')}], expected [null, 28, 28, 1]`);
   // Warm-up: the first pass compiles kernels and allocates; doing it here keeps it off a request.
-  const probs = new Predictor(loaded).predictNow(new Uint8Array(PIXELS), 1);
+  const probs = predictor.predictNow(new Uint8Array(PIXELS), 1);
   let sum = 0;
   for (const p of probs) {
     if (!Number.isFinite(p) || p < 0) throw new ModelError(`${loaded.dir}: model outputs ${p}`);
@@ -170,15 +170,19 @@ export class ModelRegistry {
   private async load(dir: string, fingerprint: string, current: ServedModel | undefined): Promise<void> {
     const { log } = this.options;
     let loaded: LoadedModel | undefined;
+    // Created once and kept: its fused plan holds folded weight copies that close() frees.
+    let predictor: Predictor | undefined;
     try {
       loaded = await loadModel(dir);
-      validate(loaded);
+      predictor = new Predictor(loaded, this.options.batching ?? NO_BATCHING);
+      validate(loaded, predictor);
       const name = loaded.metadata.name;
       const holder = this.byName.get(name);
       if (holder && holder.dir !== dir && (await fingerprintOf(holder.dir)))
         throw new ModelError(`${dir}: model name "${name}" is already served from ${holder.dir}`);
     } catch (err) {
-      loaded?.model.dispose();
+      if (predictor) predictor.close();
+      else loaded?.model.dispose();
       const error = err instanceof Error ? err.message : String(err);
       this.rejected.set(dir, fingerprint);
       log.error(
@@ -194,7 +198,7 @@ export class ModelRegistry {
       version: loaded.metadata.version,
       metadata: loaded.metadata,
       dir,
-      predictor: new Predictor(loaded, this.options.batching ?? NO_BATCHING),
+      predictor,
       loadedAt: new Date(),
       fingerprint,
     };
