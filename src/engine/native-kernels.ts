@@ -27,6 +27,18 @@ export interface NativeKernels {
   col2im(col: number, dx: number, ...g: ConvGeometry): void;
   im2col(x: number, col: number, ...g: ConvGeometry): void;
   transpose2d(x: number, xt: number, rows: number, cols: number): void;
+  /** Per matrix m < batches: out[m·outBatch + c·outRow + r] = x[m·xBatch + r·xRow + c] (in floats). */
+  transpose_strided(
+    x: number,
+    out: number,
+    batches: number,
+    rows: number,
+    cols: number,
+    xBatch: number,
+    xRow: number,
+    outBatch: number,
+    outRow: number,
+  ): void;
   sum_rows(x: number, out: number, rows: number, cols: number): void;
   max_pool_grad(x: number, dy: number, dx: number, ...g: ConvGeometry): void;
 }

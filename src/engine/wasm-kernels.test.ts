@@ -81,6 +81,7 @@ const CONV_CASES: ConvCase[] = [
   [2, 9, 9, 16, 3, 3, 5, 1, 'same'],
   [1, 10, 11, 16, 3, 3, 4, 2, 'valid'],
   [2, 9, 8, 12, 4, 3, 3, 2, 'same'],
+  [5, 7, 6, 17, 3, 3, 4, 1, 'same'],
   // Many channels at batch 1.
   [1, 12, 12, 32, 5, 5, 24, 1, 'valid'],
 ];

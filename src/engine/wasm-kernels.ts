@@ -112,7 +112,11 @@ function filterGradByConv(wasm: BackendWasm, x: Info, dy: Info, info: ConvInfo):
   // With stride s the conv output has (Hpad - (Ho-1)·s) rows; rows past kh are never used.
   const rows = info.inHeight + top + bottom - (info.outHeight - 1) * sh;
   const cols = info.inWidth + left + right - (info.outWidth - 1) * sw;
-  const xt = transpose(wasm, x, [3, 1, 2, 0]); // [Cin, H, W, N]
+  // x [N, H·W, Cin] -> xt [Cin, H·W, N]: one N x Cin transpose per pixel.
+  const { batchSize: N, inChannels: C } = info;
+  const HW = info.inHeight * info.inWidth;
+  const xt = wasm.makeOutput([C, info.inHeight, info.inWidth, N], 'float32');
+  nativeKernels(wasm).transpose_strided(at(wasm, x), at(wasm, xt), HW, N, C, C, HW * C, N, HW * N);
   const dyt = transpose(wasm, dy, [1, 2, 0, 3]); // [Ho, Wo, N, Cout]
   const explicit: Pad = [
     [0, 0],

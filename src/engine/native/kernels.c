@@ -48,38 +48,49 @@ void col2im(const float* col, float* dx, int batch, int h, int w, int c, int ho,
   }
 }
 
-// xt[C, R] = x[R, C]ᵀ, in 16x16 tiles of 4x4 SIMD transposes (scalar at the ragged edges).
-EXPORT(transpose2d)
-void transpose2d(const float* restrict x, float* restrict xt, int rows, int cols) {
+// For each of `batches` matrices: out[c, r] = x[r, c] (rows x cols), with explicit strides (in floats)
+// between matrices and between rows, so axis swaps like [N, HW, C] -> [C, HW, N] are one call. Tiles of
+// 16x16 made of 4x4 SIMD transposes, scalar at the ragged edges.
+EXPORT(transpose_strided)
+void transpose_strided(const float* restrict x, float* restrict out, int batches, int rows, int cols,
+                       int x_batch, int x_row, int out_batch, int out_row) {
   enum { T = 16 };
-  for (int r0 = 0; r0 < rows; r0 += T) {
-    const int r1 = r0 + T < rows ? r0 + T : rows;
-    for (int c0 = 0; c0 < cols; c0 += T) {
-      const int c1 = c0 + T < cols ? c0 + T : cols;
-      int r = r0;
-      for (; r + 4 <= r1; r += 4) {
-        int c = c0;
-        for (; c + 4 <= c1; c += 4) {
-          const v128_t a = wasm_v128_load(x + r * cols + c);
-          const v128_t b = wasm_v128_load(x + (r + 1) * cols + c);
-          const v128_t d = wasm_v128_load(x + (r + 2) * cols + c);
-          const v128_t e = wasm_v128_load(x + (r + 3) * cols + c);
-          const v128_t ab0 = wasm_i32x4_shuffle(a, b, 0, 4, 1, 5);
-          const v128_t ab1 = wasm_i32x4_shuffle(a, b, 2, 6, 3, 7);
-          const v128_t de0 = wasm_i32x4_shuffle(d, e, 0, 4, 1, 5);
-          const v128_t de1 = wasm_i32x4_shuffle(d, e, 2, 6, 3, 7);
-          wasm_v128_store(xt + c * rows + r, wasm_i32x4_shuffle(ab0, de0, 0, 1, 4, 5));
-          wasm_v128_store(xt + (c + 1) * rows + r, wasm_i32x4_shuffle(ab0, de0, 2, 3, 6, 7));
-          wasm_v128_store(xt + (c + 2) * rows + r, wasm_i32x4_shuffle(ab1, de1, 0, 1, 4, 5));
-          wasm_v128_store(xt + (c + 3) * rows + r, wasm_i32x4_shuffle(ab1, de1, 2, 3, 6, 7));
+  for (int m = 0; m < batches; m++, x += x_batch, out += out_batch) {
+    for (int r0 = 0; r0 < rows; r0 += T) {
+      const int r1 = r0 + T < rows ? r0 + T : rows;
+      for (int c0 = 0; c0 < cols; c0 += T) {
+        const int c1 = c0 + T < cols ? c0 + T : cols;
+        int r = r0;
+        for (; r + 4 <= r1; r += 4) {
+          int c = c0;
+          for (; c + 4 <= c1; c += 4) {
+            const v128_t a = wasm_v128_load(x + r * x_row + c);
+            const v128_t b = wasm_v128_load(x + (r + 1) * x_row + c);
+            const v128_t d = wasm_v128_load(x + (r + 2) * x_row + c);
+            const v128_t e = wasm_v128_load(x + (r + 3) * x_row + c);
+            const v128_t ab0 = wasm_i32x4_shuffle(a, b, 0, 4, 1, 5);
+            const v128_t ab1 = wasm_i32x4_shuffle(a, b, 2, 6, 3, 7);
+            const v128_t de0 = wasm_i32x4_shuffle(d, e, 0, 4, 1, 5);
+            const v128_t de1 = wasm_i32x4_shuffle(d, e, 2, 6, 3, 7);
+            wasm_v128_store(out + c * out_row + r, wasm_i32x4_shuffle(ab0, de0, 0, 1, 4, 5));
+            wasm_v128_store(out + (c + 1) * out_row + r, wasm_i32x4_shuffle(ab0, de0, 2, 3, 6, 7));
+            wasm_v128_store(out + (c + 2) * out_row + r, wasm_i32x4_shuffle(ab1, de1, 0, 1, 4, 5));
+            wasm_v128_store(out + (c + 3) * out_row + r, wasm_i32x4_shuffle(ab1, de1, 2, 3, 6, 7));
+          }
+          for (; c < c1; c++)
+            for (int k = 0; k < 4; k++) out[c * out_row + r + k] = x[(r + k) * x_row + c];
         }
-        for (; c < c1; c++)
-          for (int k = 0; k < 4; k++) xt[c * rows + r + k] = x[(r + k) * cols + c];
+        for (; r < r1; r++)
+          for (int c = c0; c < c1; c++) out[c * out_row + r] = x[r * x_row + c];
       }
-      for (; r < r1; r++)
-        for (int c = c0; c < c1; c++) xt[c * rows + r] = x[r * cols + c];
     }
   }
+}
+
+// xt[C, R] = x[R, C]ᵀ.
+EXPORT(transpose2d)
+void transpose2d(const float* restrict x, float* restrict xt, int rows, int cols) {
+  transpose_strided(x, xt, 1, rows, cols, 0, cols, 0, rows);
 }
 
 // col[(n, oy, ox), (i, j, ch)] = x[n, oy*sh+i-top, ox*sw+j-left, ch], 0 outside the image. x is NHWC;
