@@ -22,7 +22,15 @@ describe('native training kernels', () => {
         WebAssembly.Module.exports(module)
           .map((e) => e.name)
           .sort(),
-      ).toEqual(['col2im', 'im2col', 'max_pool_grad', 'sum_rows', 'transpose2d', 'transpose_strided']);
+      ).toEqual([
+        'col2im',
+        'im2col',
+        'max_pool_grad',
+        'sum_rows',
+        'swap_outer',
+        'transpose2d',
+        'transpose_strided',
+      ]);
       // Instantiating on a memory full of a pattern must leave the pattern intact: no data segment lands
       // on the host's heap.
       const memory = new WebAssembly.Memory(

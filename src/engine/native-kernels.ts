@@ -27,6 +27,8 @@ export interface NativeKernels {
   col2im(col: number, dx: number, ...g: ConvGeometry): void;
   im2col(x: number, col: number, ...g: ConvGeometry): void;
   transpose2d(x: number, xt: number, rows: number, cols: number): void;
+  /** x [A, B, blk] -> out [B, A, blk]. */
+  swap_outer(x: number, out: number, a: number, b: number, blk: number): void;
   /** Per matrix m < batches: out[m·outBatch + c·outRow + r] = x[m·xBatch + r·xRow + c] (in floats). */
   transpose_strided(
     x: number,

@@ -104,20 +104,21 @@ function gemm(backend: BackendWasm, a: Info, b: Info, m: number, k: number, n: n
 /**
  * dW[i,j,c,o] = Σ_{n,y,x} xpad[n, y·s+i, x·s+j, c] · dy[n,y,x,o] is itself a convolution: the input
  * channels play the batch, the batch plays the channels, dy is the filter (dilated by the stride).
- * One XNNPACK conv2d of transpose(x) with transpose(dy), then one transpose back.
+ * One XNNPACK conv2d of transposed x with transposed dy, then one transpose back (transposes: ours).
  */
 function filterGradByConv(wasm: BackendWasm, x: Info, dy: Info, info: ConvInfo): Info {
+  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
+  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, outChannels: O } = info;
   const { top, bottom, left, right } = info.padInfo;
-  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
   // With stride s the conv output has (Hpad - (Ho-1)·s) rows; rows past kh are never used.
-  const rows = info.inHeight + top + bottom - (info.outHeight - 1) * sh;
-  const cols = info.inWidth + left + right - (info.outWidth - 1) * sw;
-  // x [N, H·W, Cin] -> xt [Cin, H·W, N]: one N x Cin transpose per pixel.
-  const { batchSize: N, inChannels: C } = info;
-  const HW = info.inHeight * info.inWidth;
-  const xt = wasm.makeOutput([C, info.inHeight, info.inWidth, N], 'float32');
-  nativeKernels(wasm).transpose_strided(at(wasm, x), at(wasm, xt), HW, N, C, C, HW * C, N, HW * N);
-  const dyt = transpose(wasm, dy, [1, 2, 0, 3]); // [Ho, Wo, N, Cout]
+  const rows = H + top + bottom - (Ho - 1) * sh;
+  const cols = W + left + right - (Wo - 1) * sw;
+  const native = nativeKernels(wasm);
+  // x [N, H·W, Cin] -> [Cin, H·W, N] (one N x Cin transpose per pixel); dy -> [Ho·Wo, N, Cout].
+  const xt = wasm.makeOutput([C, H, W, N], 'float32');
+  native.transpose_strided(at(wasm, x), at(wasm, xt), H * W, N, C, C, H * W * C, N, H * W * N);
+  const dyt = wasm.makeOutput([Ho, Wo, N, O], 'float32');
+  native.swap_outer(at(wasm, dy), at(wasm, dyt), N, Ho * Wo, O);
   const explicit: Pad = [
     [0, 0],
     [top, bottom],
@@ -133,15 +134,11 @@ function filterGradByConv(wasm: BackendWasm, x: Info, dy: Info, info: ConvInfo):
   free(wasm, xt, dyt);
   let cropped = conv;
   if (rows !== kh || cols !== kw) {
-    cropped = call(
-      tf.Slice,
-      wasm,
-      { x: conv },
-      { begin: [0, 0, 0, 0], size: [info.inChannels, kh, kw, info.outChannels] },
-    );
+    cropped = call(tf.Slice, wasm, { x: conv }, { begin: [0, 0, 0, 0], size: [C, kh, kw, O] });
     free(wasm, conv);
   }
-  const out = transpose(wasm, cropped, [1, 2, 0, 3]); // [kh, kw, Cin, Cout]
+  const out = wasm.makeOutput([kh, kw, C, O], 'float32');
+  native.swap_outer(at(wasm, cropped), at(wasm, out), C, kh * kw, O);
   free(wasm, cropped);
   return out;
 }

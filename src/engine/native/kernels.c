@@ -190,3 +190,14 @@ void max_pool_grad(const float* x, const float* dy, float* dx, int batch, int h,
     }
   }
 }
+
+// out[b, a, :] = x[a, b, :] for x of shape [A, B, blk]: swaps the two outer axes of contiguous blocks.
+EXPORT(swap_outer)
+void swap_outer(const float* restrict x, float* restrict out, int a_size, int b_size, int blk) {
+  for (int a = 0; a < a_size; a++)
+    for (int b = 0; b < b_size; b++) {
+      const float* src = x + (a * b_size + b) * blk;
+      float* dst = out + (b * a_size + a) * blk;
+      for (int k = 0; k < blk; k++) dst[k] = src[k];
+    }
+}
