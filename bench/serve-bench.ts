@@ -2,7 +2,7 @@
  * Serving throughput and latency of POST /api/predict: hwr serve against a Flask + PyTorch peer of the
  * published design (bench/peers/flask_server.py under gunicorn, 2 workers), on loopback only.
  *
- *   npm run bench:serve -- [--duration 10] [--connections 8] [--batch 16] [--workers 2] [--threads 1]
+ *   npm run bench:serve -- [--duration 10] [--connections 8] [--batch 16] [--workers 1,2] [--threads 1]
  *                          [--rounds 1] [--no-peer]
  *
  * Bodies: a 28x28 `pixels` array (MNIST test #0) and a `strokes` drawing (first UNIPEN held-out digit).
@@ -38,7 +38,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '2' },
     connections: { type: 'string', default: '8' },
     batch: { type: 'string', default: '16' },
-    workers: { type: 'string', default: '2' },
+    workers: { type: 'string', default: '1,2' },
     threads: { type: 'string', default: '1' },
     rounds: { type: 'string', default: '1' },
     'batch-wait-ms': { type: 'string', default: '0' },
