@@ -5,9 +5,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PreprocessError, RENDERER_VERSION, type Stroke, strokesToMnist } from '../preprocess/index.js';
 import { augmentStrokes, DEFAULT_STROKE_AUGMENT } from '../preprocess/stroke-augment.js';
+import { mulberry32 } from '../train/random.js';
 import { DataError, DIGIT_CLASSES, type ImageDataset, LETTER_CLASSES } from './dataset.js';
 import type { DatasetLoader, DatasetOptions } from './datasets.js';
 import {
+  fnv1a,
   isHeldOutWriter,
   parseUnipen,
   UNIPEN_FILES,
@@ -86,31 +88,9 @@ export function classIndex(kind: UnipenKind, label: string): number {
   return CLASSES[kind].indexOf(kind === 'letters' ? label.toLowerCase() : label);
 }
 
-/** FNV-1a over text: a stable per-writer order for picking validation writers. */
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
-}
-
-/** mulberry32: a small seeded generator, so shuffles and stroke copies are reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The one deterministic shuffle of the training samples. */
 function shuffled<T>(items: T[], seed: number): T[] {
-  const rand = seeded(seed);
+  const rand = mulberry32(seed);
   const out = items.slice();
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
@@ -165,7 +145,7 @@ function drawingPixels({ sample, copy }: Drawing): Uint8Array {
   if (copy === 0) return strokesToMnist(sample.strokes as Stroke[], render);
   const variant = augmentStrokes(
     sample.strokes as Stroke[],
-    seeded(fnv1a(`${sample.id}/${copy}`)),
+    mulberry32(fnv1a(`${sample.id}/${copy}`)),
     DEFAULT_STROKE_AUGMENT,
     render,
   );

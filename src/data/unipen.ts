@@ -34,7 +34,7 @@ export type UnipenSample = z.infer<typeof UnipenSample>;
 export const HELD_OUT_PERCENT = 15;
 
 /** FNV-1a, 32 bits: tiny, stable across platforms and versions, good enough to spread ids. */
-function fnv1a(text: string): number {
+export function fnv1a(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);

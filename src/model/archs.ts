@@ -74,6 +74,18 @@ function convBnRelu(filters: number, kernelSize: number, first = false): tfl.lay
   ];
 }
 
+/** Our designs' common end: pool the last conv stage, then a dropout-regularised dense head. */
+function denseHead(units: number, numClasses: number): tfl.layers.Layer[] {
+  return [
+    tfl.layers.maxPooling2d({ poolSize: 2 }),
+    tfl.layers.flatten(),
+    tfl.layers.dropout({ rate: 0.4 }),
+    tfl.layers.dense({ units, activation: 'relu', kernelInitializer: 'heNormal' }),
+    tfl.layers.dropout({ rate: 0.4 }),
+    tfl.layers.dense({ units: numClasses, activation: 'softmax' }),
+  ];
+}
+
 /**
  * Our own design for accuracy per CPU second. On this engine the backward convolutions dominate a
  * training step, so the net keeps convolutions few and small: 5x5 'valid' convs (32 then 64 filters,
@@ -88,12 +100,7 @@ function fast(numClasses: number): tfl.Sequential {
       ...convBnRelu(32, 5, true),
       tfl.layers.maxPooling2d({ poolSize: 2 }),
       ...convBnRelu(64, 5),
-      tfl.layers.maxPooling2d({ poolSize: 2 }),
-      tfl.layers.flatten(),
-      tfl.layers.dropout({ rate: 0.4 }),
-      tfl.layers.dense({ units: 256, activation: 'relu', kernelInitializer: 'heNormal' }),
-      tfl.layers.dropout({ rate: 0.4 }),
-      tfl.layers.dense({ units: numClasses, activation: 'softmax' }),
+      ...denseHead(256, numClasses),
     ],
   });
 }
@@ -109,17 +116,12 @@ function wide(numClasses: number): tfl.Sequential {
       ...convBnRelu(64, 5, true),
       tfl.layers.maxPooling2d({ poolSize: 2 }),
       ...convBnRelu(128, 5),
-      tfl.layers.maxPooling2d({ poolSize: 2 }),
-      tfl.layers.flatten(),
-      tfl.layers.dropout({ rate: 0.4 }),
-      tfl.layers.dense({ units: 512, activation: 'relu', kernelInitializer: 'heNormal' }),
-      tfl.layers.dropout({ rate: 0.4 }),
-      tfl.layers.dense({ units: numClasses, activation: 'softmax' }),
+      ...denseHead(512, numClasses),
     ],
   });
 }
 
-/** VGG-style pairs of 3x3 convs: more depth for the same multiply-adds as `wide`'s first half. */
+/** VGG-style pairs of 3x3 convs with `fast`'s head: more depth for about 2.5x its multiply-adds. */
 function deep(numClasses: number): tfl.Sequential {
   return tfl.sequential({
     name: 'deep',
@@ -129,12 +131,7 @@ function deep(numClasses: number): tfl.Sequential {
       tfl.layers.maxPooling2d({ poolSize: 2 }),
       ...convBnRelu(64, 3),
       ...convBnRelu(64, 3),
-      tfl.layers.maxPooling2d({ poolSize: 2 }),
-      tfl.layers.flatten(),
-      tfl.layers.dropout({ rate: 0.4 }),
-      tfl.layers.dense({ units: 256, activation: 'relu', kernelInitializer: 'heNormal' }),
-      tfl.layers.dropout({ rate: 0.4 }),
-      tfl.layers.dense({ units: numClasses, activation: 'softmax' }),
+      ...denseHead(256, numClasses),
     ],
   });
 }
