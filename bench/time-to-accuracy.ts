@@ -15,10 +15,9 @@ import { parseArgs } from 'node:util';
 import { loadDataset } from '../src/data/datasets.js';
 import { initBackend } from '../src/engine/backend.js';
 import { type ArchName, buildModel, isArchName } from '../src/model/archs.js';
-import { argmaxRows, predictProbs } from '../src/model/infer.js';
 import { deriveSeed, seedMathRandom } from '../src/train/random.js';
 import { RECIPES } from '../src/train/recipes.js';
-import { train } from '../src/train/trainer.js';
+import { lossAndAccuracy, train } from '../src/train/trainer.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -84,11 +83,7 @@ await train({
   onBatch: (p) => {
     if (reached || !evalAt.has(p.batch)) return;
     trainSeconds += (performance.now() - lastStart) / 1000;
-    const probs = predictProbs(model, data.test.images, data.test.n, recipe.normalization);
-    const predicted = argmaxRows(probs, classes);
-    let correct = 0;
-    for (let i = 0; i < data.test.n; i++) if (predicted[i] === data.test.labels[i]) correct++;
-    const acc = correct / data.test.n;
+    const { acc } = lossAndAccuracy(model, data.test, recipe.normalization);
     const images = (p.epoch * batches + p.batch) * recipe.batchSize;
     const line = `epoch ${(p.epoch + p.batch / batches).toFixed(2)}: test ${(acc * 100).toFixed(2)} % after ${trainSeconds.toFixed(0)} s of training (${images} images)`;
     curve.push(line);
