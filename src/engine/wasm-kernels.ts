@@ -60,6 +60,7 @@ function at(backend: BackendWasm, t: Info): number {
   return heapOffset(backend, t.dataId);
 }
 
+/** Conv and pool geometry alike (computePool2DInfo returns a Conv2DInfo too). */
 function geometry(info: ConvInfo): ConvGeometry {
   return [
     info.batchSize,
@@ -275,27 +276,7 @@ function maxPoolGrad(args: KernelArgs): Info {
     dimRoundingMode,
   );
   const out = wasm.makeOutput(input.shape, 'float32');
-  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
-  const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
-  nativeKernels(wasm).max_pool_grad(
-    at(wasm, input),
-    at(wasm, dy),
-    at(wasm, out),
-    ...([
-      batchSize,
-      inHeight,
-      inWidth,
-      inChannels,
-      outHeight,
-      outWidth,
-      filterHeight,
-      filterWidth,
-      strideHeight,
-      strideWidth,
-      info.padInfo.top,
-      info.padInfo.left,
-    ] as const),
-  );
+  nativeKernels(wasm).max_pool_grad(at(wasm, input), at(wasm, dy), at(wasm, out), ...geometry(info));
   return out;
 }
 
