@@ -84,11 +84,10 @@ COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
-# The shipped pretrained models, twice: /app/models is the read-only source the trainer seeds a volume
-# from; /models is the volume mount point, and Docker copies its contents (and hwr ownership) into a
-# new, empty named volume, so the web role has models even before the trainer has run.
+# The shipped pretrained models, once: the trainer's `seed` role copies them into the models volume.
+# /models stays an empty, hwr-owned mount point: Docker's copy-up of image content into a new volume
+# races when two containers mount it at once ("mkdir .../digits: file exists").
 COPY models ./models
-COPY --chown=hwr:hwr models /models
 COPY docker/entrypoint.sh /usr/local/bin/hwr-entrypoint
 RUN chmod 0755 /usr/local/bin/hwr-entrypoint bin/hwr.js \
  && ln -s /app/bin/hwr.js /usr/local/bin/hwr \
