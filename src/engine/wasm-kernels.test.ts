@@ -199,3 +199,47 @@ describe('Sum on wasm', () => {
     await expectSameAsCpu(tf.Sum, { x: input(shape, 9) }, { axis, keepDims });
   });
 });
+
+describe('Mean on wasm', () => {
+  // BatchNorm's moments take the leading-axes path; the other reductions the stock kernel.
+  const cases: [number[], number[], boolean][] = [
+    [[4, 6, 5, 7], [0, 1, 2], false],
+    [[3, 5, 5, 9], [0, 1, 2], true],
+    [[64, 33], [0], false],
+    [[2, 3, 4], [1, 2], false],
+    [[2, 3, 4], [0, 2], true],
+    [[0, 3], [0], false],
+  ];
+  it.each(cases)('x %j axis %j keepDims %s', async (shape, axis, keepDims) => {
+    await expectSameAsCpu(tf.Mean, { x: input(shape, 11) }, { axis, keepDims });
+  });
+});
+
+describe('Tile on wasm', () => {
+  const cases: [number[], number[]][] = [
+    [[1, 1, 1, 5], [3, 4, 2, 1]], // BatchNorm's gradient: a channel vector over [N, H, W]
+    [[2, 3], [3, 2]],
+    [[2, 1, 3], [1, 4, 1]],
+    [[4], [5]],
+    [[3, 2, 2], [1, 1, 1]],
+    [[2, 3, 1, 2], [2, 1, 3, 2]],
+    [[1, 2], [0, 3]],
+  ];
+  it.each(cases)('x %j reps %j', async (shape, reps) => {
+    await expectSameAsCpu(tf.Tile, { x: input(shape, 12) }, { reps });
+  });
+  it('tiles int32 and bool tensors exactly', async () => {
+    for (const dtype of ['int32', 'bool'] as const) {
+      const results: number[][] = [];
+      for (const backend of ['cpu', 'wasm']) {
+        await tf.setBackend(backend);
+        const x = tf.tensor([1, 0, 3, 0, 0, 6], [2, 1, 3], dtype);
+        const y = tf.tile(x, [2, 3, 1]);
+        results.push(Array.from(await y.data()));
+        tf.dispose([x, y]);
+      }
+      expect(results[1]).toEqual(results[0]);
+      expect(results[1].length).toBe(36);
+    }
+  });
+});

@@ -28,6 +28,8 @@ export const WASM_TRAINING_KERNELS: readonly string[] = [
   tf.BatchMatMul,
   tf.MaxPoolGrad,
   tf.Sum,
+  tf.Mean,
+  tf.Tile,
   ...CPU_FALLBACK_KERNELS,
 ];
 
@@ -283,22 +285,71 @@ function maxPoolGrad(args: KernelArgs): Info {
 /**
  * Sum over leading axes (the bias gradient: [N, H, W, C] -> [C]). wasm's stock Sum first transposes the
  * reduced axes innermost (a full copy), then reduces; here one pass over the data accumulates whole
- * rows in float64, in a fixed order. Other reductions go to the stock kernel.
+ * rows in float64, in a fixed order. Other reductions go to the stock kernel. With `divide`, the mean
+ * (BatchNorm's batch moments are means over [N, H, W]).
  */
-function sum(args: KernelArgs): Info {
+function reduceLeading(name: typeof tf.Sum | typeof tf.Mean, args: KernelArgs): Info {
   const wasm = args.backend as BackendWasm;
   const { x } = args.inputs as { x: Info };
   const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
   const rank = x.shape.length;
   const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
   const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
-  if (x.dtype !== 'float32' || !leading || empty(x)) return call(tf.Sum, wasm, args.inputs, args.attrs ?? {});
+  if (x.dtype !== 'float32' || !leading || empty(x)) return call(name, wasm, args.inputs, args.attrs ?? {});
   const kept = x.shape.slice(axes.length);
   const cols = tf.util.sizeFromShape(kept);
   const rows = tf.util.sizeFromShape(x.shape) / cols;
   const outShape = keepDims ? [...axes.map(() => 1), ...kept] : kept;
   const out = wasm.makeOutput(outShape, 'float32');
   nativeKernels(wasm).sum_rows(at(wasm, x), at(wasm, out), rows, cols);
+  if (name === tf.Mean) {
+    const values = wasm.typedArrayFromHeap(out) as Float32Array;
+    for (let i = 0; i < cols; i++) values[i] /= rows;
+  }
+  return out;
+}
+
+const sum = (args: KernelArgs): Info => reduceLeading(tf.Sum, args);
+const mean = (args: KernelArgs): Info => reduceLeading(tf.Mean, args);
+
+/** Past this many innermost rows, Tile's per-row copies cost more in JS calls than the stock loop. */
+const TILE_MAX_ROWS = 1 << 14;
+
+/**
+ * wasm's stock Tile computes every output element's source index with divisions: 148 ms of a 400 ms
+ * `fast` training step (BatchNorm's gradient tiles [1,1,1,C] to [N,H,W,C]). Here each input row is
+ * copied once and every repetition is doubled with copyWithin (memmove), innermost dimension first.
+ */
+function tile(args: KernelArgs): Info {
+  const wasm = args.backend as BackendWasm;
+  const { x } = args.inputs as { x: Info };
+  const { reps } = args.attrs as unknown as tf.TileAttrs;
+  const rank = x.shape.length;
+  const rows = tf.util.sizeFromShape(x.shape.slice(0, -1));
+  if (x.dtype === 'string' || rank === 0 || reps.length !== rank || empty(x) || rows > TILE_MAX_ROWS)
+    return call(tf.Tile, wasm, args.inputs, args.attrs ?? {});
+  const outShape = x.shape.map((d, i) => d * reps[i]);
+  const out = wasm.makeOutput(outShape, x.dtype);
+  if (tf.util.sizeFromShape(outShape) === 0) return out;
+  const src = wasm.typedArrayFromHeap(x);
+  const dst = wasm.typedArrayFromHeap(out);
+  // Elements per index of dimension d: in x, and in the output.
+  const xStride = new Array<number>(rank + 1).fill(1);
+  const outStride = new Array<number>(rank + 1).fill(1);
+  for (let d = rank - 1; d >= 0; d--) {
+    xStride[d] = xStride[d + 1] * x.shape[d];
+    outStride[d] = outStride[d + 1] * outShape[d];
+  }
+  const fill = (d: number, s: number, o: number): void => {
+    const n = x.shape[d];
+    if (d === rank - 1) dst.set(src.subarray(s, s + n), o);
+    else for (let i = 0; i < n; i++) fill(d + 1, s + i * xStride[d + 1], o + i * outStride[d + 1]);
+    // The first n slices are in place; repetitions copy them, doubling the copied span each time.
+    const total = outStride[d];
+    for (let done = n * outStride[d + 1]; done < total; done *= 2)
+      dst.copyWithin(o + done, o, o + Math.min(done, total - done));
+  };
+  fill(0, 0, 0);
   return out;
 }
 
@@ -321,5 +372,7 @@ export function registerWasmTrainingKernels(): void {
   replace(tf.BatchMatMul, batchMatMul);
   replace(tf.MaxPoolGrad, maxPoolGrad);
   replace(tf.Sum, sum);
+  replace(tf.Mean, mean);
+  replace(tf.Tile, tile);
   for (const name of CPU_FALLBACK_KERNELS) replace(name, cpuFallback(name));
 }
