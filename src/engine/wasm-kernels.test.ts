@@ -216,17 +216,19 @@ describe('Mean on wasm', () => {
 });
 
 describe('Tile on wasm', () => {
-  const cases: [number[], number[]][] = [
-    [[1, 1, 1, 5], [3, 4, 2, 1]], // BatchNorm's gradient: a channel vector over [N, H, W]
-    [[2, 3], [3, 2]],
-    [[2, 1, 3], [1, 4, 1]],
-    [[4], [5]],
-    [[3, 2, 2], [1, 1, 1]],
-    [[2, 3, 1, 2], [2, 1, 3, 2]],
-    [[1, 2], [0, 3]],
+  // [x shape, reps]; the first is BatchNorm's gradient: a channel vector tiled over [N, H, W].
+  const cases: [string, string][] = [
+    ['1,1,1,5', '3,4,2,1'],
+    ['2,3', '3,2'],
+    ['2,1,3', '1,4,1'],
+    ['4', '5'],
+    ['3,2,2', '1,1,1'],
+    ['2,3,1,2', '2,1,3,2'],
+    ['1,2', '0,3'],
   ];
-  it.each(cases)('x %j reps %j', async (shape, reps) => {
-    await expectSameAsCpu(tf.Tile, { x: input(shape, 12) }, { reps });
+  const dims = (s: string): number[] => s.split(',').map(Number);
+  it.each(cases)('x [%s] reps [%s]', async (shape, reps) => {
+    await expectSameAsCpu(tf.Tile, { x: input(dims(shape), 12) }, { reps: dims(reps) });
   });
   it('tiles int32 and bool tensors exactly', async () => {
     for (const dtype of ['int32', 'bool'] as const) {
