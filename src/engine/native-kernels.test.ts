@@ -24,11 +24,10 @@ describe('native training kernels', () => {
           .sort(),
       ).toEqual([
         'col2im',
-        'im2col',
+        'filter_grad_direct',
         'max_pool_grad',
         'sum_rows',
         'swap_outer',
-        'transpose2d',
         'transpose_strided',
       ]);
       // Instantiating on a memory full of a pattern must leave the pattern intact: no data segment lands

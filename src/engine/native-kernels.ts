@@ -25,8 +25,6 @@ export type ConvGeometry = readonly [
 /** Byte offsets into the backend's heap. */
 export interface NativeKernels {
   col2im(col: number, dx: number, ...g: ConvGeometry): void;
-  im2col(x: number, col: number, ...g: ConvGeometry): void;
-  transpose2d(x: number, xt: number, rows: number, cols: number): void;
   /** x [A, B, blk] -> out [B, A, blk]. */
   swap_outer(x: number, out: number, a: number, b: number, blk: number): void;
   /** Per matrix m < batches: out[m·outBatch + c·outRow + r] = x[m·xBatch + r·xRow + c] (in floats). */
@@ -42,6 +40,8 @@ export interface NativeKernels {
     outRow: number,
   ): void;
   sum_rows(x: number, out: number, rows: number, cols: number): void;
+  /** Conv2DBackpropFilter straight into dw [kh, kw, C, cout], for small patches. */
+  filter_grad_direct(x: number, dy: number, dw: number, ...g: [...ConvGeometry, cout: number]): void;
   max_pool_grad(x: number, dy: number, dx: number, ...g: ConvGeometry): void;
 }
 

@@ -1,7 +1,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FILTER_GEMM_MAX_PATCH, registerWasmTrainingKernels } from './wasm-kernels.js';
+import { FILTER_DIRECT_MAX_PATCH, registerWasmTrainingKernels } from './wasm-kernels.js';
 
 /** Deterministic uniform(-1, 1) values (mulberry32), so a failure reproduces. */
 function randoms(n: number, seed: number): Float32Array {
@@ -77,7 +77,7 @@ const CONV_CASES: ConvCase[] = [
   [1, 10, 9, 2, 3, 3, 3, 2, 'same'],
   [2, 11, 11, 3, 3, 3, 4, 2, 'valid'],
   [1, 13, 12, 2, 5, 3, 3, 3, 'same'],
-  // Patches (kh·kw·Cin) over FILTER_GEMM_MAX_PATCH take the filter gradient's other formulation.
+  // Patches (kh·kw·Cin) over FILTER_DIRECT_MAX_PATCH take the filter gradient's other formulation.
   [2, 9, 9, 16, 3, 3, 5, 1, 'same'],
   [1, 10, 11, 16, 3, 3, 4, 2, 'valid'],
   [2, 9, 8, 12, 4, 3, 3, 2, 'same'],
@@ -89,8 +89,8 @@ const CONV_CASES: ConvCase[] = [
 describe('Conv2DBackpropFilter on wasm', () => {
   it('covers both formulations', () => {
     const patches = CONV_CASES.map(([, , , c, kh, kw]) => kh * kw * c);
-    expect(patches.some((p) => p <= FILTER_GEMM_MAX_PATCH)).toBe(true);
-    expect(patches.filter((p) => p > FILTER_GEMM_MAX_PATCH).length).toBeGreaterThanOrEqual(4);
+    expect(patches.some((p) => p <= FILTER_DIRECT_MAX_PATCH)).toBe(true);
+    expect(patches.filter((p) => p > FILTER_DIRECT_MAX_PATCH).length).toBeGreaterThanOrEqual(4);
   });
   it.each(CONV_CASES)(
     'x [%i,%i,%i,%i] k %ix%i out %i stride %i %s',
@@ -243,5 +243,34 @@ describe('Tile on wasm', () => {
       expect(results[1]).toEqual(results[0]);
       expect(results[1].length).toBe(36);
     }
+  });
+});
+
+describe('Identity and same-dtype Cast on wasm', () => {
+  it('share the buffer: the copy outlives its source, and the memory goes when both are disposed', async () => {
+    await tf.setBackend('wasm');
+    const bytesBefore = tf.memory().numBytes;
+    const x = tf.tensor(randoms(1000, 13), [10, 100]);
+    const want = Array.from(await x.data());
+    const copies = [
+      tf.clone(x),
+      tf.cast(x, 'float32'),
+      tf.engine().runKernel(tf.Identity, { x }) as tf.Tensor,
+    ];
+    x.dispose();
+    for (const c of copies) expect(Array.from(await c.data())).toEqual(want);
+    // A new tensor must not reuse the shared buffer while a copy still holds it.
+    const other = tf.fill([10, 100], 7);
+    expect(Array.from(await copies[0].data())).toEqual(want);
+    tf.dispose([...copies, other]);
+    expect(tf.memory().numBytes).toBe(bytesBefore);
+  });
+  it('casts to another dtype through the stock kernel', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor([1.7, -2.2, 0], [3]);
+    const y = tf.cast(x, 'int32');
+    expect(y.dtype).toBe('int32');
+    expect(Array.from(await y.data())).toEqual([1, -2, 0]);
+    tf.dispose([x, y]);
   });
 });

@@ -30,6 +30,8 @@ export const WASM_TRAINING_KERNELS: readonly string[] = [
   tf.Sum,
   tf.Mean,
   tf.Tile,
+  tf.Identity,
+  tf.Cast,
   ...CPU_FALLBACK_KERNELS,
 ];
 
@@ -54,8 +56,8 @@ function free(backend: BackendWasm, ...infos: Info[]): void {
 type Pad = tf.backend_util.ExplicitPadding;
 type ConvInfo = tf.backend_util.Conv2DInfo;
 
-/** Conv2DBackpropFilter uses the im2col GEMM up to this patch size (kh·kw·Cin), else the conv. */
-export const FILTER_GEMM_MAX_PATCH = 128;
+/** Conv2DBackpropFilter accumulates directly up to this patch size (kh·kw·Cin), else runs as a conv. */
+export const FILTER_DIRECT_MAX_PATCH = 128;
 
 /** Byte offset of a tensor's data on the wasm heap, for the native helpers. */
 function at(backend: BackendWasm, t: Info): number {
@@ -147,37 +149,31 @@ function filterGradByConv(wasm: BackendWasm, x: Info, dy: Info, info: ConvInfo):
 }
 
 /**
- * dWᵀ[Cout, kh·kw·Cin] = dyᵀ · col with col[(n,y,x), (i,j,c)] = xpad[n, y·s+i, x·s+j, c] (im2col), one
- * XNNPACK GEMM whose packed operand is col. XNNPACK packs its right operand on every call (a fresh
- * tensor each step), at a cost that grows with rows x columns², so col must be the narrow one: this
- * path is for small kh·kw·Cin (the first layer). wasm's BatchMatMul (one thread) rather than gemm():
- * the Conv2D path first copies its filter through a slow generic transpose, which for a K = N·Ho·Wo
- * operand costs more than the second thread gains.
+ * Small patches (the first layer, kh·kw·Cin = 25): dW accumulated directly from x and dy in one pass
+ * (./native/kernels.c, filter_grad_direct), with dW [kh·kw·Cin, Cout] held in L1. The GEMM it replaces
+ * needed an im2col copy of x, a transpose of dy and wasm's one-threaded BatchMatMul with M = Cout and
+ * N = 25.
  */
-function filterGradByGemm(wasm: BackendWasm, x: Info, dy: Info, info: ConvInfo): Info {
-  const { batchSize, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
-  const { filterHeight: kh, filterWidth: kw, outChannels: O } = info;
-  const K = kh * kw * C;
-  const P = batchSize * Ho * Wo;
-  const native = nativeKernels(wasm);
-  const col = wasm.makeOutput([1, P, K], 'float32');
-  const dyt = wasm.makeOutput([1, O, P], 'float32');
-  native.im2col(at(wasm, x), at(wasm, col), ...geometry(info));
-  native.transpose2d(at(wasm, dy), at(wasm, dyt), P, O);
-  const dwt = call(tf.BatchMatMul, wasm, { a: dyt, b: col }, { transposeA: false, transposeB: false });
-  free(wasm, col, dyt);
-  const out = wasm.makeOutput([kh, kw, C, O], 'float32');
-  native.transpose2d(at(wasm, dwt), at(wasm, out), O, K);
-  free(wasm, dwt);
+function filterGradDirect(wasm: BackendWasm, x: Info, dy: Info, info: ConvInfo): Info {
+  const out = wasm.makeOutput(
+    [info.filterHeight, info.filterWidth, info.inChannels, info.outChannels],
+    'float32',
+  );
+  nativeKernels(wasm).filter_grad_direct(
+    at(wasm, x),
+    at(wasm, dy),
+    at(wasm, out),
+    ...geometry(info),
+    info.outChannels,
+  );
   return out;
 }
 
 /**
  * Two formulations; which is faster depends on the shape (measured on the paper CNN, see
  * bench/README.md): for a small patch (its first layer, kh·kw·Cin = 25) the conv formulation has only
- * 25 output rows over a 24x24x128 kernel, which XNNPACK runs at a fraction of its speed, and the GEMM
- * wins; for a large one (its second layer, 1875) packing the wide col operand costs what the GEMM
- * saves, and the conv formulation runs on both threads.
+ * 25 output rows over a 24x24x128 kernel, which XNNPACK runs at a fraction of its speed, and the direct
+ * accumulation wins; for a large one (its second layer, 1875) the conv formulation runs on both threads.
  */
 function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
   const wasm = backend as BackendWasm;
@@ -197,8 +193,8 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
     false,
     format,
   );
-  return info.filterHeight * info.filterWidth * info.inChannels <= FILTER_GEMM_MAX_PATCH
-    ? filterGradByGemm(wasm, x, dy, info)
+  return info.filterHeight * info.filterWidth * info.inChannels <= FILTER_DIRECT_MAX_PATCH
+    ? filterGradDirect(wasm, x, dy, info)
     : filterGradByConv(wasm, x, dy, info);
 }
 
@@ -353,6 +349,20 @@ function tile(args: KernelArgs): Info {
   return out;
 }
 
+/**
+ * Identity, and a Cast to the same dtype, share the input's buffer (one more reference), as the cpu
+ * backend does; wasm's stock kernels copy it. Tensors are immutable, so sharing is safe. A training
+ * step makes ~20 such copies of activation-sized tensors (ReLU's gradient casts, layer clones).
+ */
+function shareOrCall(name: typeof tf.Identity | typeof tf.Cast, args: KernelArgs): Info {
+  const wasm = args.backend as BackendWasm;
+  const { x } = args.inputs as { x: Info };
+  const dtype = name === tf.Cast ? (args.attrs as unknown as tf.CastAttrs).dtype : x.dtype;
+  if (x.dtype === 'string' || dtype !== x.dtype) return call(name, wasm, args.inputs, args.attrs ?? {});
+  wasm.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
 function replace(kernelName: string, kernelFunc: tf.KernelFunc): void {
   const existing = tf.getKernel(kernelName, 'wasm');
   if (existing) {
@@ -374,5 +384,7 @@ export function registerWasmTrainingKernels(): void {
   replace(tf.Sum, sum);
   replace(tf.Mean, mean);
   replace(tf.Tile, tile);
+  replace(tf.Identity, (args) => shareOrCall(tf.Identity, args));
+  replace(tf.Cast, (args) => shareOrCall(tf.Cast, args));
   for (const name of CPU_FALLBACK_KERNELS) replace(name, cpuFallback(name));
 }

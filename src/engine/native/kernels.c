@@ -87,46 +87,6 @@ void transpose_strided(const float* restrict x, float* restrict out, int batches
   }
 }
 
-// xt[C, R] = x[R, C]ᵀ.
-EXPORT(transpose2d)
-void transpose2d(const float* restrict x, float* restrict xt, int rows, int cols) {
-  transpose_strided(x, xt, 1, rows, cols, 0, cols, 0, rows);
-}
-
-// col[(n, oy, ox), (i, j, ch)] = x[n, oy*sh+i-top, ox*sw+j-left, ch], 0 outside the image. x is NHWC;
-// col is [N*Ho*Wo, kh*kw*C]: per output pixel, kh runs of kw*C contiguous values when inside.
-EXPORT(im2col)
-void im2col(const float* x, float* col, int batch, int h, int w, int c, int ho, int wo, int kh, int kw,
-            int sh, int sw, int top, int left) {
-  const int row = w * c;
-  for (int b = 0; b < batch; b++) {
-    const float* xb = x + b * h * row;
-    for (int oy = 0; oy < ho; oy++) {
-      const int y0 = oy * sh - top;
-      for (int ox = 0; ox < wo; ox++) {
-        const int x0 = ox * sw - left;
-        const int inside = x0 >= 0 && x0 + kw <= w;
-        for (int i = 0; i < kh; i++, col += kw * c) {
-          const int y = y0 + i;
-          if (y < 0 || y >= h) {
-            zero(col, kw * c);
-          } else if (inside) {
-            const float* src = xb + y * row + x0 * c;
-            for (int k = 0; k < kw * c; k++) col[k] = src[k];
-          } else {
-            for (int j = 0; j < kw; j++) {
-              const int xx = x0 + j;
-              if (xx < 0 || xx >= w) zero(col + j * c, c);
-              else
-                for (int ch = 0; ch < c; ch++) col[j * c + ch] = xb[y * row + xx * c + ch];
-            }
-          }
-        }
-      }
-    }
-  }
-}
-
 // out[col] = sum over rows of x[row, col], rows in order (float32, as the stock kernels sum).
 EXPORT(sum_rows)
 void sum_rows(const float* x, float* out, int rows, int cols) {
@@ -200,4 +160,56 @@ void swap_outer(const float* restrict x, float* restrict out, int a_size, int b_
       float* dst = out + (b * a_size + a) * blk;
       for (int k = 0; k < blk; k++) dst[k] = src[k];
     }
+}
+
+// Conv2DBackpropFilter for small patches (the first layer), without im2col or transposes:
+// dw[i, j, ci, o] = sum over (n, oy, ox) of x[n, oy*sh+i-top, ox*sw+j-left, ci] * dy[n, oy, ox, o].
+// dw ([kh*kw*c, cout], zeroed first) stays in L1 while dy streams through once. Four output positions
+// per pass share each load and store of a dw row; positions past the end (and taps in the padding)
+// get weight 0. The summation order is fixed.
+EXPORT(filter_grad_direct)
+void filter_grad_direct(const float* x, const float* dy, float* dw, int batch, int h, int w, int c, int ho,
+                        int wo, int kh, int kw, int sh, int sw, int top, int left, int cout) {
+  const int k = kh * kw * c;
+  zero(dw, k * cout);
+  const int positions = batch * ho * wo;
+  for (int p = 0; p < positions; p += 4) {
+    const float* rows[4];
+    int base[4], y0[4], x0[4];
+    for (int q = 0; q < 4; q++) {
+      const int pq = p + q < positions ? p + q : p;
+      const int n = pq / (ho * wo), r = pq % (ho * wo);
+      rows[q] = dy + pq * cout;
+      base[q] = p + q < positions ? n * h : -1; // -1: a padding position, weight 0
+      y0[q] = (r / wo) * sh - top;
+      x0[q] = (r % wo) * sw - left;
+    }
+    for (int i = 0; i < kh; i++) {
+      for (int j = 0; j < kw; j++) {
+        const float* src[4];
+        for (int q = 0; q < 4; q++) {
+          const int y = y0[q] + i, xx = x0[q] + j;
+          src[q] = base[q] >= 0 && y >= 0 && y < h && xx >= 0 && xx < w ? x + ((base[q] + y) * w + xx) * c : 0;
+        }
+        for (int ci = 0; ci < c; ci++) {
+          const float s0 = src[0] ? src[0][ci] : 0.0f, s1 = src[1] ? src[1][ci] : 0.0f;
+          const float s2 = src[2] ? src[2][ci] : 0.0f, s3 = src[3] ? src[3][ci] : 0.0f;
+          float* acc = dw + ((i * kw + j) * c + ci) * cout;
+          const v128_t v0 = wasm_f32x4_splat(s0), v1 = wasm_f32x4_splat(s1);
+          const v128_t v2 = wasm_f32x4_splat(s2), v3 = wasm_f32x4_splat(s3);
+          int o = 0;
+          for (; o + 4 <= cout; o += 4) {
+            v128_t a = wasm_v128_load(acc + o);
+            a = wasm_f32x4_add(a, wasm_f32x4_mul(v0, wasm_v128_load(rows[0] + o)));
+            a = wasm_f32x4_add(a, wasm_f32x4_mul(v1, wasm_v128_load(rows[1] + o)));
+            a = wasm_f32x4_add(a, wasm_f32x4_mul(v2, wasm_v128_load(rows[2] + o)));
+            a = wasm_f32x4_add(a, wasm_f32x4_mul(v3, wasm_v128_load(rows[3] + o)));
+            wasm_v128_store(acc + o, a);
+          }
+          for (; o < cout; o++)
+            acc[o] += s0 * rows[0][o] + s1 * rows[1][o] + s2 * rows[2][o] + s3 * rows[3][o];
+        }
+      }
+    }
+  }
 }
