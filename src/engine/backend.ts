@@ -1,5 +1,6 @@
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
+import { registerFastGradients } from './gradients.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
@@ -83,6 +84,7 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
   if (current) return current;
   // Production mode: skips TF.js debug checks and its "install tfjs-node" console banner.
   tf.env().set('PROD', true);
+  registerFastGradients();
   const log = options.log ?? (() => {});
   const requested = requestedBackend(options);
   const threads = requestedThreads(options);
