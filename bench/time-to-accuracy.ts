@@ -2,10 +2,12 @@
  * Time to a target MNIST test accuracy (default the published 99.24 %) for a recipe, on this machine.
  *
  *   npm run bench:tta -- [--arch fast] [--epochs 3] [--evals-per-epoch 4] [--target 0.9924] [--threads 2]
+ *                        [--lr X] [--batch-size N] [--label-smoothing X] [--augment X]
  *
  * Trains with the arch's recipe (`hwr train`'s trainer, on all 60,000 training images) over an
  * `--epochs`-long schedule, measures the 10,000-image test accuracy `--evals-per-epoch` times per
- * epoch, and stops at the first measurement that reaches the target. The time printed is training
+ * epoch, and stops at the first measurement that reaches the target. --lr, --batch-size and
+ * --label-smoothing override the recipe's; --augment scales its augmentation ranges (0 = none). The time printed is training
  * time only: the clock is paused while the test set is evaluated.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -27,6 +29,10 @@ const { values: args } = parseArgs({
     target: { type: 'string', default: '0.9924' },
     threads: { type: 'string', default: '2' },
     seed: { type: 'string', default: '1' },
+    lr: { type: 'string' },
+    'batch-size': { type: 'string' },
+    'label-smoothing': { type: 'string' },
+    augment: { type: 'string', default: '1' },
   },
 });
 
@@ -42,7 +48,23 @@ if (!(epochs >= 1 && evalsPerEpoch >= 1 && target > 0 && target < 1)) {
 
 const backend = await initBackend({ threads: Number(args.threads) });
 const data = await loadDataset('mnist');
-const recipe = RECIPES[arch as ArchName];
+const base = RECIPES[arch as ArchName];
+const augmentScale = Number(args.augment);
+const recipe = {
+  ...base,
+  lr: args.lr !== undefined ? Number(args.lr) : base.lr,
+  batchSize: args['batch-size'] !== undefined ? Number(args['batch-size']) : base.batchSize,
+  labelSmoothing: args['label-smoothing'] !== undefined ? Number(args['label-smoothing']) : base.labelSmoothing,
+  augment: {
+    rotate: base.augment.rotate * augmentScale,
+    scale: base.augment.scale * augmentScale,
+    shift: base.augment.shift * augmentScale,
+    shear: base.augment.shear * augmentScale,
+  },
+};
+if (!(recipe.lr > 0 && recipe.batchSize >= 1 && recipe.labelSmoothing >= 0 && augmentScale >= 0)) {
+  throw new Error('--lr and --batch-size must be > 0, --label-smoothing and --augment >= 0');
+}
 const classes = data.train.classes.length;
 const restore = seedMathRandom(deriveSeed(seed, 'init'));
 const model = buildModel(arch as ArchName, classes);
@@ -61,7 +83,8 @@ const curve: string[] = [];
 
 console.log(
   `time to ${(target * 100).toFixed(2)} % MNIST test accuracy: ${arch} recipe, ${epochs}-epoch ` +
-    `${recipe.schedule} schedule, batch ${recipe.batchSize}, ${backend.name} ${backend.threads} thread(s)`,
+    `${recipe.schedule} schedule, batch ${recipe.batchSize}, lr ${recipe.lr}, label smoothing ` +
+    `${recipe.labelSmoothing}, augmentation x${augmentScale}, ${backend.name} ${backend.threads} thread(s)`,
 );
 await train({
   name: 'tta',
