@@ -48,3 +48,22 @@ export function subset(ds: ImageDataset, indices: ArrayLike<number>): ImageDatas
 export function range(start: number, end: number): number[] {
   return Array.from({ length: Math.max(0, end - start) }, (_, i) => start + i);
 }
+
+/** a's images, then b's: same image size and classes required. */
+export function concatDatasets(a: ImageDataset, b: ImageDataset): ImageDataset {
+  if (a.rows !== b.rows || a.cols !== b.cols) {
+    throw new DataError(`cannot join ${a.rows}x${a.cols} images with ${b.rows}x${b.cols} images`);
+  }
+  if (a.classes.join('\u0000') !== b.classes.join('\u0000')) {
+    throw new DataError(
+      `cannot join datasets with classes [${a.classes.join(' ')}] and [${b.classes.join(' ')}]`,
+    );
+  }
+  const images = new Uint8Array(a.images.length + b.images.length);
+  images.set(a.images);
+  images.set(b.images, a.images.length);
+  const labels = new Uint8Array(a.n + b.n);
+  labels.set(a.labels);
+  labels.set(b.labels, a.n);
+  return { ...a, images, labels, n: a.n + b.n, sources: [...a.sources, ...b.sources] };
+}

