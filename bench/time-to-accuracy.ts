@@ -54,7 +54,8 @@ const recipe = {
   ...base,
   lr: args.lr !== undefined ? Number(args.lr) : base.lr,
   batchSize: args['batch-size'] !== undefined ? Number(args['batch-size']) : base.batchSize,
-  labelSmoothing: args['label-smoothing'] !== undefined ? Number(args['label-smoothing']) : base.labelSmoothing,
+  labelSmoothing:
+    args['label-smoothing'] !== undefined ? Number(args['label-smoothing']) : base.labelSmoothing,
   augment: {
     rotate: base.augment.rotate * augmentScale,
     scale: base.augment.scale * augmentScale,

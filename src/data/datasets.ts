@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { mulberry32, permutation } from '../train/random.js';
 import { loadCsv } from './csv.js';
 import {
   concatDatasets,
@@ -14,7 +15,6 @@ import {
 import { type EmnistVariant, loadEmnistCsv, loadEmnistIdx, loadEmnistSplit } from './emnist.js';
 import { type LoadedImages, labelsPathFor, loadIdxPair } from './idx.js';
 import { DIR_CLASSES, loadDatasetDir, readClassesJson } from './idx-dir.js';
-import { mulberry32, permutation } from '../train/random.js';
 import { unipenLoader } from './unipen-dataset.js';
 
 export type Split = 'train' | 'test';
