@@ -50,13 +50,32 @@ function num(name: string, value: string | undefined): number {
   return n;
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * GETs are retried (3 tries, 0.5 s apart) when the connection itself fails: right after
+ * `docker compose restart web`, the published port once refused a request that followed a successful
+ * /readyz (CI). A server that stays down still fails the check; POSTs are never repeated.
+ */
+async function send(path: string, body?: unknown): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetch(new URL(path, base), {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(10_000),
+      });
+    } catch (err) {
+      if (body !== undefined || attempt >= 3 || !(err instanceof TypeError)) throw err;
+      console.error(`docker-smoke: GET ${path}: ${err.message}; retrying`);
+      await sleep(500);
+    }
+  }
+}
+
 async function api<T>(path: string, body?: unknown): Promise<{ status: number; json: T }> {
-  const res = await fetch(new URL(path, base), {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
+  const res = await send(path, body);
   const text = await res.text();
   let json: T;
   try {
@@ -66,8 +85,6 @@ async function api<T>(path: string, body?: unknown): Promise<{ status: number; j
   }
   return { status: res.status, json };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The first `perClass` fixture samples of each digit (held-out UNIPEN writers, real pen strokes). */
 function samples(perClass: number): StrokeSample[] {
