@@ -63,8 +63,11 @@ const recipe = {
     shear: base.augment.shear * augmentScale,
   },
 };
-if (!(recipe.lr > 0 && recipe.batchSize >= 1 && recipe.labelSmoothing >= 0 && augmentScale >= 0)) {
-  throw new Error('--lr and --batch-size must be > 0, --label-smoothing and --augment >= 0');
+if (
+  !(recipe.lr > 0 && Number.isInteger(recipe.batchSize) && recipe.batchSize >= 1) ||
+  !(recipe.labelSmoothing >= 0 && augmentScale >= 0)
+) {
+  throw new Error('--lr must be > 0, --batch-size an integer >= 1, --label-smoothing and --augment >= 0');
 }
 const classes = data.train.classes.length;
 const restore = seedMathRandom(deriveSeed(seed, 'init'));

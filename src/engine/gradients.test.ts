@@ -2,7 +2,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers'; // registers TF.js's own gradients too: ours must win
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { registerFastGradients } from './gradients.js';
+import { meanGradient, registerFastGradients } from './gradients.js';
 
 beforeAll(async () => {
   registerFastGradients();
@@ -39,9 +39,7 @@ describe('Mean gradient', () => {
     tf.dispose([x, dy, dx, want]);
   });
 
-  it('is the registered one', () => {
-    const config = tf.getGradient(tf.Mean);
-    expect(config?.inputsToSave).toEqual(['x']);
-    expect(String(config?.gradFunc)).toContain('broadcastTo');
+  it('is the registered one, over the gradient tfjs-layers registers on import', () => {
+    expect(tf.getGradient(tf.Mean)).toBe(meanGradient);
   });
 });

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 let registered = false;
 
-const meanGradient: tf.GradConfig = {
+export const meanGradient: tf.GradConfig = {
   kernelName: tf.Mean,
   inputsToSave: ['x'],
   gradFunc: (dy, saved, attrs) => {

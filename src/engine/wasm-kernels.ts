@@ -281,8 +281,8 @@ function maxPoolGrad(args: KernelArgs): Info {
 /**
  * Sum over leading axes (the bias gradient: [N, H, W, C] -> [C]). wasm's stock Sum first transposes the
  * reduced axes innermost (a full copy), then reduces; here one pass over the data accumulates whole
- * rows in float64, in a fixed order. Other reductions go to the stock kernel. With `divide`, the mean
- * (BatchNorm's batch moments are means over [N, H, W]).
+ * rows in float64, in a fixed order. Other reductions go to the stock kernel. As Mean, the sums are
+ * then divided by the row count (BatchNorm's batch moments are means over [N, H, W]).
  */
 function reduceLeading(name: typeof tf.Sum | typeof tf.Mean, args: KernelArgs): Info {
   const wasm = args.backend as BackendWasm;

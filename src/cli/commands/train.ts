@@ -7,6 +7,7 @@ import { initBackend } from '../../engine/backend.js';
 import { buildReport, evaluateModel } from '../../eval/index.js';
 import { ARCH_NAMES, isArchName } from '../../model/archs.js';
 import { loadModel, saveModel } from '../../model/io.js';
+import { NO_AUGMENT } from '../../train/augment.js';
 import { progressReporter } from '../../train/progress.js';
 import { RECIPES, type Schedule } from '../../train/recipes.js';
 import { train } from '../../train/trainer.js';
@@ -126,7 +127,7 @@ export function registerTrain(program: Command): void {
           lr: opts.lr ? parseFloatOption('lr', opts.lr, 1e-8, 10) : recipe.lr,
           schedule: (opts.schedule as Schedule | undefined) ?? recipe.schedule,
           labelSmoothing: recipe.labelSmoothing,
-          augment: opts.augment ? recipe.augment : { rotate: 0, scale: 0, shift: 0, shear: 0 },
+          augment: opts.augment ? recipe.augment : NO_AUGMENT,
           normalization: recipe.normalization,
           seed: parseIntOption('seed', opts.seed),
           validationSplit: parseFloatOption('validation-split', opts.validationSplit, 0, 0.9),
