@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { type BackendName, initBackend } from '../src/engine/backend.js';
 import { type ArchName, buildModel, isArchName } from '../src/model/archs.js';
+import { useFastTrainingPaths } from '../src/train/training-paths.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
@@ -61,6 +62,7 @@ async function runChild(spec: string): Promise<Result> {
   const info = await initBackend({ backend: backend as BackendName, threads: Number(threads) });
   const model: tfl.LayersModel = buildModel(arch as ArchName, 10);
   model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+  useFastTrainingPaths(model); // as hwr train does
   const { x, y } = batchTensors(batchSize, 42);
   for (let i = 0; i < warmup; i++) await model.trainOnBatch(x, y);
   let profile: [string, number][] | undefined;

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
+import { registerBatchNormTraining } from './batchnorm.js';
 import { registerFastGradients } from './gradients.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -85,6 +86,7 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
   // Production mode: skips TF.js debug checks and its "install tfjs-node" console banner.
   tf.env().set('PROD', true);
   registerFastGradients();
+  registerBatchNormTraining();
   const log = options.log ?? (() => {});
   const requested = requestedBackend(options);
   const threads = requestedThreads(options);

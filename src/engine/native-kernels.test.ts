@@ -23,6 +23,9 @@ describe('native training kernels', () => {
           .map((e) => e.name)
           .sort(),
       ).toEqual([
+        'bn_backward',
+        'bn_forward',
+        'bn_moments',
         'col2im',
         'filter_grad_direct',
         'max_pool_grad',

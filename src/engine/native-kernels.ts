@@ -43,6 +43,36 @@ export interface NativeKernels {
   /** Conv2DBackpropFilter straight into dw [kh, kw, C, cout], for small patches. */
   filter_grad_direct(x: number, dy: number, dw: number, ...g: [...ConvGeometry, cout: number]): void;
   max_pool_grad(x: number, dy: number, dx: number, ...g: ConvGeometry): void;
+  /** Batch moments of x [rows, c] over its rows. */
+  bn_moments(x: number, mean: number, variance: number, rows: number, c: number): void;
+  /** y = (x - mean) * gamma / sqrt(variance + eps) + beta; `factor` [c] is scratch. */
+  bn_forward(
+    x: number,
+    mean: number,
+    variance: number,
+    gamma: number,
+    beta: number,
+    factor: number,
+    y: number,
+    rows: number,
+    c: number,
+    eps: number,
+  ): void;
+  /** The gradient of bn_forward with the moments differentiated through; `factors` [2c] is scratch. */
+  bn_backward(
+    dy: number,
+    x: number,
+    mean: number,
+    variance: number,
+    gamma: number,
+    dx: number,
+    dGamma: number,
+    dBeta: number,
+    factors: number,
+    rows: number,
+    c: number,
+    eps: number,
+  ): void;
 }
 
 interface EmscriptenModule {

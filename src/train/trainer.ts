@@ -10,6 +10,7 @@ import { type AugmentOptions, isIdentity, warpInto } from './augment.js';
 import { checkpointDir, loadCheckpoint, removeCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { deriveSeed, mulberry32, permutation, seedMathRandom } from './random.js';
 import { learningRateAt, type Schedule } from './recipes.js';
+import { useFastTrainingPaths } from './training-paths.js';
 
 export interface TrainConfig {
   readonly name: string;
@@ -196,6 +197,7 @@ export async function train(cfg: TrainConfig): Promise<TrainedModel> {
   }
   const optimizer = tf.train.adam(cfg.lr);
   model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  useFastTrainingPaths(model);
   if (ckpt) {
     await optimizer.setWeights(ckpt.optimizerWeights);
     tf.dispose(ckpt.optimizerWeights.map((w) => w.tensor));

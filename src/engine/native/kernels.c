@@ -213,3 +213,97 @@ void filter_grad_direct(const float* x, const float* dy, float* dw, int batch, i
     }
   }
 }
+
+// BatchNorm in training, x of [rows, c] (channels last): the batch moments, as TF.js's moments()
+// computes them (mean first, then the mean of squared differences; float32 sums in row order).
+EXPORT(bn_moments)
+void bn_moments(const float* x, float* mean, float* var, int rows, int c) {
+  zero(mean, c);
+  zero(var, c);
+  for (int r = 0; r < rows; r++) add_row(mean, x + r * c, c);
+  const float inv_rows = 1.0f / (float)rows;
+  for (int ch = 0; ch < c; ch++) mean[ch] *= inv_rows;
+  for (int r = 0; r < rows; r++) {
+    const float* row = x + r * c;
+    int ch = 0;
+    for (; ch + 4 <= c; ch += 4) {
+      const v128_t d = wasm_f32x4_sub(wasm_v128_load(row + ch), wasm_v128_load(mean + ch));
+      wasm_v128_store(var + ch, wasm_f32x4_add(wasm_v128_load(var + ch), wasm_f32x4_mul(d, d)));
+    }
+    for (; ch < c; ch++) {
+      const float d = row[ch] - mean[ch];
+      var[ch] += d * d;
+    }
+  }
+  for (int ch = 0; ch < c; ch++) var[ch] *= inv_rows;
+}
+
+// y = (x - mean) * gamma / sqrt(var + eps) + beta. `scale` ([c], caller's scratch) receives
+// gamma / sqrt(var + eps).
+EXPORT(bn_forward)
+void bn_forward(const float* x, const float* mean, const float* var, const float* gamma, const float* beta,
+                float* scale, float* y, int rows, int c, float eps) {
+  for (int ch = 0; ch < c; ch++) scale[ch] = gamma[ch] / __builtin_sqrtf(var[ch] + eps);
+  for (int r = 0; r < rows; r++) {
+    const float* xr = x + r * c;
+    float* yr = y + r * c;
+    int ch = 0;
+    for (; ch + 4 <= c; ch += 4) {
+      const v128_t d = wasm_f32x4_sub(wasm_v128_load(xr + ch), wasm_v128_load(mean + ch));
+      wasm_v128_store(yr + ch, wasm_f32x4_add(wasm_f32x4_mul(d, wasm_v128_load(scale + ch)),
+                                              wasm_v128_load(beta + ch)));
+    }
+    for (; ch < c; ch++) yr[ch] = (xr[ch] - mean[ch]) * scale[ch] + beta[ch];
+  }
+}
+
+// The gradient of bn_forward with the batch moments differentiated through (the usual closed form):
+// dbeta = sum dy, dgamma = sum dy * xhat, dx = gamma * istd * (dy - dbeta/N - xhat * dgamma/N), with
+// xhat = (x - mean) * istd and istd = 1 / sqrt(var + eps). `k` ([2c], scratch) holds per-channel
+// factors. Two passes over the data.
+EXPORT(bn_backward)
+void bn_backward(const float* dy, const float* x, const float* mean, const float* var, const float* gamma,
+                 float* dx, float* dgamma, float* dbeta, float* k, int rows, int c, float eps) {
+  zero(dgamma, c);
+  zero(dbeta, c);
+  // Pass 1: dbeta = sum dy, dgamma (for now) = sum dy * (x - mean).
+  for (int r = 0; r < rows; r++) {
+    const float* g = dy + r * c;
+    const float* xr = x + r * c;
+    int ch = 0;
+    for (; ch + 4 <= c; ch += 4) {
+      const v128_t d = wasm_v128_load(g + ch);
+      const v128_t xm = wasm_f32x4_sub(wasm_v128_load(xr + ch), wasm_v128_load(mean + ch));
+      wasm_v128_store(dbeta + ch, wasm_f32x4_add(wasm_v128_load(dbeta + ch), d));
+      wasm_v128_store(dgamma + ch, wasm_f32x4_add(wasm_v128_load(dgamma + ch), wasm_f32x4_mul(d, xm)));
+    }
+    for (; ch < c; ch++) {
+      dbeta[ch] += g[ch];
+      dgamma[ch] += g[ch] * (xr[ch] - mean[ch]);
+    }
+  }
+  // dx = a * dy - b * (x - mean) - a * dbeta / N, with a = gamma * istd, b = a * istd^2 * dgamma_raw / N.
+  float* a = k;
+  float* b = k + c;
+  const float inv_rows = 1.0f / (float)rows;
+  for (int ch = 0; ch < c; ch++) {
+    const float istd = 1.0f / __builtin_sqrtf(var[ch] + eps);
+    a[ch] = gamma[ch] * istd;
+    b[ch] = a[ch] * istd * istd * dgamma[ch] * inv_rows;
+    dgamma[ch] *= istd;
+  }
+  for (int r = 0; r < rows; r++) {
+    const float* g = dy + r * c;
+    const float* xr = x + r * c;
+    float* o = dx + r * c;
+    int ch = 0;
+    for (; ch + 4 <= c; ch += 4) {
+      const v128_t av = wasm_v128_load(a + ch);
+      const v128_t centred = wasm_f32x4_sub(wasm_v128_load(g + ch),
+                                            wasm_f32x4_mul(wasm_v128_load(dbeta + ch), wasm_f32x4_splat(inv_rows)));
+      const v128_t xm = wasm_f32x4_sub(wasm_v128_load(xr + ch), wasm_v128_load(mean + ch));
+      wasm_v128_store(o + ch, wasm_f32x4_sub(wasm_f32x4_mul(av, centred), wasm_f32x4_mul(wasm_v128_load(b + ch), xm)));
+    }
+    for (; ch < c; ch++) o[ch] = a[ch] * (g[ch] - dbeta[ch] * inv_rows) - b[ch] * (xr[ch] - mean[ch]);
+  }
+}
