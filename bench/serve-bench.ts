@@ -3,11 +3,12 @@
  * published design (bench/peers/flask_server.py under gunicorn, 2 workers), on loopback only.
  *
  *   npm run bench:serve -- [--duration 10] [--connections 8] [--batch 16] [--workers 1,2] [--threads 1]
- *                          [--rounds 1] [--no-peer]
+ *                          [--inference-thread on,off] [--rounds 1] [--no-peer]
  *
  * Bodies: a 28x28 `pixels` array (MNIST test #0) and a `strokes` drawing (first UNIPEN held-out digit).
  * hwr runs each --batch x --workers x --threads setting (batch 1 = micro-batching off; threads = wasm
- * threads per process) in its own process. The peer runs for the whole benchmark and is measured right
+ * threads per process; with one process, each --inference-thread setting: forward passes on a worker
+ * thread, hwr serve's default, or on the event loop) in its own process. The peer runs for the whole benchmark and is measured right
  * after each hwr case, so every hwr/peer ratio compares two runs seconds apart (this machine's load
  * moves a lot); --rounds repeats each pair and reports the median ratio. Every measurement is warmed
  * up for --warmup seconds, then taken for --duration seconds with autocannon. The model is
@@ -40,6 +41,7 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '16' },
     workers: { type: 'string', default: '1,2' },
     threads: { type: 'string', default: '1' },
+    'inference-thread': { type: 'string', default: 'on,off' },
     rounds: { type: 'string', default: '1' },
     'batch-wait-ms': { type: 'string', default: '0' },
     'no-peer': { type: 'boolean', default: false },
@@ -53,7 +55,7 @@ const { values: args } = parseArgs({
 
 // ---- child: hwr serve in its own process, so autocannon does not share its event loop ----
 if (args.child) {
-  const [batch, wait, workers = 1] = args.child.split(':').map(Number);
+  const [batch, wait, workers = 1, offload = 0] = args.child.split(':').map(Number);
   await serveWorkers(
     {
       port: Number(args['hwr-port']),
@@ -63,6 +65,7 @@ if (args.child) {
       watch: false,
       waitForModels: true,
       batching: { maxBatch: batch, maxWaitMs: wait },
+      inferenceThread: offload === 1,
       // Production logging (one access line per request), written to /dev/null by the parent.
       logger: { level: 'info' },
     },
@@ -254,10 +257,16 @@ async function main(): Promise<void> {
     }
     const hwrPort = args['hwr-port'] as string;
     const list = (name: 'workers' | 'threads' | 'batch') => (args[name] as string).split(',').map(Number);
+    const offloads = (args['inference-thread'] as string).split(',').map((v) => v.trim() === 'on');
+    // The inference thread is for one process (hwr serve turns it off with --workers > 1).
     const runs = list('workers').flatMap((w) =>
-      list('threads').flatMap((t) => list('batch').map((b) => ({ batch: b, workers: w, threads: t }))),
+      (w === 1 ? offloads : [false]).flatMap((offload) =>
+        list('threads').flatMap((t) =>
+          list('batch').map((b) => ({ batch: b, workers: w, threads: t, offload })),
+        ),
+      ),
     );
-    for (const { batch, workers, threads } of runs) {
+    for (const { batch, workers, threads, offload } of runs) {
       const wait = Number(args['batch-wait-ms']);
       const proc = spawn(
         process.execPath,
@@ -266,7 +275,7 @@ async function main(): Promise<void> {
           'tsx',
           SELF,
           '--child',
-          `${batch}:${wait}:${workers}`,
+          `${batch}:${wait}:${workers}:${offload ? 1 : 0}`,
           '--models',
           modelsDir,
           '--hwr-port',
@@ -282,7 +291,8 @@ async function main(): Promise<void> {
       await waitFor(`http://127.0.0.1:${hwrPort}/readyz`, proc);
       const tag =
         (batch > 1 ? `batch ${batch}${wait > 0 ? `, wait ${wait} ms` : ''}` : 'no batching') +
-        `, ${workers} proc${workers > 1 ? 's' : ''} x ${threads} thr`;
+        `, ${workers} proc${workers > 1 ? 's' : ''} x ${threads} thr` +
+        (offload ? ', inference thread' : '');
       const url = `http://127.0.0.1:${hwrPort}/api/predict`;
       for (const [kind, body] of [
         ['pixels', pixelsBody],

@@ -22,6 +22,7 @@ import { initBackend } from '../engine/backend.js';
 import { VERSION } from '../version.js';
 import { FeedbackStore } from './feedback-store.js';
 import { HttpError } from './http-error.js';
+import { InferenceThread } from './inference-thread.js';
 import { applyLimits, type Limits, safeParseLimits, serverOptions } from './limits.js';
 import { TurnBatchedStream } from './log-stream.js';
 import { ServeMetrics } from './metrics.js';
@@ -65,6 +66,11 @@ export interface ServeOptions {
   readonly waitForModels?: boolean;
   /** wasm threads, when this call is the one that initialises the backend (default: initBackend's). */
   readonly threads?: number;
+  /**
+   * Run forward passes on a worker thread (./inference-thread.ts), beside the event loop, so one
+   * process uses two cores (default false here; `hwr serve` turns it on).
+   */
+  readonly inferenceThread?: boolean;
 }
 
 export interface HwrApp {
@@ -129,10 +135,12 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
 
   const metrics = new ServeMetrics();
   await initBackend({ threads: options.threads, log: (m) => app.log.info(m) });
+  const inferenceThread = options.inferenceThread ? InferenceThread.start((m) => app.log.warn(m)) : undefined;
   const registry = new ModelRegistry({
     dir: options.modelsDir ?? 'models',
     log: app.log,
     batching: options.batching ?? DEFAULT_BATCHING,
+    inferenceThread,
     debounceMs: options.watchDebounceMs,
     onEvent: metrics.onRegistryEvent,
   });
@@ -254,6 +262,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
 
   app.addHook('onClose', async () => {
     await registry.close();
+    await inferenceThread?.close();
     store.close();
     logStream?.close();
   });

@@ -38,6 +38,8 @@ beforeAll(async () => {
     webDir: false,
     waitForModels: true,
     watchDebounceMs: 50,
+    // As `hwr serve` runs: forward passes on the inference thread, each version copied there.
+    inferenceThread: true,
   });
 }, 60_000);
 
@@ -61,8 +63,10 @@ describe('hot reload of the models folder', () => {
         await new Promise((r) => setImmediate(r));
       }
     })();
+    expect(hwr.registry.list().map((m) => m.predictor.offloaded)).toEqual([true]);
     await saveTestModel(join(root, 'models', 'digits'), { version: 'v2' }); // atomic rename
     await until(async () => (await modelVersions()).digits === 'v2');
+    expect(hwr.registry.list().map((m) => m.predictor.offloaded)).toEqual([true]);
     // A few more requests on the new model.
     const seenBefore = statuses.length;
     await until(async () => statuses.length > seenBefore + 5);

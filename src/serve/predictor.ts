@@ -1,6 +1,7 @@
 import { PIXELS, predictProbs, toInputTensor } from '../model/infer.js';
 import type { LoadedModel } from '../model/io.js';
 import { compileFused, type FusedForward } from './fused.js';
+import type { InferenceThread } from './inference-thread.js';
 
 export interface BatchingOptions {
   /** Largest number of images in one forward pass; 1 turns micro-batching off. */
@@ -24,7 +25,9 @@ interface Pending {
 
 /**
  * Runs one model. With micro-batching, concurrent single-image predictions are collected for at most
- * `maxWaitMs` (or until `maxBatch` are queued) and answered from one forward pass.
+ * `maxWaitMs` (or until `maxBatch` are queued) and answered from one forward pass. With an inference
+ * thread (`useThread`), those passes run there, one at a time, while requests keep queueing here: the
+ * next pass starts as soon as the previous one answers.
  */
 export class Predictor {
   readonly numClasses: number;
@@ -33,6 +36,9 @@ export class Predictor {
   private closed = false;
   /** Fused inference plan (./fused.ts), or undefined for models it does not cover. */
   private readonly fused: FusedForward | undefined;
+  /** The inference thread holding a copy of this model under `key`, once loaded there. */
+  private offload: { thread: InferenceThread; key: string } | undefined;
+  private inFlight = false;
 
   constructor(
     readonly loaded: LoadedModel,
@@ -40,6 +46,20 @@ export class Predictor {
   ) {
     this.numClasses = loaded.metadata.classes.length;
     this.fused = compileFused(loaded.model);
+  }
+
+  /**
+   * Copies the model into an inference thread and runs queued predictions there from now on. Throws
+   * (and keeps predicting on this thread) if the copy fails.
+   */
+  async useThread(thread: InferenceThread, key: string): Promise<void> {
+    await thread.load(key, this.loaded.model, this.loaded.metadata.normalization);
+    this.offload = { thread, key };
+  }
+
+  /** True while predictions go to an inference thread. */
+  get offloaded(): boolean {
+    return this.offload !== undefined && this.offload.thread.alive;
   }
 
   /** True when predictions run through the fused plan rather than `model.predict`. */
@@ -67,6 +87,20 @@ export class Predictor {
 
   /** Probabilities for one image (784 bytes). */
   predict(pixels: Uint8Array): Promise<Float32Array> {
+    if (this.closed) return Promise.reject(new Error('model was unloaded'));
+    if (this.offloaded) {
+      return new Promise((resolve, reject) => {
+        this.queue.push({ pixels, resolve, reject });
+        // A pass in flight flushes the queue when it answers.
+        if (this.inFlight) return;
+        if (this.queue.length >= this.batching.maxBatch) this.flush();
+        else if (!this.timer)
+          this.timer =
+            this.batching.maxWaitMs > 0
+              ? setTimeout(() => this.flush(), this.batching.maxWaitMs)
+              : setImmediate(() => this.flush());
+      });
+    }
     if (this.batching.maxBatch <= 1) {
       try {
         return Promise.resolve(this.predictNow(pixels, 1));
@@ -91,6 +125,10 @@ export class Predictor {
       clearImmediate(this.timer as NodeJS.Immediate);
       this.timer = undefined;
     }
+    if (this.offloaded) {
+      this.flushToThread();
+      return;
+    }
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
@@ -109,10 +147,48 @@ export class Predictor {
     }
   }
 
+  private flushToThread(): void {
+    const offload = this.offload;
+    if (this.inFlight || this.queue.length === 0 || !offload) return;
+    const batch = this.queue.splice(0, Math.max(1, this.batching.maxBatch));
+    const input = new Uint8Array(batch.length * PIXELS);
+    batch.forEach((p, i) => {
+      input.set(p.pixels, i * PIXELS);
+    });
+    this.inFlight = true;
+    offload.thread
+      .run(offload.key, input, batch.length)
+      .catch((err: Error) => {
+        if (this.closed) throw err;
+        // The thread failed (it logs why): answer this batch here; `offloaded` is false from now on
+        // if the thread is gone.
+        return this.predictNow(input, batch.length);
+      })
+      .then(
+        (probs) => {
+          const k = this.numClasses;
+          batch.forEach((p, i) => {
+            p.resolve(probs.slice(i * k, (i + 1) * k));
+          });
+        },
+        (err: unknown) => {
+          for (const p of batch) p.reject(err);
+        },
+      )
+      .finally(() => {
+        this.inFlight = false;
+        if (this.queue.length > 0) this.flush();
+      });
+  }
+
   /** Answers what is queued, then frees the model's tensors. */
   close(): void {
+    // Queued work goes to this thread: the inference thread's copy is unloaded below.
+    const offload = this.offload;
+    this.offload = undefined;
     this.flush();
     this.closed = true;
+    if (offload) offload.thread.unload(offload.key);
     this.fused?.dispose();
     this.loaded.model.dispose();
   }

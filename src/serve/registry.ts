@@ -5,6 +5,7 @@ import { IMAGE_SIZE, PIXELS } from '../model/infer.js';
 import { type LoadedModel, loadModel, METADATA_FILE, ModelError } from '../model/io.js';
 import type { ModelMetadata } from '../model/metadata.js';
 import { isStoreDir, servedDir } from '../store/store.js';
+import type { InferenceThread } from './inference-thread.js';
 import { type BatchingOptions, NO_BATCHING, Predictor } from './predictor.js';
 
 /** The part of pino's logger the registry uses (Fastify's `app.log` fits). */
@@ -35,6 +36,8 @@ export interface RegistryOptions {
   readonly dir: string;
   readonly log: Logger;
   readonly batching?: BatchingOptions;
+  /** Where forward passes run; default: this thread. */
+  readonly inferenceThread?: InferenceThread;
   /** Delay between a change in the folder and the rescan, so a burst of renames is one rescan. */
   readonly debounceMs?: number;
   readonly onEvent?: (event: RegistryEvent) => void;
@@ -74,6 +77,8 @@ function validate(loaded: LoadedModel, predictor: Predictor): void {
 export class ModelRegistry {
   readonly dir: string;
   private readonly byName = new Map<string, ServedModel>();
+  /** Counter for inference-thread keys: each loaded copy gets its own. */
+  private copies = 0;
   /** Fingerprints already tried and rejected, so a broken model is not reloaded on every event. */
   private readonly rejected = new Map<string, string>();
   private watcher: FSWatcher | undefined;
@@ -180,6 +185,16 @@ export class ModelRegistry {
       const holder = this.byName.get(name);
       if (holder && holder.dir !== dir && (await fingerprintOf(holder.dir)))
         throw new ModelError(`${dir}: model name "${name}" is already served from ${holder.dir}`);
+      const thread = this.options.inferenceThread;
+      if (thread?.alive)
+        await predictor
+          .useThread(thread, `${name}@${loaded.metadata.version}#${++this.copies}`)
+          .catch((e: Error) => {
+            log.warn(
+              { dir, err: e.message },
+              'model not copied to the inference thread; it runs on the main thread',
+            );
+          });
     } catch (err) {
       if (predictor) predictor.close();
       else loaded?.model.dispose();
@@ -207,7 +222,13 @@ export class ModelRegistry {
     this.byName.set(model.name, model);
     if (current && current.name !== model.name) this.byName.delete(current.name);
     log.info(
-      { model: model.name, version: model.version, dir, replaced: replaced?.version ?? null },
+      {
+        model: model.name,
+        version: model.version,
+        dir,
+        replaced: replaced?.version ?? null,
+        inferenceThread: model.predictor.offloaded,
+      },
       replaced ? 'model swapped in' : 'model loaded',
     );
     this.options.onEvent?.({ kind: 'loaded', model, replaced });

@@ -16,6 +16,7 @@ interface ServeCliOptions {
   logLevel: string;
   watch: boolean;
   workers: string;
+  inferenceThread: boolean;
   bodyLimit?: string;
   maxImagePixels?: string;
   maxBatchInputs?: string;
@@ -42,6 +43,10 @@ export function registerServe(program: Command): void {
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(' | ')}`, 'info')
     .option('--workers <n>', 'server processes sharing the port (node:cluster); 2 uses both cores', '1')
     .option('--no-watch', 'do not follow the models folder for replaced models')
+    .option(
+      '--no-inference-thread',
+      'run forward passes on the event-loop thread (default with one process: on a worker thread beside it)',
+    )
     .option('--body-limit <bytes>', `largest request body (${LIMIT_ENV.bodyLimit}; default 2 MiB)`)
     .option(
       '--max-image-pixels <n>',
@@ -115,6 +120,8 @@ export function registerServe(program: Command): void {
             maxWaitMs: parseIntOption('batch-wait-ms', opts.batchWaitMs, 0),
           },
           watch: opts.watch,
+          // With several processes the cores are taken already.
+          inferenceThread: opts.inferenceThread && workers === 1,
           limits: limits.data,
           logger: { level: opts.logLevel },
         },

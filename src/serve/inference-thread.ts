@@ -1,0 +1,127 @@
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { Normalization } from '../model/metadata.js';
+
+/** Messages to the worker (./inference-worker.ts). */
+export type ToWorker =
+  | { type: 'load'; id: number; key: string; artifacts: tf.io.ModelArtifacts; norm: Normalization }
+  | { type: 'run'; id: number; key: string; pixels: ArrayBuffer; n: number }
+  | { type: 'unload'; key: string };
+
+type FromWorker =
+  | { type: 'done'; id: number }
+  | { type: 'probs'; id: number; probs: Float32Array }
+  | { type: 'error'; id: number; message: string };
+
+interface Waiting {
+  resolve(value: Float32Array | undefined): void;
+  reject(err: Error): void;
+}
+
+/**
+ * The worker's module next to this one: compiled .js, or, when this file runs as TypeScript source
+ * (tests, tsx), the .ts one behind tsx's loader, registered inside the worker (a worker does not
+ * inherit the test runner's transform).
+ */
+function startWorker(): Worker {
+  if (!fileURLToPath(import.meta.url).endsWith('.ts'))
+    return new Worker(new URL('./inference-worker.js', import.meta.url));
+  const source = new URL('./inference-worker.ts', import.meta.url).href;
+  return new Worker(
+    `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(source)}); })`,
+    { eval: true },
+  );
+}
+
+/**
+ * A worker thread that runs forward passes for the server, so request handling (HTTP, JSON, image
+ * decoding, preprocessing, logging) and inference use both cores of one process. Models are sent as
+ * in-memory artifacts (the exact weights the main thread loaded, whatever happened to the folder since).
+ * After a failure (the worker died or cannot load a model) callers fall back to their own copy.
+ */
+export class InferenceThread {
+  private readonly worker: Worker;
+  private readonly waiting = new Map<number, Waiting>();
+  private nextId = 1;
+  private failure: Error | undefined;
+
+  private constructor(private readonly log: (msg: string) => void) {
+    this.worker = startWorker();
+    this.worker.unref(); // never what keeps the process alive
+    this.worker.on('message', (msg: FromWorker) => this.settle(msg));
+    this.worker.on('error', (err) => this.fail(err));
+    this.worker.on('exit', (code) => this.fail(new Error(`inference thread exited (${code})`)));
+  }
+
+  static start(log: (msg: string) => void = () => {}): InferenceThread {
+    return new InferenceThread(log);
+  }
+
+  /** Whether the thread still runs; false after a crash or close(). */
+  get alive(): boolean {
+    return this.failure === undefined;
+  }
+
+  private settle(msg: FromWorker): void {
+    const w = this.waiting.get(msg.id);
+    if (!w) return;
+    this.waiting.delete(msg.id);
+    if (msg.type === 'error') w.reject(new Error(msg.message));
+    else w.resolve(msg.type === 'probs' ? msg.probs : undefined);
+  }
+
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.log(`inference thread stopped: ${err.message}; predictions run on the main thread`);
+    for (const w of this.waiting.values()) w.reject(err);
+    this.waiting.clear();
+  }
+
+  private send(
+    msg: ToWorker & { id: number },
+    transfer: ArrayBuffer[] = [],
+  ): Promise<Float32Array | undefined> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.waiting.set(msg.id, { resolve, reject });
+      this.worker.postMessage(msg, transfer);
+    });
+  }
+
+  /** Copies a loaded model into the thread under `key`. */
+  async load(key: string, model: tfl.LayersModel, norm: Normalization): Promise<void> {
+    let artifacts: tf.io.ModelArtifacts | undefined;
+    await model.save(
+      tf.io.withSaveHandler(async (a) => {
+        artifacts = a;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+    );
+    if (!artifacts) throw new Error('model.save produced no artifacts');
+    await this.send({ type: 'load', id: this.nextId++, key, artifacts, norm });
+  }
+
+  /** Probabilities [n, classes] for n images (n·784 bytes, copied). */
+  async run(key: string, pixels: Uint8Array, n: number): Promise<Float32Array> {
+    const copy = pixels.slice().buffer;
+    const probs = await this.send({ type: 'run', id: this.nextId++, key, pixels: copy, n }, [copy]);
+    if (!probs) throw new Error('inference thread answered without probabilities');
+    return probs;
+  }
+
+  unload(key: string): void {
+    if (!this.failure) this.worker.postMessage({ type: 'unload', key } satisfies ToWorker);
+  }
+
+  async close(): Promise<void> {
+    if (!this.failure) {
+      this.failure = new Error('inference thread closed');
+      for (const w of this.waiting.values()) w.reject(this.failure);
+      this.waiting.clear();
+    }
+    await this.worker.terminate();
+  }
+}
