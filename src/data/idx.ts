@@ -185,7 +185,13 @@ export async function loadIdxPair(
   labelsPath: string,
   options: IdxPairOptions,
 ): Promise<LoadedImages> {
-  const [imgFile, lblFile] = await Promise.all([readDataFile(imagesPath), readDataFile(labelsPath)]);
+  // Both reads run at once, but a failure is reported for the images file first, whichever rejects
+  // first: the same bad input always gets the same message.
+  const [imgRead, lblRead] = await Promise.allSettled([readDataFile(imagesPath), readDataFile(labelsPath)]);
+  if (imgRead.status === 'rejected') throw imgRead.reason;
+  if (lblRead.status === 'rejected') throw lblRead.reason;
+  const imgFile = imgRead.value;
+  const lblFile = lblRead.value;
   const img = parseIdxImages(imgFile.bytes, imagesPath);
   const rawLabels = parseIdxLabels(lblFile.bytes, labelsPath);
   if (rawLabels.length !== img.n) {
