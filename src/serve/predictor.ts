@@ -1,5 +1,7 @@
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { PIXELS, predictProbs, toInputTensor } from '../model/infer.js';
 import type { LoadedModel } from '../model/io.js';
+import type { Normalization } from '../model/metadata.js';
 import { compileFused, type FusedForward } from './fused.js';
 import type { InferenceThread } from './inference-thread.js';
 
@@ -16,6 +18,41 @@ export const DEFAULT_BATCHING: BatchingOptions = { maxBatch: 16, maxWaitMs: 0 };
 
 /** Larger passes (batch requests) go through model.predict in chunks of 64, bounding memory. */
 const MAX_FUSED_BATCH = 64;
+
+/**
+ * Probabilities [n, classes] for n images (n * 784 bytes) in one pass: through the fused plan when
+ * there is one and the batch is small, else `model.predict` in chunks. Used on the event loop's thread
+ * and in the inference thread alike.
+ */
+export function forwardProbs(
+  model: tfl.LayersModel,
+  fused: FusedForward | undefined,
+  norm: Normalization,
+  pixels: Uint8Array,
+  n: number,
+): Float32Array {
+  if (!fused || n > MAX_FUSED_BATCH) return predictProbs(model, pixels, n, norm, MAX_FUSED_BATCH);
+  const x = toInputTensor(pixels, n, norm);
+  try {
+    const y = fused.run(x);
+    try {
+      return y.dataSync() as Float32Array;
+    } finally {
+      y.dispose();
+    }
+  } finally {
+    x.dispose();
+  }
+}
+
+/** The images of queued predictions, one after another. */
+function concatPixels(batch: readonly Pending[]): Uint8Array {
+  const input = new Uint8Array(batch.length * PIXELS);
+  batch.forEach((p, i) => {
+    input.set(p.pixels, i * PIXELS);
+  });
+  return input;
+}
 
 interface Pending {
   readonly pixels: Uint8Array;
@@ -70,38 +107,13 @@ export class Predictor {
   /** Probabilities for n images (n * 784 bytes), computed now, in one pass. */
   predictNow(pixels: Uint8Array, n: number): Float32Array {
     if (this.closed) throw new Error('model was unloaded');
-    const norm = this.loaded.metadata.normalization;
-    if (!this.fused || n > MAX_FUSED_BATCH) return predictProbs(this.loaded.model, pixels, n, norm, 64);
-    const x = toInputTensor(pixels, n, norm);
-    try {
-      const y = this.fused.run(x);
-      try {
-        return y.dataSync() as Float32Array;
-      } finally {
-        y.dispose();
-      }
-    } finally {
-      x.dispose();
-    }
+    return forwardProbs(this.loaded.model, this.fused, this.loaded.metadata.normalization, pixels, n);
   }
 
   /** Probabilities for one image (784 bytes). */
   predict(pixels: Uint8Array): Promise<Float32Array> {
     if (this.closed) return Promise.reject(new Error('model was unloaded'));
-    if (this.offloaded) {
-      return new Promise((resolve, reject) => {
-        this.queue.push({ pixels, resolve, reject });
-        // A pass in flight flushes the queue when it answers.
-        if (this.inFlight) return;
-        if (this.queue.length >= this.batching.maxBatch) this.flush();
-        else if (!this.timer)
-          this.timer =
-            this.batching.maxWaitMs > 0
-              ? setTimeout(() => this.flush(), this.batching.maxWaitMs)
-              : setImmediate(() => this.flush());
-      });
-    }
-    if (this.batching.maxBatch <= 1) {
+    if (!this.offloaded && this.batching.maxBatch <= 1) {
       try {
         return Promise.resolve(this.predictNow(pixels, 1));
       } catch (err) {
@@ -110,6 +122,8 @@ export class Predictor {
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ pixels, resolve, reject });
+      // A pass in flight on the inference thread flushes the queue when it answers.
+      if (this.inFlight) return;
       if (this.queue.length >= this.batching.maxBatch) this.flush();
       else if (!this.timer)
         this.timer =
@@ -133,28 +147,25 @@ export class Predictor {
     this.queue = [];
     if (batch.length === 0) return;
     try {
-      const input = new Uint8Array(batch.length * PIXELS);
-      batch.forEach((p, i) => {
-        input.set(p.pixels, i * PIXELS);
-      });
-      const probs = this.predictNow(input, batch.length);
-      const k = this.numClasses;
-      batch.forEach((p, i) => {
-        p.resolve(probs.slice(i * k, (i + 1) * k));
-      });
+      this.answer(batch, this.predictNow(concatPixels(batch), batch.length));
     } catch (err) {
       for (const p of batch) p.reject(err);
     }
+  }
+
+  /** Resolves each queued prediction with its row of probs. */
+  private answer(batch: readonly Pending[], probs: Float32Array): void {
+    const k = this.numClasses;
+    batch.forEach((p, i) => {
+      p.resolve(probs.slice(i * k, (i + 1) * k));
+    });
   }
 
   private flushToThread(): void {
     const offload = this.offload;
     if (this.inFlight || this.queue.length === 0 || !offload) return;
     const batch = this.queue.splice(0, Math.max(1, this.batching.maxBatch));
-    const input = new Uint8Array(batch.length * PIXELS);
-    batch.forEach((p, i) => {
-      input.set(p.pixels, i * PIXELS);
-    });
+    const input = concatPixels(batch);
     this.inFlight = true;
     offload.thread
       .run(offload.key, input, batch.length)
@@ -165,12 +176,7 @@ export class Predictor {
         return this.predictNow(input, batch.length);
       })
       .then(
-        (probs) => {
-          const k = this.numClasses;
-          batch.forEach((p, i) => {
-            p.resolve(probs.slice(i * k, (i + 1) * k));
-          });
-        },
+        (probs) => this.answer(batch, probs),
         (err: unknown) => {
           for (const p of batch) p.reject(err);
         },
