@@ -222,6 +222,11 @@ async function main(): Promise<void> {
     void cleanup().then(() => process.exit(130));
   });
   const rounds = Math.max(1, Number(args.rounds));
+  const offloads = (args['inference-thread'] as string).split(',').map((v) => {
+    if (v.trim() !== 'on' && v.trim() !== 'off')
+      throw new Error(`--inference-thread takes on, off or on,off, got "${v}"`);
+    return v.trim() === 'on';
+  });
   const median = (xs: number[]) => {
     const v = [...xs].sort((a, b) => a - b);
     const m = v.length >> 1;
@@ -257,7 +262,6 @@ async function main(): Promise<void> {
     }
     const hwrPort = args['hwr-port'] as string;
     const list = (name: 'workers' | 'threads' | 'batch') => (args[name] as string).split(',').map(Number);
-    const offloads = (args['inference-thread'] as string).split(',').map((v) => v.trim() === 'on');
     // The inference thread is for one process (hwr serve turns it off with --workers > 1).
     const runs = list('workers').flatMap((w) =>
       (w === 1 ? offloads : [false]).flatMap((offload) =>
