@@ -10,7 +10,7 @@ import { initBackend } from '../engine/backend.js';
 import { loadModel, saveModel } from '../model/io.js';
 import { checkpointDir } from './checkpoint.js';
 import { RECIPES } from './recipes.js';
-import { type TrainConfig, train } from './trainer.js';
+import { distinctSources, type TrainConfig, train } from './trainer.js';
 
 let data: DatasetSplits;
 let dir: string;
@@ -52,6 +52,18 @@ async function weightsOf(m: { getWeights(): tf.Tensor[] }): Promise<Float32Array
   return Promise.all(m.getWeights().map((w) => w.data() as Promise<Float32Array>));
 }
 
+describe('distinctSources', () => {
+  it('lists a file once when two splits come from it, keeping first-seen order', () => {
+    const a = { path: '/d/upper.gz', sha256: 'a'.repeat(64) };
+    const b = { path: '/d/lower.gz', sha256: 'b'.repeat(64) };
+    const c = { path: '/d/test.gz', sha256: 'c'.repeat(64) };
+    expect(distinctSources([a, b], [a, b, c])).toEqual([a, b, c]);
+    // the same path with other contents is another file
+    const a2 = { ...a, sha256: 'd'.repeat(64) };
+    expect(distinctSources([a], [a2])).toEqual([a, a2]);
+  });
+});
+
 describe('train', () => {
   it('learns MNIST digits from 900 images, records history and test accuracy, and saves a loadable model', async () => {
     const out = join(dir, 'a');
@@ -62,6 +74,12 @@ describe('train', () => {
     expect(m.training.history[1].valAcc).toBeGreaterThan(0.5);
     expect(m.testAccuracy).toBeGreaterThan(0.6); // chance is 0.1
     expect(m.dataset.trainSamples).toBe(896);
+    expect(m.dataset.sources.map((s) => s.path.split('/').pop()?.replace(/\.gz$/, ''))).toEqual([
+      'train-images-idx3-ubyte',
+      'train-labels-idx1-ubyte',
+      't10k-images-idx3-ubyte',
+      't10k-labels-idx1-ubyte',
+    ]);
     await saveModel(result.model, m, out);
     const loaded = await loadModel(out);
     expect(loaded.metadata.testAccuracy).toBe(m.testAccuracy);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { type DatasetSplits, type ImageDataset, range, subset } from '../data/dataset.js';
+import { type DataSource, type DatasetSplits, type ImageDataset, range, subset } from '../data/dataset.js';
 import { type BackendInfo, initBackend } from '../engine/backend.js';
 import { type ArchName, buildModel } from '../model/archs.js';
 import { argmaxRows, PIXELS, predictProbs } from '../model/infer.js';
@@ -304,7 +304,7 @@ export async function train(cfg: TrainConfig): Promise<TrainedModel> {
     params,
     dataset: {
       name: cfg.data.name,
-      sources: [...cfg.data.train.sources, ...cfg.data.test.sources].map((s) => ({ ...s })),
+      sources: distinctSources(cfg.data.train.sources, cfg.data.test.sources),
       trainSamples: fit.n,
       testSamples: cfg.data.test.n,
     },
@@ -332,4 +332,14 @@ export async function train(cfg: TrainConfig): Promise<TrainedModel> {
   };
   if (!interrupted) await removeCheckpoint(ckptDir);
   return { model, metadata, interrupted, backend };
+}
+
+/**
+ * The files a model was made from, each once: splits cut from the same files (the `letters` writers'
+ * split, a validation tail) would otherwise list them twice.
+ */
+export function distinctSources(...lists: readonly (readonly DataSource[])[]): DataSource[] {
+  const seen = new Map<string, DataSource>();
+  for (const s of lists.flat()) seen.set(`${s.path}\0${s.sha256}`, { ...s });
+  return [...seen.values()];
 }
