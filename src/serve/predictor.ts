@@ -96,7 +96,7 @@ export class Predictor {
 
   /** True while predictions go to an inference thread. */
   get offloaded(): boolean {
-    return this.offload !== undefined && this.offload.thread.alive;
+    return this.offload?.thread.alive === true;
   }
 
   /** True when predictions run through the fused plan rather than `model.predict`. */
