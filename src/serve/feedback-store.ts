@@ -97,7 +97,12 @@ export class FeedbackStore {
     this.db.pragma('synchronous = FULL');
     // Another process (a second worker, `hwr feedback export`) may hold the lock briefly.
     this.db.pragma('busy_timeout = 5000');
-    this.migrate();
+    try {
+      this.migrate();
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
     this.insertRow = this.db.prepare(
       `INSERT INTO feedback (created_at, model_name, model_version, label, predicted, input_kind, raw_input, pixels)
        VALUES (@createdAt, @modelName, @modelVersion, @label, @predicted, @inputKind, @rawInput, @pixels)`,
@@ -108,17 +113,25 @@ export class FeedbackStore {
     );
   }
 
+  /**
+   * Brings the schema up to SCHEMA_VERSION, one migration per write transaction. Several processes
+   * may open a fresh file at once (`hwr serve --workers 2`): BEGIN IMMEDIATE takes the write lock
+   * before the version is read, so each migration runs once and the others wait, then see it done.
+   */
   private migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION)
-      throw new Error(
-        `${this.path} has schema version ${version}, newer than this hwr (${SCHEMA_VERSION}); upgrade hwr`,
-      );
-    for (let v = version; v < SCHEMA_VERSION; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]);
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
+    const step = this.db.transaction((): boolean => {
+      const version = this.db.pragma('user_version', { simple: true }) as number;
+      if (version > SCHEMA_VERSION)
+        throw new Error(
+          `${this.path} has schema version ${version}, newer than this hwr (${SCHEMA_VERSION}); upgrade hwr`,
+        );
+      if (version === SCHEMA_VERSION) return false;
+      this.db.exec(MIGRATIONS[version]);
+      this.db.pragma(`user_version = ${version + 1}`);
+      return true;
+    });
+    while (step.immediate()) {
+      // next migration, if any
     }
   }
 
