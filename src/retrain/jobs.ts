@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +47,10 @@ export function defaultHwrCommand(): string[] {
 }
 
 const LOG_LINES = 60;
+/** Job ids as `start` makes them; anything else is never looked up on disk. */
+const JOB_ID = /^\d{8}T\d{6}-[0-9a-f]{6}$/;
+/** How often a running job's record on disk takes in new log lines, at most. */
+const SAVE_EVERY_MS = 500;
 
 function alive(pid: number): boolean {
   try {
@@ -64,6 +68,9 @@ function alive(pid: number): boolean {
 export class RetrainJobs {
   private readonly jobs = new Map<string, RetrainJob>();
   private running: { job: RetrainJob; child: ChildProcess } | undefined;
+  /** Per job: the last write of its record, so writes land in order; and a pending log save. */
+  private readonly saves = new Map<string, Promise<void>>();
+  private readonly saveTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly jobsDir: string,
@@ -74,12 +81,60 @@ export class RetrainJobs {
     return this.running?.job;
   }
 
-  get(id: string): RetrainJob | undefined {
-    return this.jobs.get(id);
+  /**
+   * A job of this process, or else the record another process (a `--workers N` sibling, or this
+   * server before a restart) left in the jobs folder.
+   */
+  async get(id: string): Promise<RetrainJob | undefined> {
+    const mine = this.jobs.get(id);
+    if (mine || !JOB_ID.test(id)) return mine;
+    try {
+      return JSON.parse(await readFile(this.recordPath(id), 'utf8')) as RetrainJob;
+    } catch {
+      return undefined; // no such job, or its record is being replaced right now
+    }
   }
 
-  list(): RetrainJob[] {
-    return [...this.jobs.values()];
+  /** Every job in the jobs folder (this process's and the others'), oldest first. */
+  async list(): Promise<RetrainJob[]> {
+    const ids = await readdir(this.jobsDir).catch(() => [] as string[]);
+    const found = await Promise.all(ids.filter((id) => JOB_ID.test(id)).map((id) => this.get(id)));
+    const all = new Map<string, RetrainJob>();
+    for (const job of [...found, ...this.jobs.values()]) if (job) all.set(job.id, job);
+    return [...all.values()].sort(
+      (a, b) => a.startedAt.localeCompare(b.startedAt) || a.id.localeCompare(b.id),
+    );
+  }
+
+  private recordPath(id: string): string {
+    return join(this.jobsDir, id, 'job.json');
+  }
+
+  /** Writes the job's record (temp file + rename: readers never see half of it), in call order. */
+  private save(job: RetrainJob): Promise<void> {
+    const path = this.recordPath(job.id);
+    const text = `${JSON.stringify(job)}\n`;
+    const write = (this.saves.get(job.id) ?? Promise.resolve())
+      .then(async () => {
+        await writeFile(`${path}.tmp`, text);
+        await rename(`${path}.tmp`, path);
+      })
+      .catch(() => {
+        // the folder is gone (deleted by hand): this process still answers from memory
+      });
+    this.saves.set(job.id, write);
+    return write;
+  }
+
+  /** Saves a running job's new log lines soon, at most every SAVE_EVERY_MS. */
+  private saveSoon(job: RetrainJob): void {
+    if (this.saveTimers.has(job.id)) return;
+    const timer = setTimeout(() => {
+      this.saveTimers.delete(job.id);
+      void this.save(job);
+    }, SAVE_EVERY_MS);
+    timer.unref();
+    this.saveTimers.set(job.id, timer);
   }
 
   /** Starts a job, or returns undefined when one is already running. */
@@ -131,6 +186,7 @@ export class RetrainJobs {
     const [cmd, ...prefix] = this.command;
     try {
       await mkdir(dir, { recursive: true });
+      await this.save(job);
       slot.child = spawn(cmd, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
       if (slot.child.pid) await writeFile(this.lockPath, `${slot.child.pid} ${id}\n`);
     } catch (err) {
@@ -147,6 +203,7 @@ export class RetrainJobs {
       const lines = chunk.toString('utf8').split('\n').filter(Boolean);
       job.log.push(...lines);
       if (job.log.length > LOG_LINES) job.log.splice(0, job.log.length - LOG_LINES);
+      this.saveSoon(job);
     };
     child.stdout?.on('data', append);
     child.stderr?.on('data', append);
@@ -196,11 +253,17 @@ export class RetrainJobs {
     job.finishedAt = new Date().toISOString();
     job.state =
       code === 0 ? (job.promoted ? 'promoted' : 'passed') : code === GATE_FAILED_EXIT ? 'rejected' : 'failed';
+    clearTimeout(this.saveTimers.get(job.id));
+    this.saveTimers.delete(job.id);
+    const saved = this.save(job);
     // Busy until the lock file is gone, so a new job's lock cannot be removed by this release.
+    // The record is final before the lock goes: whoever takes the lock next sees this job ended.
     if (this.running?.job === job)
-      void rm(this.lockPath, { force: true }).finally(() => {
-        if (this.running?.job === job) this.running = undefined;
-      });
+      void saved
+        .then(() => rm(this.lockPath, { force: true }))
+        .finally(() => {
+          if (this.running?.job === job) this.running = undefined;
+        });
   }
 
   /** Waits for the running job (if any) to finish. */

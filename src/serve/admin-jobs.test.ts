@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DIGIT_CLASSES } from '../data/dataset.js';
 import { useTempDir } from '../data/test-helpers.js';
 import { PIXELS } from '../model/infer.js';
+import { RetrainJobs } from '../retrain/jobs.js';
 import { registerAdminRoutes } from './admin.js';
 import { FeedbackStore } from './feedback-store.js';
 import { HttpError } from './http-error.js';
@@ -156,5 +157,43 @@ describe('admin retrain jobs', () => {
     expect(jobs[0].model).toBe('digits');
     // Exit 0 without a result file: the gate passed but nothing was promoted.
     expect((await waitForJob(a, jobs[0].id)).state).toBe('passed');
+  });
+
+  it('shows a job started by one server process to the others sharing the data folder', async () => {
+    const dir = join(await tempDir(), 'retrain-jobs');
+    // Two `hwr serve --workers 2` processes, each with its own RetrainJobs, one jobs folder.
+    const stand = (code: number) => [
+      process.execPath,
+      '-e',
+      `console.error('working'); setTimeout(() => process.exit(${code}), 700)`,
+    ];
+    const a = new RetrainJobs(dir, stand(2));
+    const b = new RetrainJobs(dir, stand(0));
+    const req = { model: 'digits', base: 'models/digits', feedback: 'data/feedback.sqlite' };
+    const job = await a.start(req);
+    if (!job) throw new Error('job not started');
+    expect((await b.get(job.id))?.state).toBe('running');
+    expect(await b.start(req)).toBeUndefined(); // the lock is A's
+    const end = Date.now() + 20_000;
+    let seen = await b.get(job.id);
+    while (seen?.state === 'running' && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 50));
+      seen = await b.get(job.id);
+    }
+    expect(seen).toMatchObject({ id: job.id, state: 'rejected', exitCode: 2, model: 'digits' });
+    expect(seen?.log).toContain('working');
+    expect((await b.list()).map((j) => j.id)).toEqual([job.id]);
+    await a.idle();
+    // B's own job is listed after A's, by both.
+    const second = await b.start(req);
+    if (!second) throw new Error('second job not started');
+    await b.idle();
+    expect((await a.list()).map((j) => [j.id, j.state])).toEqual([
+      [job.id, 'rejected'],
+      [second.id, 'passed'],
+    ]);
+    // Ids are only looked up in the jobs folder in their own format.
+    expect(await b.get('../retrain-jobs')).toBeUndefined();
+    expect(await b.get('20990101T000000-abcdef')).toBeUndefined();
   });
 });

@@ -214,12 +214,12 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       '/api/admin/jobs',
       {
         schema: {
-          summary: 'Retrain jobs of this server process',
+          summary: 'Retrain jobs (of every server process sharing the data folder)',
           security,
           response: { 200: z.object({ jobs: z.array(JobReply) }), ...errors },
         },
       },
-      async () => ({ jobs: jobs.list() }),
+      async () => ({ jobs: await jobs.list() }),
     );
 
     api.get(
@@ -233,7 +233,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
         },
       },
       async (request) => {
-        const job = jobs.get(request.params.id);
+        const job = await jobs.get(request.params.id);
         if (!job) throw HttpError.notFound(`no retrain job "${request.params.id}"`);
         return job;
       },
