@@ -88,11 +88,29 @@ export class RetrainJobs {
   async get(id: string): Promise<RetrainJob | undefined> {
     const mine = this.jobs.get(id);
     if (mine || !JOB_ID.test(id)) return mine;
-    try {
-      return JSON.parse(await readFile(this.recordPath(id), 'utf8')) as RetrainJob;
-    } catch {
-      return undefined; // no such job, or its record is being replaced right now
+    const read = async () => {
+      try {
+        return JSON.parse(await readFile(this.recordPath(id), 'utf8')) as RetrainJob;
+      } catch {
+        return undefined; // no such job
+      }
+    };
+    let job = await read();
+    if (job?.state !== 'running' || (await this.lockedBy(id))) return job;
+    // Not locked: the job ended between the two reads (its record is final before its lock goes), or
+    // its server stopped and left the record "running", which nothing will ever end.
+    job = await read();
+    if (job?.state === 'running') {
+      job.state = 'failed';
+      job.log = [...job.log, 'no process is running this job any more (its server stopped)'];
     }
+    return job;
+  }
+
+  /** True when the job lock names this job and its process is alive. */
+  private async lockedBy(id: string): Promise<boolean> {
+    const lock = await this.readLock();
+    return lock?.id === id && lock.live;
   }
 
   /** Every job in the jobs folder (this process's and the others'), oldest first. */
@@ -188,7 +206,9 @@ export class RetrainJobs {
       await mkdir(dir, { recursive: true });
       await this.save(job);
       slot.child = spawn(cmd, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
-      if (slot.child.pid) await writeFile(this.lockPath, `${slot.child.pid} ${id}\n`);
+      // The child's pid first: the lock stays live while the child runs, even if this server stops;
+      // and this server's: it is live until the job's record is final.
+      if (slot.child.pid) await writeFile(this.lockPath, `${slot.child.pid} ${id} ${process.pid}\n`);
     } catch (err) {
       this.finish(job, 1, `cannot start: ${(err as Error).message}`);
       return job;
@@ -218,6 +238,15 @@ export class RetrainJobs {
     return join(this.jobsDir, '.running');
   }
 
+  /** The lock file's job id, and whether any process it names is alive ("<pid> <id> [<pid>]"). */
+  private async readLock(): Promise<{ id: string; live: boolean } | undefined> {
+    const text = await readFile(this.lockPath, 'utf8').catch(() => undefined);
+    if (text === undefined) return undefined;
+    const [first, id = '', ...rest] = text.trim().split(' ');
+    const pids = [first, ...rest].map(Number).filter((pid) => Number.isInteger(pid) && pid > 0);
+    return { id, live: pids.some(alive) };
+  }
+
   /** Takes the cross-process job lock; a lock whose process is gone is stale and taken over. */
   private async lock(id: string): Promise<boolean> {
     await mkdir(this.jobsDir, { recursive: true });
@@ -228,8 +257,7 @@ export class RetrainJobs {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
-      const pid = Number((await readFile(this.lockPath, 'utf8').catch(() => '')).split(' ')[0]);
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) return false;
+      if ((await this.readLock())?.live) return false;
       await rm(this.lockPath, { force: true });
     }
     return false;

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
@@ -192,6 +192,15 @@ describe('admin retrain jobs', () => {
       [job.id, 'rejected'],
       [second.id, 'passed'],
     ]);
+    // A record a stopped server left "running" (no live process holds the lock for it) reads as failed.
+    const orphan = { ...second, id: '20260101T000000-0000aa', state: 'running', startedAt: '2026-01-01' };
+    await mkdir(join(dir, orphan.id));
+    await writeFile(join(dir, orphan.id, 'job.json'), JSON.stringify(orphan));
+    expect(await b.get(orphan.id)).toMatchObject({ state: 'failed' });
+    expect((await b.get(orphan.id))?.log.at(-1)).toMatch(/no process is running this job/);
+    await writeFile(join(dir, '.running'), `${process.pid} ${orphan.id}\n`);
+    expect((await b.get(orphan.id))?.state).toBe('running');
+    await rm(join(dir, '.running'));
     // Ids are only looked up in the jobs folder in their own format.
     expect(await b.get('../retrain-jobs')).toBeUndefined();
     expect(await b.get('20990101T000000-abcdef')).toBeUndefined();
