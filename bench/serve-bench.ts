@@ -158,7 +158,10 @@ function treeCpuSeconds(root: number): { total: number; children: Map<number, nu
   };
   const children = new Map<number, number>();
   for (const [pid, st] of stats) if (st.ppid === root) children.set(pid, subtree(pid));
-  return { total: subtree(root), children };
+  // The root's own ticks plus its children's subtrees: no subtree is walked twice.
+  let total = (stats.get(root)?.ticks ?? 0) / 100;
+  for (const seconds of children.values()) total += seconds;
+  return { total, children };
 }
 
 /**

@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from '../store/store.js';
 import { GATE_FAILED_EXIT } from './gate.js';
 import type { RetrainResult } from './retrain.js';
 
@@ -128,15 +129,11 @@ export class RetrainJobs {
     return join(this.jobsDir, id, 'job.json');
   }
 
-  /** Writes the job's record (temp file + rename: readers never see half of it), in call order. */
+  /** Writes the job's record (atomically: readers never see half of it), in call order. */
   private save(job: RetrainJob): Promise<void> {
-    const path = this.recordPath(job.id);
     const text = `${JSON.stringify(job)}\n`;
     const write = (this.saves.get(job.id) ?? Promise.resolve())
-      .then(async () => {
-        await writeFile(`${path}.tmp`, text);
-        await rename(`${path}.tmp`, path);
-      })
+      .then(() => writeFileAtomic(this.recordPath(job.id), text))
       .catch(() => {
         // the folder is gone (deleted by hand): this process still answers from memory
       });

@@ -73,11 +73,17 @@ export class InferenceThread {
   }
 
   private fail(err: Error): void {
-    if (this.failure) return;
+    if (this.stop(err))
+      this.log(`inference thread stopped: ${err.message}; predictions run on the main thread`);
+  }
+
+  /** Marks the thread stopped and rejects what waits on it; false when it was stopped already. */
+  private stop(err: Error): boolean {
+    if (this.failure) return false;
     this.failure = err;
-    this.log(`inference thread stopped: ${err.message}; predictions run on the main thread`);
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
+    return true;
   }
 
   private send(
@@ -117,11 +123,7 @@ export class InferenceThread {
   }
 
   async close(): Promise<void> {
-    if (!this.failure) {
-      this.failure = new Error('inference thread closed');
-      for (const w of this.waiting.values()) w.reject(this.failure);
-      this.waiting.clear();
-    }
+    this.stop(new Error('inference thread closed'));
     await this.worker.terminate();
   }
 }

@@ -108,7 +108,8 @@ async function fsyncDir(path: string): Promise<void> {
   }
 }
 
-async function writeFileAtomic(path: string, text: string): Promise<void> {
+/** Writes a file so readers see the old or the new content, never half (temp file, fsync, rename). */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const fh = await open(tmp, 'w');
   try {
