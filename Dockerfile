@@ -38,13 +38,14 @@ WORKDIR /app
 COPY --from=manifest /manifest/package.json ./
 COPY package-lock.json .npmrc ./
 
-# --- build: all dependencies, TypeScript + the Vite page into dist/ ----------------------------------
+# --- build: all dependencies, TypeScript + the Vite page into dist/, the OpenBLAS addon into build/ ---
 FROM toolchain AS build
 # Scripts are skipped: the build needs no native addon, and `prepare` would run before src/ is here.
 RUN npm ci --ignore-scripts
 COPY package.json tsconfig.json vite.config.ts ./
 COPY src ./src
-RUN npm run build
+COPY scripts/build-blas.mjs ./scripts/
+RUN npm run build && test -f build/hwr-blas.node
 
 # --- deps: production dependencies only, native addon compiled, trimmed -------------------------------
 FROM toolchain AS deps
@@ -67,8 +68,9 @@ RUN npm ci --omit=dev --ignore-scripts \
 FROM ${NODE_IMAGE} AS runtime
 # /var/cache/apt: bases without Debian's docker-clean apt hook keep ~80 MB of package caches there.
 # tini: PID 1 that forwards SIGTERM/SIGINT to node and reaps zombies. DejaVu: the report charts' font.
+# OpenBLAS: the training GEMMs (src/engine/blas.ts; hwr falls back to XNNPACK without it).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini fonts-dejavu-core \
+ && apt-get install -y --no-install-recommends tini fonts-dejavu-core libopenblas0-pthread \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* \
  && groupadd --system --gid 10001 hwr \
  && useradd --system --uid 10001 --gid hwr --home-dir /home/hwr --create-home --shell /usr/sbin/nologin hwr \
@@ -83,6 +85,7 @@ ENV NODE_ENV=production \
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/build ./build
 COPY bin ./bin
 # The shipped pretrained models, once: the trainer's `seed` role copies them into the models volume.
 # /models stays an empty, hwr-owned mount point: Docker's copy-up of image content into a new volume
@@ -91,7 +94,9 @@ COPY models ./models
 COPY docker/entrypoint.sh /usr/local/bin/hwr-entrypoint
 RUN chmod 0755 /usr/local/bin/hwr-entrypoint bin/hwr.js \
  && ln -s /app/bin/hwr.js /usr/local/bin/hwr \
- && hwr --version
+ && hwr --version \
+ && node --input-type=module -e "const r = (await import('/app/dist/engine/blas.js')).loadBlas(1); \
+      if (!r.blas) throw new Error(r.reason); console.log(r.blas.library)"
 USER hwr
 EXPOSE 5000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \

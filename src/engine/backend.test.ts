@@ -60,7 +60,9 @@ let initial: Float32Array[];
 
 beforeAll(async () => {
   const info = await initBackend({ backend: 'wasm', threads: 2 });
-  expect(info).toEqual({ name: 'wasm', threads: 2, simd: true });
+  expect(info).toMatchObject({ name: 'wasm', threads: 2, simd: true });
+  // OpenBLAS when the addon and library load (the training comparisons below then run on it).
+  expect(info.gemm).toMatch(/^(OpenBLAS \S+|XNNPACK)$/);
   const m = tinyModel();
   initial = m.getWeights().map((w) => w.dataSync().slice() as Float32Array);
   m.dispose();
@@ -132,7 +134,7 @@ describe('initBackend in a fresh process', () => {
       console.log(JSON.stringify(info));`);
     expect(r.error).toBeUndefined(); // a hang ends in a spawnSync timeout error
     expect(r.status, r.stderr.slice(-1500)).toBe(0);
-    expect(JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '')).toEqual({
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '')).toMatchObject({
       name: 'wasm',
       threads: 2,
       simd: true,
@@ -145,5 +147,13 @@ describe('initBackend in a fresh process', () => {
     expect(run(code, { HWR_BACKEND: 'gpu' }).stderr).toContain('unknown backend "gpu" in HWR_BACKEND');
     expect(run(code, { HWR_THREADS: '0' }).stderr).toContain('threads must be an integer from 1 to 8');
     expect(BackendError.name).toBe('BackendError');
+  });
+
+  it('follows HWR_BLAS: off keeps XNNPACK, a library that does not load is an error', () => {
+    const code = `import { initBackend } from '${backendUrl}'; console.log((await initBackend()).gemm);`;
+    expect(run(code, { HWR_BLAS: 'off' }).stdout.trim()).toBe('XNNPACK');
+    const bad = run(code, { HWR_BLAS: '/nonexistent/libblas.so' });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain('HWR_BLAS=/nonexistent/libblas.so: no BLAS library');
   });
 });

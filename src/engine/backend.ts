@@ -10,6 +10,8 @@ export interface BackendInfo {
   readonly name: BackendName;
   readonly threads: number;
   readonly simd: boolean;
+  /** wasm only: the BLAS library its GEMMs run on ("XNNPACK" when none is loaded). */
+  readonly gemm?: string;
 }
 
 export interface BackendOptions {
@@ -57,6 +59,24 @@ async function tryTensorflow(): Promise<string | undefined> {
   }
   if (!(await tf.setBackend('tensorflow'))) return 'the tensorflow backend failed to initialise';
   return undefined;
+}
+
+/** OpenBLAS for the wasm kernels' GEMMs when the addon and library load; else XNNPACK's. */
+async function attachBlas(threads: number, log: (m: string) => void): Promise<string> {
+  const { loadBlas } = await import('./blas.js');
+  const { useBlas } = await import('./wasm-kernels.js');
+  let result: ReturnType<typeof loadBlas>;
+  try {
+    result = loadBlas(threads);
+  } catch (e) {
+    throw new BackendError((e as Error).message);
+  }
+  useBlas(result.blas);
+  if (!result.blas) {
+    log(`backend: GEMMs on XNNPACK (OpenBLAS: ${result.reason})`);
+    return 'XNNPACK';
+  }
+  return result.blas.library.split(' ').slice(0, 2).join(' ');
 }
 
 async function tryWasm(threads: number, log: (m: string) => void): Promise<number | undefined> {
@@ -109,7 +129,12 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
   if (!info && (!requested || requested === 'wasm')) {
     const used = await tryWasm(threads, log);
     if (used !== undefined)
-      info = { name: 'wasm', threads: used, simd: Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) };
+      info = {
+        name: 'wasm',
+        threads: used,
+        simd: Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')),
+        gemm: await attachBlas(used, log),
+      };
     else if (requested) throw new BackendError('the wasm backend failed to initialise');
   }
   if (!info) {
@@ -119,6 +144,8 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
   }
   await tf.ready();
   current = info;
-  log(`backend: ${info.name} (threads ${info.threads}, simd ${info.simd})`);
+  log(
+    `backend: ${info.name} (threads ${info.threads}, simd ${info.simd}${info.gemm ? `, GEMM ${info.gemm}` : ''})`,
+  );
   return info;
 }

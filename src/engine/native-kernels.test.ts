@@ -55,11 +55,13 @@ describe('native training kernels', () => {
           .map((e) => e.name)
           .sort(),
       ).toEqual([
+        'bias_act',
         'bn_backward',
         'bn_forward',
         'bn_moments',
         'col2im',
         'filter_grad_direct',
+        'im2col',
         'max_pool_grad',
         'sum_rows',
         'swap_outer',

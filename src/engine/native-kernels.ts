@@ -25,6 +25,10 @@ export type ConvGeometry = readonly [
 /** Byte offsets into the backend's heap. */
 export interface NativeKernels {
   col2im(col: number, dx: number, ...g: ConvGeometry): void;
+  /** x NHWC -> col [N·Ho·Wo, kh·kw·C], zero where the patch leaves the image. */
+  im2col(x: number, col: number, ...g: ConvGeometry): void;
+  /** y[r, :] += bias (skipped when bias is 0), then ReLU when relu is 1. */
+  bias_act(y: number, bias: number, rows: number, cols: number, relu: number): void;
   /** x [A, B, blk] -> out [B, A, blk]. */
   swap_outer(x: number, out: number, a: number, b: number, blk: number): void;
   /** Per matrix m < batches: out[m·outBatch + c·outRow + r] = x[m·xBatch + r·xRow + c] (in floats). */
@@ -87,10 +91,15 @@ function base64Bytes(text: string): Uint8Array<ArrayBuffer> {
 }
 
 /** The helpers bound to this backend's memory (compiled once per memory). */
-export function nativeKernels(backend: BackendWasm): NativeKernels {
+function backendMemory(backend: BackendWasm): WebAssembly.Memory {
   const module = backend.wasm as unknown as EmscriptenModule;
   const memory = module.wasmMemory ?? module.asm?.memory;
   if (!memory) throw new Error('the wasm backend exposes no memory to bind the training kernels to');
+  return memory;
+}
+
+export function nativeKernels(backend: BackendWasm): NativeKernels {
+  const memory = backendMemory(backend);
   let kernels = instances.get(memory);
   if (!kernels) {
     const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
@@ -100,6 +109,19 @@ export function nativeKernels(backend: BackendWasm): NativeKernels {
     instances.set(memory, kernels);
   }
   return kernels;
+}
+
+const heaps = new WeakMap<WebAssembly.Memory, Float32Array>();
+
+/** A Float32Array over the whole heap, for the BLAS addon (renewed when the memory grows). */
+export function heapFloat32(backend: BackendWasm): Float32Array {
+  const memory = backendMemory(backend);
+  let heap = heaps.get(memory);
+  if (!heap || heap.buffer !== memory.buffer) {
+    heap = new Float32Array(memory.buffer);
+    heaps.set(memory, heap);
+  }
+  return heap;
 }
 
 /** Byte offset of a tensor's data on the heap. */

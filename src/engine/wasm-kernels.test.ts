@@ -1,7 +1,8 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { FILTER_DIRECT_MAX_PATCH, registerWasmTrainingKernels } from './wasm-kernels.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadBlas } from './blas.js';
+import { FILTER_DIRECT_MAX_PATCH, registerWasmTrainingKernels, useBlas } from './wasm-kernels.js';
 
 /** Deterministic uniform(-1, 1) values (mulberry32), so a failure reproduces. */
 function randoms(n: number, seed: number): Float32Array {
@@ -61,6 +62,15 @@ async function expectSameAsCpu(kernel: string, inputs: Record<string, Input>, at
   expect(worst).toBeLessThan(1e-5 * scale * 10);
 }
 
+// The GEMM kernels are checked twice: on XNNPACK, and on OpenBLAS when the addon and library load
+// (.ci/run makes sure they do; elsewhere a missing one skips those cases, with the reason printed).
+const blasResult = loadBlas(1);
+if (!blasResult.blas) console.warn(`wasm-kernels.test: OpenBLAS cases skipped: ${blasResult.reason}`);
+const GEMMS = [
+  { gemm: 'XNNPACK', blas: undefined },
+  { gemm: 'OpenBLAS', blas: blasResult.blas },
+] as const;
+
 beforeAll(async () => {
   registerWasmTrainingKernels();
   expect(await tf.setBackend('wasm')).toBe(true);
@@ -86,52 +96,132 @@ const CONV_CASES: ConvCase[] = [
   [1, 12, 12, 32, 5, 5, 24, 1, 'valid'],
 ];
 
-describe('Conv2DBackpropFilter on wasm', () => {
-  it('covers both formulations', () => {
-    const patches = CONV_CASES.map(([, , , c, kh, kw]) => kh * kw * c);
-    expect(patches.some((p) => p <= FILTER_DIRECT_MAX_PATCH)).toBe(true);
-    expect(patches.filter((p) => p > FILTER_DIRECT_MAX_PATCH).length).toBeGreaterThanOrEqual(4);
-  });
-  it.each(CONV_CASES)(
-    'x [%i,%i,%i,%i] k %ix%i out %i stride %i %s',
-    async (n, h, w, c, kh, kw, o, s, pad) => {
-      const info = tf.backend_util.computeConv2DInfo([n, h, w, c], [kh, kw, c, o], s, 1, pad);
-      await expectSameAsCpu(
-        tf.Conv2DBackpropFilter,
-        { x: input([n, h, w, c], 1), dy: input(info.outShape, 2) },
-        { strides: [s, s], pad, dataFormat: 'NHWC', filterShape: [kh, kw, c, o] },
+describe.each(GEMMS)('GEMM kernels on wasm with $gemm', ({ gemm, blas }) => {
+  beforeAll(() => useBlas(blas));
+  afterAll(() => useBlas(undefined));
+  const run = gemm === 'XNNPACK' || blas ? describe : describe.skip;
+  run('kernels', () => {
+    describe('Conv2DBackpropFilter', () => {
+      it('covers both formulations', () => {
+        const patches = CONV_CASES.map(([, , , c, kh, kw]) => kh * kw * c);
+        expect(patches.some((p) => p <= FILTER_DIRECT_MAX_PATCH)).toBe(true);
+        expect(patches.filter((p) => p > FILTER_DIRECT_MAX_PATCH).length).toBeGreaterThanOrEqual(4);
+      });
+      it.each(CONV_CASES)(
+        'x [%i,%i,%i,%i] k %ix%i out %i stride %i %s',
+        async (n, h, w, c, kh, kw, o, s, pad) => {
+          const info = tf.backend_util.computeConv2DInfo([n, h, w, c], [kh, kw, c, o], s, 1, pad);
+          await expectSameAsCpu(
+            tf.Conv2DBackpropFilter,
+            { x: input([n, h, w, c], 1), dy: input(info.outShape, 2) },
+            { strides: [s, s], pad, dataFormat: 'NHWC', filterShape: [kh, kw, c, o] },
+          );
+        },
       );
-    },
-  );
-});
+    });
 
-describe('Conv2DBackpropInput on wasm', () => {
-  it.each(CONV_CASES)(
-    'x [%i,%i,%i,%i] k %ix%i out %i stride %i %s',
-    async (n, h, w, c, kh, kw, o, s, pad) => {
-      const info = tf.backend_util.computeConv2DInfo([n, h, w, c], [kh, kw, c, o], s, 1, pad);
-      await expectSameAsCpu(
-        tf.Conv2DBackpropInput,
-        { dy: input(info.outShape, 3), filter: input([kh, kw, c, o], 4) },
-        { strides: [s, s], pad, dataFormat: 'NHWC', inputShape: [n, h, w, c] },
+    describe('Conv2DBackpropInput', () => {
+      it.each(CONV_CASES)(
+        'x [%i,%i,%i,%i] k %ix%i out %i stride %i %s',
+        async (n, h, w, c, kh, kw, o, s, pad) => {
+          const info = tf.backend_util.computeConv2DInfo([n, h, w, c], [kh, kw, c, o], s, 1, pad);
+          await expectSameAsCpu(
+            tf.Conv2DBackpropInput,
+            { dy: input(info.outShape, 3), filter: input([kh, kw, c, o], 4) },
+            { strides: [s, s], pad, dataFormat: 'NHWC', inputShape: [n, h, w, c] },
+          );
+        },
       );
-    },
-  );
-});
+    });
 
-describe('BatchMatMul on wasm', () => {
-  // [aShape (before transpose flags), bShape, transposeA, transposeB]
-  const cases: [number[], number[], boolean, boolean][] = [
-    [[1, 7, 5], [1, 5, 3], false, false],
-    [[1, 5, 7], [1, 5, 3], true, false],
-    [[1, 7, 5], [1, 3, 5], false, true],
-    [[1, 5, 7], [1, 3, 5], true, true],
-    [[3, 4, 6], [3, 4, 2], true, false],
-    [[2, 1, 9], [2, 5, 9], false, true],
-    [[1, 128, 33], [1, 128, 10], true, false],
-  ];
-  it.each(cases)('a %j b %j transposeA %s transposeB %s', async (a, b, transposeA, transposeB) => {
-    await expectSameAsCpu(tf.BatchMatMul, { a: input(a, 5), b: input(b, 6) }, { transposeA, transposeB });
+    describe('BatchMatMul', () => {
+      // [aShape (before transpose flags), bShape, transposeA, transposeB]
+      const cases: [number[], number[], boolean, boolean][] = [
+        [[1, 7, 5], [1, 5, 3], false, false],
+        [[1, 5, 7], [1, 5, 3], true, false],
+        [[1, 7, 5], [1, 3, 5], false, true],
+        [[1, 5, 7], [1, 3, 5], true, true],
+        [[3, 4, 6], [3, 4, 2], true, false],
+        [[2, 1, 9], [2, 5, 9], false, true],
+        [[1, 128, 33], [1, 128, 10], true, false],
+        [[3, 4, 6], [1, 6, 2], false, false],
+        [[1, 4, 6], [3, 2, 6], false, true],
+      ];
+      it.each(cases)('a %j b %j transposeA %s transposeB %s', async (a, b, transposeA, transposeB) => {
+        await expectSameAsCpu(tf.BatchMatMul, { a: input(a, 5), b: input(b, 6) }, { transposeA, transposeB });
+      });
+    });
+
+    describe('Conv2D', () => {
+      it.each(CONV_CASES)(
+        'x [%i,%i,%i,%i] k %ix%i out %i stride %i %s',
+        async (n, h, w, c, kh, kw, o, s, pad) => {
+          await expectSameAsCpu(
+            tf.Conv2D,
+            { x: input([n, h, w, c], 7), filter: input([kh, kw, c, o], 8) },
+            { strides: [s, s], pad, dataFormat: 'NHWC', dilations: [1, 1] },
+          );
+        },
+      );
+      it('runs a 1x1 convolution on the input itself, and a dilated one', async () => {
+        const x = input([2, 5, 6, 7], 9);
+        await expectSameAsCpu(
+          tf.Conv2D,
+          { x, filter: input([1, 1, 7, 3], 10) },
+          { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1] },
+        );
+        await expectSameAsCpu(
+          tf.Conv2D,
+          { x, filter: input([3, 3, 7, 3], 11) },
+          { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', dilations: [2, 2] },
+        );
+      });
+    });
+
+    describe('FusedConv2D', () => {
+      it.each(['linear', 'relu', 'elu'])('bias + %s', async (activation) => {
+        const [n, h, w, c, k, o] = [2, 9, 8, 5, 3, 6];
+        await expectSameAsCpu(
+          tf.FusedConv2D,
+          { x: input([n, h, w, c], 12), filter: input([k, k, c, o], 13), bias: input([o], 14) },
+          {
+            strides: [1, 1],
+            pad: 'same',
+            dataFormat: 'NHWC',
+            dilations: [1, 1],
+            activation,
+            leakyreluAlpha: 0.2,
+          },
+        );
+      });
+      it('without a bias', async () => {
+        await expectSameAsCpu(
+          tf.FusedConv2D,
+          { x: input([1, 7, 7, 3], 15), filter: input([3, 3, 3, 4], 16) },
+          { strides: [2, 2], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1], activation: 'relu' },
+        );
+      });
+    });
+
+    describe('_FusedMatMul', () => {
+      const cases: [number[], number[], boolean, boolean, string][] = [
+        [[1, 7, 5], [1, 5, 3], false, false, 'relu'],
+        [[1, 5, 7], [1, 3, 5], true, true, 'linear'],
+        [[3, 4, 6], [1, 6, 2], false, false, 'relu'],
+        [[1, 128, 1600], [1, 1600, 50], false, false, 'sigmoid'],
+      ];
+      it.each(cases)(
+        'a %j b %j transposeA %s transposeB %s %s',
+        async (a, b, transposeA, transposeB, activation) => {
+          const n = b[transposeB ? 1 : 2];
+          await expectSameAsCpu(
+            tf._FusedMatMul,
+            { a: input(a, 17), b: input(b, 18), bias: input([n], 19) },
+            { transposeA, transposeB, activation },
+          );
+        },
+      );
+    });
   });
 });
 

@@ -7,12 +7,16 @@
  * plus small SIMD helpers of ours for the data movement around them (im2col, col2im, transposes,
  * reductions: ./native/kernels.c). Shapes the fast paths do not cover go to the stock wasm kernel or,
  * where wasm has none, to the cpu backend's kernel.
+ *
+ * With the system's OpenBLAS loaded (./blas.ts, `useBlas`), the convolutions and matmuls run as im2col
+ * + OpenBLAS sgemm on the same heap instead of XNNPACK: 3-4x the GEMM speed on this CPU's FMA units.
  */
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
+import type { Blas } from './blas.js';
 import { cpuFallback } from './cpu-fallback.js';
-import { type ConvGeometry, heapOffset, nativeKernels } from './native-kernels.js';
+import { type ConvGeometry, heapFloat32, heapOffset, nativeKernels } from './native-kernels.js';
 
 type Info = tf.TensorInfo;
 type Attrs = tf.NamedAttrMap;
@@ -23,6 +27,9 @@ const CPU_FALLBACK_KERNELS: readonly string[] = [];
 
 /** Names of every kernel this module registers or replaces on wasm. */
 export const WASM_TRAINING_KERNELS: readonly string[] = [
+  tf.Conv2D,
+  tf.FusedConv2D,
+  tf._FusedMatMul,
   tf.Conv2DBackpropFilter,
   tf.Conv2DBackpropInput,
   tf.BatchMatMul,
@@ -36,6 +43,13 @@ export const WASM_TRAINING_KERNELS: readonly string[] = [
 ];
 
 let registered = false;
+/** OpenBLAS, when loaded: the GEMMs below run on it instead of XNNPACK. */
+let blas: Blas | undefined;
+
+/** Routes the GEMMs of these kernels to `b` (undefined: back to XNNPACK). */
+export function useBlas(b: Blas | undefined): void {
+  blas = b;
+}
 /** The stock wasm kernels we wrap, captured before they are replaced. */
 const stock = new Map<string, tf.KernelFunc>();
 
@@ -104,6 +118,178 @@ function gemm(backend: BackendWasm, a: Info, b: Info, m: number, k: number, n: n
     dataFormat: 'NHWC',
     dilations: [1, 1],
   } as unknown as Attrs);
+}
+
+/** C[M,N] = op(A)·op(B) on the heap, through OpenBLAS; offsets in bytes, leading dims in floats. */
+function sgemm(
+  wasm: BackendWasm,
+  b: Blas,
+  [ta, tb]: [boolean, boolean],
+  [m, n, k]: [number, number, number],
+  a: number,
+  bOff: number,
+  c: number,
+): void {
+  b.sgemm(heapFloat32(wasm), +ta, +tb, m, n, k, a, ta ? m : k, bOff, tb ? k : n, 0, c, n);
+}
+
+/** A 1x1, stride-1, unpadded convolution's patch matrix is its input itself. */
+function pointwise(info: ConvInfo): boolean {
+  const { filterHeight, filterWidth, strideHeight, strideWidth, padInfo } = info;
+  const { top, bottom, left, right } = padInfo;
+  return (
+    filterHeight === 1 &&
+    filterWidth === 1 &&
+    strideHeight === 1 &&
+    strideWidth === 1 &&
+    !(top || bottom || left || right)
+  );
+}
+
+/** The patch matrix [N·Ho·Wo, kh·kw·Cin] of x (x itself when pointwise; the caller frees it otherwise). */
+function patches(wasm: BackendWasm, x: Info, info: ConvInfo): Info {
+  if (pointwise(info)) return x;
+  const K = info.filterHeight * info.filterWidth * info.inChannels;
+  const col = wasm.makeOutput([info.batchSize * info.outHeight * info.outWidth, K], 'float32');
+  nativeKernels(wasm).im2col(at(wasm, x), at(wasm, col), ...geometry(info));
+  return col;
+}
+
+/** y = conv(x, filter) as patches · filter[kh·kw·Cin, Cout], on OpenBLAS. */
+function convByBlas(wasm: BackendWasm, b: Blas, x: Info, filter: Info, info: ConvInfo): Info {
+  const K = info.filterHeight * info.filterWidth * info.inChannels;
+  const P = info.batchSize * info.outHeight * info.outWidth;
+  const out = wasm.makeOutput(info.outShape, 'float32');
+  const col = patches(wasm, x, info);
+  sgemm(wasm, b, [false, false], [P, info.outChannels, K], at(wasm, col), at(wasm, filter), at(wasm, out));
+  if (col !== x) free(wasm, col);
+  return out;
+}
+
+type ConvAttrs = tf.Conv2DAttrs & { activation?: string; leakyreluAlpha?: number };
+
+/** The conv's geometry when OpenBLAS can run it (float32 NHWC, no dilation), else undefined. */
+function blasConvInfo(x: Info, filter: Info, attrs: ConvAttrs): ConvInfo | undefined {
+  const { strides, pad, dataFormat, dilations, dimRoundingMode } = attrs;
+  const format = tf.backend_util.convertConv2DDataFormat(dataFormat);
+  const dilated = (typeof dilations === 'number' ? [dilations] : (dilations ?? [1])).some((d) => d !== 1);
+  if (!blas || format !== 'channelsLast' || dilated || x.dtype !== 'float32' || filter.dtype !== 'float32')
+    return undefined;
+  if (empty(x, filter)) return undefined;
+  return tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    format,
+  );
+}
+
+function conv2D(args: KernelArgs): Info {
+  const wasm = args.backend as BackendWasm;
+  const { x, filter } = args.inputs as { x: Info; filter: Info };
+  const info = blasConvInfo(x, filter, args.attrs as unknown as ConvAttrs);
+  if (!info || !blas) return call(tf.Conv2D, wasm, args.inputs, args.attrs ?? {});
+  return convByBlas(wasm, blas, x, filter, info);
+}
+
+/** The epilogue OpenBLAS paths apply: a [cols] float32 bias, then ReLU or nothing; else undefined. */
+function epilogue(
+  bias: Info | undefined,
+  prelu: Info | undefined,
+  activation: string | undefined,
+  cols: number,
+) {
+  if (prelu || !(activation === undefined || activation === 'linear' || activation === 'relu'))
+    return undefined;
+  if (bias && (bias.dtype !== 'float32' || tf.util.sizeFromShape(bias.shape) !== cols)) return undefined;
+  return { bias, relu: activation === 'relu' };
+}
+
+/** FusedConv2D (inference: conv + bias + activation in one kernel), as convByBlas + bias_act. */
+function fusedConv2D(args: KernelArgs): Info {
+  const wasm = args.backend as BackendWasm;
+  const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, Info | undefined> & {
+    x: Info;
+    filter: Info;
+  };
+  const attrs = args.attrs as unknown as ConvAttrs;
+  const info = blasConvInfo(x, filter, attrs);
+  const post = info && epilogue(bias, preluActivationWeights, attrs.activation, info.outChannels);
+  if (!info || !post || !blas) return call(tf.FusedConv2D, wasm, args.inputs, args.attrs ?? {});
+  const out = convByBlas(wasm, blas, x, filter, info);
+  const rows = tf.util.sizeFromShape(info.outShape) / info.outChannels;
+  nativeKernels(wasm).bias_act(
+    at(wasm, out),
+    post.bias ? at(wasm, post.bias) : 0,
+    rows,
+    info.outChannels,
+    +post.relu,
+  );
+  return out;
+}
+
+/**
+ * a[..., M, K] · b[..., K, N] (either transposed) on OpenBLAS, one sgemm per batch matrix; the batch
+ * dims must match or one side have a single matrix (what layers' Dense and the gradients produce).
+ * Undefined for other shapes.
+ */
+function matMulByBlas(wasm: BackendWasm, a: Info, b: Info, ta: boolean, tb: boolean): Info | undefined {
+  if (!blas || a.dtype !== 'float32' || b.dtype !== 'float32' || empty(a, b)) return undefined;
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  if (ra < 2 || ra !== rb) return undefined;
+  const [a0, a1] = a.shape.slice(-2);
+  const [b0, b1] = b.shape.slice(-2);
+  const [m, k] = ta ? [a1, a0] : [a0, a1];
+  const [k2, n] = tb ? [b1, b0] : [b0, b1];
+  if (k !== k2) return undefined;
+  const outerA = a.shape.slice(0, -2);
+  const outerB = b.shape.slice(0, -2);
+  const batchA = tf.util.sizeFromShape(outerA);
+  const batchB = tf.util.sizeFromShape(outerB);
+  const outer = batchA >= batchB ? outerA : outerB;
+  if (!(tf.util.arraysEqual(outerA, outerB) || batchA === 1 || batchB === 1)) return undefined;
+  const out = wasm.makeOutput([...outer, m, n], 'float32');
+  const [pa, pb, pc] = [at(wasm, a), at(wasm, b), at(wasm, out)];
+  for (let i = 0; i < Math.max(batchA, batchB); i++)
+    sgemm(
+      wasm,
+      blas,
+      [ta, tb],
+      [m, n, k],
+      pa + (batchA > 1 ? i * m * k * 4 : 0),
+      pb + (batchB > 1 ? i * k * n * 4 : 0),
+      pc + i * m * n * 4,
+    );
+  return out;
+}
+
+function fusedMatMul(args: KernelArgs): Info {
+  const wasm = args.backend as BackendWasm;
+  const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, Info | undefined> & {
+    a: Info;
+    b: Info;
+  };
+  const { transposeA, transposeB, activation } = args.attrs as unknown as tf._FusedMatMulAttrs;
+  const n = b.shape[transposeB ? b.shape.length - 2 : b.shape.length - 1];
+  const post = epilogue(bias, preluActivationWeights, activation, n);
+  let out = post && matMulByBlas(wasm, a, b, transposeA, transposeB);
+  if (!out) {
+    // The stock kernel is wrong with both operands transposed or one batch broadcast (tested).
+    const stockOk =
+      !(transposeA && transposeB) && tf.util.arraysEqual(a.shape.slice(0, -2), b.shape.slice(0, -2));
+    if (stockOk) return call(tf._FusedMatMul, wasm, args.inputs, args.attrs ?? {});
+    if (!post) return cpuFallback(tf._FusedMatMul)(args) as Info;
+    out = batchMatMul({ ...args, inputs: { a, b }, attrs: { transposeA, transposeB } });
+  }
+  const rows = tf.util.sizeFromShape(out.shape) / n;
+  const { bias: b2, relu } = post as NonNullable<typeof post>;
+  nativeKernels(wasm).bias_act(at(wasm, out), b2 ? at(wasm, b2) : 0, rows, n, +relu);
+  return out;
 }
 
 /**
@@ -193,9 +379,19 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
     false,
     format,
   );
-  return info.filterHeight * info.filterWidth * info.inChannels <= FILTER_DIRECT_MAX_PATCH
-    ? filterGradDirect(wasm, x, dy, info)
-    : filterGradByConv(wasm, x, dy, info);
+  if (info.filterHeight * info.filterWidth * info.inChannels <= FILTER_DIRECT_MAX_PATCH)
+    return filterGradDirect(wasm, x, dy, info);
+  if (blas) {
+    // dW[kh·kw·Cin, Cout] = patchesᵀ · dy[N·Ho·Wo, Cout]
+    const K = info.filterHeight * info.filterWidth * info.inChannels;
+    const P = info.batchSize * info.outHeight * info.outWidth;
+    const out = wasm.makeOutput(filterShape, 'float32');
+    const col = patches(wasm, x, info);
+    sgemm(wasm, blas, [true, false], [K, info.outChannels, P], at(wasm, col), at(wasm, dy), at(wasm, out));
+    if (col !== x) free(wasm, col);
+    return out;
+  }
+  return filterGradByConv(wasm, x, dy, info);
 }
 
 /**
@@ -226,9 +422,15 @@ function conv2DBackpropInput(args: KernelArgs): Info {
   const { filterHeight: kh, filterWidth: kw, outChannels: O } = info;
   const K = kh * kw * C;
   const P = batchSize * Ho * Wo;
-  const wt = transpose(wasm, view(filter, [K, O]), [1, 0]); // [Cout, kh·kw·Cin]
-  const dcol = gemm(wasm, dy, wt, P, O, K);
-  free(wasm, wt);
+  let dcol: Info;
+  if (blas) {
+    dcol = wasm.makeOutput([P, K], 'float32');
+    sgemm(wasm, blas, [false, true], [P, K, O], at(wasm, dy), at(wasm, filter), at(wasm, dcol));
+  } else {
+    const wt = transpose(wasm, view(filter, [K, O]), [1, 0]); // [Cout, kh·kw·Cin]
+    dcol = gemm(wasm, dy, wt, P, O, K);
+    free(wasm, wt);
+  }
   const out = wasm.makeOutput(inputShape, 'float32');
   nativeKernels(wasm).col2im(at(wasm, dcol), at(wasm, out), ...geometry(info));
   free(wasm, dcol);
@@ -240,6 +442,8 @@ function batchMatMul(args: KernelArgs): Info {
   const wasm = args.backend as BackendWasm;
   const { a, b } = args.inputs as { a: Info; b: Info };
   const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
+  const viaBlas = matMulByBlas(wasm, a, b, transposeA, transposeB);
+  if (viaBlas) return viaBlas;
   if (!transposeA && !transposeB) return call(tf.BatchMatMul, wasm, args.inputs, args.attrs ?? {});
   const swapLast = (t: Info): Info => {
     const perm = t.shape.map((_, i) => i);
@@ -377,6 +581,9 @@ function replace(kernelName: string, kernelFunc: tf.KernelFunc): void {
 export function registerWasmTrainingKernels(): void {
   if (registered) return;
   registered = true;
+  replace(tf.Conv2D, conv2D);
+  replace(tf.FusedConv2D, fusedConv2D);
+  replace(tf._FusedMatMul, fusedMatMul);
   replace(tf.Conv2DBackpropFilter, conv2DBackpropFilter);
   replace(tf.Conv2DBackpropInput, conv2DBackpropInput);
   replace(tf.BatchMatMul, batchMatMul);

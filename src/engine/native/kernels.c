@@ -48,6 +48,55 @@ void col2im(const float* col, float* dx, int batch, int h, int w, int c, int ho,
   }
 }
 
+// col[n, oy, ox, i, j, :] = x[n, oy*sh+i-top, ox*sw+j-left, :], zero outside the image: the patch
+// matrix [N*Ho*Wo, kh*kw*C] a convolution multiplies with its filter [kh*kw*C, Cout] (for the
+// BLAS GEMMs). A row of the patch inside the image is one copy of kw*C floats.
+EXPORT(im2col)
+void im2col(const float* x, float* col, int batch, int h, int w, int c, int ho, int wo, int kh, int kw,
+            int sh, int sw, int top, int left) {
+  const int row = w * c;
+  for (int b = 0; b < batch; b++) {
+    const float* xb = x + b * h * row;
+    for (int oy = 0; oy < ho; oy++) {
+      const int y0 = oy * sh - top;
+      for (int ox = 0; ox < wo; ox++) {
+        const int x0 = ox * sw - left;
+        const int j0 = x0 < 0 ? -x0 : 0;
+        const int j1 = x0 + kw > w ? w - x0 : kw;
+        for (int i = 0; i < kh; i++, col += kw * c) {
+          const int y = y0 + i;
+          if (y < 0 || y >= h || j0 >= j1) {
+            zero(col, kw * c);
+            continue;
+          }
+          if (j0 > 0) zero(col, j0 * c);
+          __builtin_memcpy(col + j0 * c, xb + y * row + (x0 + j0) * c, (unsigned)(j1 - j0) * c * sizeof(float));
+          if (j1 < kw) zero(col + j1 * c, (kw - j1) * c);
+        }
+      }
+    }
+  }
+}
+
+// y[r, :] += bias (when given), then max(y, 0) when relu: a fused conv or matmul's epilogue.
+EXPORT(bias_act)
+void bias_act(float* y, const float* bias, int rows, int cols, int relu) {
+  const v128_t z = wasm_f32x4_splat(0.0f);
+  for (int r = 0; r < rows; r++, y += cols) {
+    int c = 0;
+    for (; c + 4 <= cols; c += 4) {
+      v128_t v = wasm_v128_load(y + c);
+      if (bias) v = wasm_f32x4_add(v, wasm_v128_load(bias + c));
+      if (relu) v = wasm_f32x4_pmax(v, z);
+      wasm_v128_store(y + c, v);
+    }
+    for (; c < cols; c++) {
+      float v = y[c] + (bias ? bias[c] : 0.0f);
+      y[c] = relu && v < 0.0f ? 0.0f : v;
+    }
+  }
+}
+
 // For each of `batches` matrices: out[c, r] = x[r, c] (rows x cols), with explicit strides (in floats)
 // between matrices and between rows, so axis swaps like [N, HW, C] -> [C, HW, N] are one call. Tiles of
 // 16x16 made of 4x4 SIMD transposes, scalar at the ragged edges.
