@@ -28,9 +28,13 @@ mkdirSync(path.dirname(out), { recursive: true });
 const tmp = `${out}.tmp-${process.pid}`;
 const cc = process.env.CC || 'cc';
 try {
-  execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-shared', '-fPIC', `-I${headers}`, source, '-o', tmp, '-ldl'], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  execFileSync(
+    cc,
+    ['-O2', '-Wall', '-Wextra', '-shared', '-fPIC', `-I${headers}`, source, '-o', tmp, '-ldl'],
+    {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
 } catch (e) {
   skip(`${cc} failed: ${e.message.split('\n')[0]}`);
 }
