@@ -1,7 +1,7 @@
 /**
  * Time to a target MNIST test accuracy (default the published 99.24 %) for a recipe, on this machine.
  *
- *   npm run bench:tta -- [--arch fast] [--epochs 3] [--evals-per-epoch 4] [--target 0.9924] [--threads 2]
+ *   npm run bench:tta -- [--arch fast] [--epochs 5] [--evals-per-epoch 4] [--target 0.9924] [--threads 2]
  *                        [--lr X] [--batch-size N] [--label-smoothing X] [--augment X]
  *
  * Trains with the arch's recipe (`hwr train`'s trainer, on all 60,000 training images) over an
@@ -24,7 +24,7 @@ import { lossAndAccuracy, train } from '../src/train/trainer.js';
 const { values: args } = parseArgs({
   options: {
     arch: { type: 'string', default: 'fast' },
-    epochs: { type: 'string', default: '3' },
+    epochs: { type: 'string', default: '5' },
     'evals-per-epoch': { type: 'string', default: '4' },
     target: { type: 'string', default: '0.9924' },
     threads: { type: 'string', default: '2' },

@@ -360,6 +360,7 @@ function filterGradDirect(wasm: BackendWasm, x: Info, dy: Info, info: ConvInfo):
  * bench/README.md): for a small patch (its first layer, kh·kw·Cin = 25) the conv formulation has only
  * 25 output rows over a 24x24x128 kernel, which XNNPACK runs at a fraction of its speed, and the direct
  * accumulation wins; for a large one (its second layer, 1875) the conv formulation runs on both threads.
+ * With OpenBLAS, every shape is im2col + one sgemm (patchesᵀ · dy): faster than both, on both layers.
  */
 function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
   const wasm = backend as BackendWasm;
@@ -379,7 +380,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
     false,
     format,
   );
-  if (info.filterHeight * info.filterWidth * info.inChannels <= FILTER_DIRECT_MAX_PATCH)
+  if (!blas && info.filterHeight * info.filterWidth * info.inChannels <= FILTER_DIRECT_MAX_PATCH)
     return filterGradDirect(wasm, x, dy, info);
   if (blas) {
     // dW[kh·kw·Cin, Cout] = patchesᵀ · dy[N·Ho·Wo, Cout]

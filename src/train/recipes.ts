@@ -54,6 +54,7 @@ export const RECIPES: Record<ArchName, Recipe> = {
   // The bigger designs train exactly like `fast`.
   wide: FAST,
   deep: FAST,
+  large: FAST,
 };
 
 /** Learning rate at a fractional point `t` in [0, 1] of the whole run. */

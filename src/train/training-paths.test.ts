@@ -49,8 +49,11 @@ describe('useFastTrainingPaths', () => {
   it.each(['fast', 'paper'] as const)(
     'trains the %s CNN to the same weights (and moving statistics) as the stock layers',
     async (arch) => {
-      const stock = await trained(false, 6, arch);
-      const fused = await trained(true, 6, arch);
+      // Each of the 4 batches once. Longer runs are chaotic, not wrong: once the two paths' rounding
+      // flips a near-tie in a max-pool window, the gradient goes to another position (seen with the
+      // OpenBLAS GEMMs at step 5: 1e-4 on the first layers, 1e-7 up to step 4).
+      const stock = await trained(false, 4, arch);
+      const fused = await trained(true, 4, arch);
       expect(fused.switched).toEqual({ batchNorm: arch === 'fast' ? 2 : 0, firstConv: 1 });
       const a = stock.model.getWeights();
       const b = fused.model.getWeights();

@@ -28,7 +28,7 @@ const MODEL_DIR = process.env.HWR_LETTERS_MODEL ?? 'models/letters';
 const DIGITS_DIR = process.env.HWR_DIGITS_MODEL ?? 'models/digits';
 
 const missing = !existsSync(CHROMIUM)
-  ? `${CHROMIUM} is missing (run scripts/ensure-chromium.sh)`
+  ? `${CHROMIUM} is missing (run scripts/ensure-test-deps.sh)`
   : !existsSync(join(MODEL_DIR, 'metadata.json'))
     ? `no trained letters model at ${MODEL_DIR} yet (see docs/letters.md, or set HWR_LETTERS_MODEL)`
     : undefined;

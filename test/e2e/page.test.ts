@@ -1,6 +1,6 @@
 /**
  * Browser test of the draw-a-character page against the real server: headless Chromium
- * (/usr/bin/chromium, via playwright-core; scripts/ensure-chromium.sh installs it) draws held-out
+ * (/usr/bin/chromium, via playwright-core; scripts/ensure-test-deps.sh installs it) draws held-out
  * UNIPEN digits on the pad with the mouse, reads the answer, sends a correction and finds it in SQLite.
  *
  * Needs a trained digits model: models/digits, or HWR_DIGITS_MODEL=<model dir>. Without one (or
@@ -27,7 +27,7 @@ import {
 const MODEL_DIR = process.env.HWR_DIGITS_MODEL ?? 'models/digits';
 
 const missing = !existsSync(CHROMIUM)
-  ? `${CHROMIUM} is missing (run scripts/ensure-chromium.sh)`
+  ? `${CHROMIUM} is missing (run scripts/ensure-test-deps.sh)`
   : !existsSync(join(MODEL_DIR, 'metadata.json'))
     ? `no trained digits model at ${MODEL_DIR} yet (ship models/digits or set HWR_DIGITS_MODEL)`
     : undefined;

@@ -5,7 +5,7 @@
  * aborted and recorded: none may be attempted. The four plots must render with drawn marks and the
  * gallery images must decode.
  *
- * Needs /usr/bin/chromium (scripts/ensure-chromium.sh installs it); skipped with a message without it.
+ * Needs /usr/bin/chromium (scripts/ensure-test-deps.sh installs it); skipped with a message without it.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -22,7 +22,7 @@ import { REPORT_FILES, writeReport } from '../../src/eval/report.js';
 import { quickModel } from '../../src/eval/testing.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const missing = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (run scripts/ensure-chromium.sh)`;
+const missing = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (run scripts/ensure-test-deps.sh)`;
 if (missing) console.log(`report browser test skipped: ${missing}`);
 
 interface PlotInfo {
