@@ -8,7 +8,7 @@
 # itself fetches from apt and npm).
 #
 # Environment: HWR_TEST_PORT (5000), HWR_TEST_REGISTRY_PORT (5001), HWR_TEST_PROJECT (hwrtest),
-# HWR_TEST_TAG (smoke), HWR_IMAGE_BUDGET_MB (400).
+# HWR_TEST_TAG (smoke), HWR_IMAGE_BUDGET_MB (450).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -33,7 +33,7 @@ done
 PROJECT=${HWR_TEST_PROJECT:-hwrtest}
 PORT=${HWR_TEST_PORT:-5000}
 REG_PORT=${HWR_TEST_REGISTRY_PORT:-5001}
-BUDGET_MB=${HWR_IMAGE_BUDGET_MB:-400}
+BUDGET_MB=${HWR_IMAGE_BUDGET_MB:-450}
 export HWR_TAG=${HWR_TEST_TAG:-smoke}
 export HWR_PUBLISH=127.0.0.1:$PORT
 export HWR_TEST_BASE=http://127.0.0.1:$PORT
@@ -178,6 +178,13 @@ for f in model.json weights.bin metadata.json report.html confusion-matrix.png; 
     exit 1
   }
 done
+# The image's OpenBLAS did the training GEMMs (hwr falls back to XNNPACK silently otherwise).
+gemm=$(dc run -T --rm --entrypoint cat trainer /models/digits/metadata.json | grep -o '"gemm": "[^"]*"' || true)
+echo "trainer GEMM: ${gemm:-none recorded}"
+grep -q OpenBLAS <<<"$gemm" || {
+  echo "the trainer did not train on OpenBLAS" >&2
+  exit 1
+}
 
 if dc run -T --rm --entrypoint node web /app/bin/hwr.js help retrain >/dev/null 2>&1; then
   echo "hwr retrain is in the image (the placeholder check no longer applies)"

@@ -44,6 +44,8 @@ export const ModelMetadata = z.object({
     validationSplit: z.number().min(0).max(1),
     backend: z.string(),
     threads: z.number().int().positive(),
+    /** wasm: what its GEMMs ran on ("OpenBLAS 0.3.21", "XNNPACK"); absent in older models. */
+    gemm: z.string().optional(),
     wallSeconds: z.number().nonnegative(),
     history: z.array(EpochHistory),
   }),

@@ -317,6 +317,7 @@ export async function train(cfg: TrainConfig): Promise<TrainedModel> {
       validationSplit: cfg.validationSplit,
       backend: backend.name,
       threads: backend.threads,
+      ...(backend.gemm ? { gemm: backend.gemm } : {}),
       wallSeconds: elapsed(),
       history,
     },
