@@ -2,7 +2,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBlas } from './blas.js';
-import { FILTER_DIRECT_MAX_PATCH, registerWasmTrainingKernels, useBlas } from './wasm-kernels.js';
+import { FILTER_DIRECT_MAX_PATCH, patchChunk, registerWasmTrainingKernels, useBlas } from './wasm-kernels.js';
 
 /** Deterministic uniform(-1, 1) values (mulberry32), so a failure reproduces. */
 function randoms(n: number, seed: number): Float32Array {
@@ -220,6 +220,46 @@ describe.each(GEMMS)('GEMM kernels on wasm with $gemm', ({ gemm, blas }) => {
             { transposeA, transposeB, activation },
           );
         },
+      );
+    });
+  });
+});
+
+describe('convolutions on OpenBLAS, a few images of patches at a time', () => {
+  const run = blasResult.blas ? describe : describe.skip;
+  run('chunks', () => {
+    const saved = patchChunk.bytes;
+    beforeAll(() => {
+      useBlas(blasResult.blas);
+      // 3 images' patches of the case below per chunk: chunks of 3, 3 and 1 over a batch of 7.
+      patchChunk.bytes = 3 * 6 * 6 * (3 * 3 * 4) * 4;
+    });
+    afterAll(() => {
+      patchChunk.bytes = saved;
+      useBlas(undefined);
+    });
+    const [n, h, w, c, k, o] = [7, 8, 8, 4, 3, 5];
+    const info = tf.backend_util.computeConv2DInfo([n, h, w, c], [k, k, c, o], 1, 1, 'valid');
+    const attrs = { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1] };
+    it('Conv2D', async () => {
+      await expectSameAsCpu(
+        tf.Conv2D,
+        { x: input([n, h, w, c], 20), filter: input([k, k, c, o], 21) },
+        attrs,
+      );
+    });
+    it('Conv2DBackpropFilter (the chunks accumulate)', async () => {
+      await expectSameAsCpu(
+        tf.Conv2DBackpropFilter,
+        { x: input([n, h, w, c], 22), dy: input(info.outShape, 23) },
+        { ...attrs, filterShape: [k, k, c, o] },
+      );
+    });
+    it('Conv2DBackpropInput', async () => {
+      await expectSameAsCpu(
+        tf.Conv2DBackpropInput,
+        { dy: input(info.outShape, 24), filter: input([k, k, c, o], 25) },
+        { ...attrs, inputShape: [n, h, w, c] },
       );
     });
   });

@@ -129,8 +129,9 @@ function sgemm(
   a: number,
   bOff: number,
   c: number,
+  beta = 0,
 ): void {
-  b.sgemm(heapFloat32(wasm), +ta, +tb, m, n, k, a, ta ? m : k, bOff, tb ? k : n, 0, c, n);
+  b.sgemm(heapFloat32(wasm), +ta, +tb, m, n, k, a, ta ? m : k, bOff, tb ? k : n, beta, c, n);
 }
 
 /** A 1x1, stride-1, unpadded convolution's patch matrix is its input itself. */
@@ -146,23 +147,128 @@ function pointwise(info: ConvInfo): boolean {
   );
 }
 
-/** The patch matrix [N·Ho·Wo, kh·kw·Cin] of x (x itself when pointwise; the caller frees it otherwise). */
-function patches(wasm: BackendWasm, x: Info, info: ConvInfo): Info {
-  if (pointwise(info)) return x;
+/** Patch matrices stay under this size: the batch is processed this many bytes of patches at a time. */
+export const patchChunk = { bytes: 32 << 20 };
+
+/**
+ * Calls `step` for consecutive chunks of the batch: first image n0, n images, their geometry, and the
+ * heap offset of a scratch patch matrix [n·Ho·Wo, kh·kw·Cin] (shared by the chunks, freed after). The
+ * paper CNN's second layer at batch 500 would need 240 MB of patches at once; chunks of
+ * `patchChunk.bytes` keep im2col's memory bounded whatever the batch.
+ */
+function forPatchChunks(
+  wasm: BackendWasm,
+  info: ConvInfo,
+  step: (n0: number, n: number, g: ConvGeometry, col: number) => void,
+): void {
   const K = info.filterHeight * info.filterWidth * info.inChannels;
-  const col = wasm.makeOutput([info.batchSize * info.outHeight * info.outWidth, K], 'float32');
-  nativeKernels(wasm).im2col(at(wasm, x), at(wasm, col), ...geometry(info));
-  return col;
+  const perImage = info.outHeight * info.outWidth * K * 4;
+  const per = Math.min(info.batchSize, Math.max(1, Math.floor(patchChunk.bytes / perImage)));
+  const col = wasm.makeOutput([per * info.outHeight * info.outWidth, K], 'float32');
+  try {
+    for (let n0 = 0; n0 < info.batchSize; n0 += per) {
+      const n = Math.min(per, info.batchSize - n0);
+      const [, ...rest] = geometry(info);
+      step(n0, n, [n, ...rest], at(wasm, col));
+    }
+  } finally {
+    free(wasm, col);
+  }
+}
+
+/** Bytes of one image of x, and of one image of the conv's output (offsets of a chunk's data). */
+function imageBytes(info: ConvInfo): { x: number; y: number } {
+  return {
+    x: info.inHeight * info.inWidth * info.inChannels * 4,
+    y: info.outHeight * info.outWidth * info.outChannels * 4,
+  };
 }
 
 /** y = conv(x, filter) as patches · filter[kh·kw·Cin, Cout], on OpenBLAS. */
 function convByBlas(wasm: BackendWasm, b: Blas, x: Info, filter: Info, info: ConvInfo): Info {
   const K = info.filterHeight * info.filterWidth * info.inChannels;
-  const P = info.batchSize * info.outHeight * info.outWidth;
+  const O = info.outChannels;
+  const rows = info.outHeight * info.outWidth;
   const out = wasm.makeOutput(info.outShape, 'float32');
-  const col = patches(wasm, x, info);
-  sgemm(wasm, b, [false, false], [P, info.outChannels, K], at(wasm, col), at(wasm, filter), at(wasm, out));
-  if (col !== x) free(wasm, col);
+  if (pointwise(info)) {
+    sgemm(
+      wasm,
+      b,
+      [false, false],
+      [info.batchSize * rows, O, K],
+      at(wasm, x),
+      at(wasm, filter),
+      at(wasm, out),
+    );
+    return out;
+  }
+  const bytes = imageBytes(info);
+  forPatchChunks(wasm, info, (n0, n, g, col) => {
+    nativeKernels(wasm).im2col(at(wasm, x) + n0 * bytes.x, col, ...g);
+    sgemm(wasm, b, [false, false], [n * rows, O, K], col, at(wasm, filter), at(wasm, out) + n0 * bytes.y);
+  });
+  return out;
+}
+
+/** dW[kh·kw·Cin, Cout] = patchesᵀ · dy[N·Ho·Wo, Cout], accumulated over the chunks, on OpenBLAS. */
+function filterGradByBlas(
+  wasm: BackendWasm,
+  b: Blas,
+  x: Info,
+  dy: Info,
+  info: ConvInfo,
+  shape: number[],
+): Info {
+  const K = info.filterHeight * info.filterWidth * info.inChannels;
+  const O = info.outChannels;
+  const rows = info.outHeight * info.outWidth;
+  const out = wasm.makeOutput(shape, 'float32');
+  if (pointwise(info)) {
+    sgemm(wasm, b, [true, false], [K, O, info.batchSize * rows], at(wasm, x), at(wasm, dy), at(wasm, out));
+    return out;
+  }
+  const bytes = imageBytes(info);
+  forPatchChunks(wasm, info, (n0, n, g, col) => {
+    nativeKernels(wasm).im2col(at(wasm, x) + n0 * bytes.x, col, ...g);
+    sgemm(
+      wasm,
+      b,
+      [true, false],
+      [K, O, n * rows],
+      col,
+      at(wasm, dy) + n0 * bytes.y,
+      at(wasm, out),
+      n0 ? 1 : 0,
+    );
+  });
+  return out;
+}
+
+/** dx = col2im(dy · Wᵀ) chunk by chunk, on OpenBLAS (see conv2DBackpropInput). */
+function inputGradByBlas(
+  wasm: BackendWasm,
+  b: Blas,
+  dy: Info,
+  filter: Info,
+  info: ConvInfo,
+  shape: number[],
+): Info {
+  const K = info.filterHeight * info.filterWidth * info.inChannels;
+  const rows = info.outHeight * info.outWidth;
+  const out = wasm.makeOutput(shape, 'float32');
+  const bytes = imageBytes(info);
+  forPatchChunks(wasm, info, (n0, n, g, col) => {
+    sgemm(
+      wasm,
+      b,
+      [false, true],
+      [n * rows, K, info.outChannels],
+      at(wasm, dy) + n0 * bytes.y,
+      at(wasm, filter),
+      col,
+    );
+    nativeKernels(wasm).col2im(col, at(wasm, out) + n0 * bytes.x, ...g);
+  });
   return out;
 }
 
@@ -382,16 +488,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
   );
   if (!blas && info.filterHeight * info.filterWidth * info.inChannels <= FILTER_DIRECT_MAX_PATCH)
     return filterGradDirect(wasm, x, dy, info);
-  if (blas) {
-    // dW[kh·kw·Cin, Cout] = patchesᵀ · dy[N·Ho·Wo, Cout]
-    const K = info.filterHeight * info.filterWidth * info.inChannels;
-    const P = info.batchSize * info.outHeight * info.outWidth;
-    const out = wasm.makeOutput(filterShape, 'float32');
-    const col = patches(wasm, x, info);
-    sgemm(wasm, blas, [true, false], [K, info.outChannels, P], at(wasm, col), at(wasm, dy), at(wasm, out));
-    if (col !== x) free(wasm, col);
-    return out;
-  }
+  if (blas) return filterGradByBlas(wasm, blas, x, dy, info, filterShape);
   return filterGradByConv(wasm, x, dy, info);
 }
 
@@ -419,19 +516,14 @@ function conv2DBackpropInput(args: KernelArgs): Info {
     false,
     format,
   );
+  if (blas) return inputGradByBlas(wasm, blas, dy, filter, info, inputShape);
   const { batchSize, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
   const { filterHeight: kh, filterWidth: kw, outChannels: O } = info;
   const K = kh * kw * C;
   const P = batchSize * Ho * Wo;
-  let dcol: Info;
-  if (blas) {
-    dcol = wasm.makeOutput([P, K], 'float32');
-    sgemm(wasm, blas, [false, true], [P, K, O], at(wasm, dy), at(wasm, filter), at(wasm, dcol));
-  } else {
-    const wt = transpose(wasm, view(filter, [K, O]), [1, 0]); // [Cout, kh·kw·Cin]
-    dcol = gemm(wasm, dy, wt, P, O, K);
-    free(wasm, wt);
-  }
+  const wt = transpose(wasm, view(filter, [K, O]), [1, 0]); // [Cout, kh·kw·Cin]
+  const dcol = gemm(wasm, dy, wt, P, O, K);
+  free(wasm, wt);
   const out = wasm.makeOutput(inputShape, 'float32');
   nativeKernels(wasm).col2im(at(wasm, dcol), at(wasm, out), ...geometry(info));
   free(wasm, dcol);
