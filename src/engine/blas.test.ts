@@ -42,11 +42,11 @@ run('the OpenBLAS addon', () => {
     blas.sgemm(heap, +ta, +tb, m, n, k, 32, ta ? m : k, 256, tb ? k : n, 0, 512, n);
     const want = reference(a, b, ta, tb, m, n, k);
     const got = Array.from(heap.subarray(128, 128 + m * n));
-    got.forEach((v, i) => expect(v).toBeCloseTo(want[i], 5));
+    for (const [i, v] of got.entries()) expect(v).toBeCloseTo(want[i], 5);
     expect(heap[128 + m * n]).toBe(0); // nothing written past C
     // beta 1 accumulates.
     blas.sgemm(heap, +ta, +tb, m, n, k, 32, ta ? m : k, 256, tb ? k : n, 1, 512, n);
-    heap.subarray(128, 128 + m * n).forEach((v, i) => expect(v).toBeCloseTo(2 * want[i], 4));
+    for (const [i, v] of heap.subarray(128, 128 + m * n).entries()) expect(v).toBeCloseTo(2 * want[i], 4);
   });
 
   it('refuses operands outside the heap, bad sizes and misaligned offsets, writing nothing', () => {

@@ -56,8 +56,11 @@ export type BlasResult = { readonly blas: Blas } | { readonly blas?: undefined; 
  */
 export function loadBlas(threads: number, setting = process.env.HWR_BLAS): BlasResult {
   if (setting === 'off') return { reason: 'disabled by HWR_BLAS=off' };
-  if (!existsSync(BLAS_ADDON_PATH))
-    return { reason: 'addon not built (npm run build:blas needs a C compiler)' };
+  if (!existsSync(BLAS_ADDON_PATH)) {
+    const reason = 'addon not built (npm run build:blas needs a C compiler)';
+    if (setting) throw new Error(`HWR_BLAS=${setting}: ${reason}`);
+    return { reason };
+  }
   // OpenBLAS's idle workers spin for 2^28 cycles after each call by default, taking a core from the
   // wasm kernels that run between GEMMs (paper CNN, 2 threads: ~650 -> ~750 img/s with 2^4). Read once,
   // when the library loads.
