@@ -90,7 +90,7 @@ function base64Bytes(text: string): Uint8Array<ArrayBuffer> {
   return new Uint8Array(Buffer.from(text, 'base64'));
 }
 
-/** The helpers bound to this backend's memory (compiled once per memory). */
+/** The backend's wasm memory: the heap its tensors live on. */
 function backendMemory(backend: BackendWasm): WebAssembly.Memory {
   const module = backend.wasm as unknown as EmscriptenModule;
   const memory = module.wasmMemory ?? module.asm?.memory;
@@ -98,6 +98,7 @@ function backendMemory(backend: BackendWasm): WebAssembly.Memory {
   return memory;
 }
 
+/** The helpers bound to this backend's memory (compiled once per memory). */
 export function nativeKernels(backend: BackendWasm): NativeKernels {
   const memory = backendMemory(backend);
   let kernels = instances.get(memory);

@@ -96,6 +96,26 @@ function geometry(info: ConvInfo): ConvGeometry {
   ];
 }
 
+type Shape4 = [number, number, number, number];
+
+/** Conv geometry of an NHWC conv at dilation 1 (every kernel here; dilated convs go to stock ones). */
+function convInfo(
+  xShape: number[],
+  filterShape: number[],
+  { strides, pad, dimRoundingMode }: Pick<tf.Conv2DAttrs, 'strides' | 'pad' | 'dimRoundingMode'>,
+): ConvInfo {
+  return tf.backend_util.computeConv2DInfo(
+    xShape as Shape4,
+    filterShape as Shape4,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+}
+
 /** Empty tensors go to the stock kernels: the native helpers assume data on the heap. */
 function empty(...infos: Info[]): boolean {
   return infos.some((t) => t.shape.includes(0));
@@ -282,16 +302,7 @@ function blasConvInfo(x: Info, filter: Info, attrs: ConvAttrs): ConvInfo | undef
   if (!blas || format !== 'channelsLast' || dilated || x.dtype !== 'float32' || filter.dtype !== 'float32')
     return undefined;
   if (empty(x, filter)) return undefined;
-  return tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filter.shape as [number, number, number, number],
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    format,
-  );
+  return convInfo(x.shape, filter.shape, { strides, pad, dimRoundingMode });
 }
 
 function conv2D(args: KernelArgs): Info {
@@ -315,6 +326,17 @@ function epilogue(
   return { bias, relu: activation === 'relu' };
 }
 
+/** Applies an `epilogue` in place to out, viewed as rows of `cols`. */
+function applyEpilogue(
+  wasm: BackendWasm,
+  out: Info,
+  post: NonNullable<ReturnType<typeof epilogue>>,
+  cols: number,
+): void {
+  const rows = tf.util.sizeFromShape(out.shape) / cols;
+  nativeKernels(wasm).bias_act(at(wasm, out), post.bias ? at(wasm, post.bias) : 0, rows, cols, +post.relu);
+}
+
 /** FusedConv2D (inference: conv + bias + activation in one kernel), as convByBlas + bias_act. */
 function fusedConv2D(args: KernelArgs): Info {
   const wasm = args.backend as BackendWasm;
@@ -327,14 +349,7 @@ function fusedConv2D(args: KernelArgs): Info {
   const post = info && epilogue(bias, preluActivationWeights, attrs.activation, info.outChannels);
   if (!info || !post || !blas) return call(tf.FusedConv2D, wasm, args.inputs, args.attrs ?? {});
   const out = convByBlas(wasm, blas, x, filter, info);
-  const rows = tf.util.sizeFromShape(info.outShape) / info.outChannels;
-  nativeKernels(wasm).bias_act(
-    at(wasm, out),
-    post.bias ? at(wasm, post.bias) : 0,
-    rows,
-    info.outChannels,
-    +post.relu,
-  );
+  applyEpilogue(wasm, out, post, info.outChannels);
   return out;
 }
 
@@ -392,9 +407,7 @@ function fusedMatMul(args: KernelArgs): Info {
     if (!post) return cpuFallback(tf._FusedMatMul)(args) as Info;
     out = batchMatMul({ ...args, inputs: { a, b }, attrs: { transposeA, transposeB } });
   }
-  const rows = tf.util.sizeFromShape(out.shape) / n;
-  const { bias: b2, relu } = post as NonNullable<typeof post>;
-  nativeKernels(wasm).bias_act(at(wasm, out), b2 ? at(wasm, b2) : 0, rows, n, +relu);
+  applyEpilogue(wasm, out, post as NonNullable<typeof post>, n);
   return out;
 }
 
@@ -476,20 +489,11 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
   const format = tf.backend_util.convertConv2DDataFormat(dataFormat);
   if (format !== 'channelsLast' || x.dtype !== 'float32' || dy.dtype !== 'float32' || empty(x, dy))
     return cpuFallback(tf.Conv2DBackpropFilter)({ inputs, backend, attrs }) as Info;
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    format,
-  );
-  if (!blas && info.filterHeight * info.filterWidth * info.inChannels <= FILTER_DIRECT_MAX_PATCH)
-    return filterGradDirect(wasm, x, dy, info);
+  const info = convInfo(x.shape, filterShape, { strides, pad, dimRoundingMode });
   if (blas) return filterGradByBlas(wasm, blas, x, dy, info, filterShape);
-  return filterGradByConv(wasm, x, dy, info);
+  return info.filterHeight * info.filterWidth * info.inChannels <= FILTER_DIRECT_MAX_PATCH
+    ? filterGradDirect(wasm, x, dy, info)
+    : filterGradByConv(wasm, x, dy, info);
 }
 
 /**
@@ -506,16 +510,7 @@ function conv2DBackpropInput(args: KernelArgs): Info {
   const format = tf.backend_util.convertConv2DDataFormat(dataFormat);
   if (format !== 'channelsLast' || dy.dtype !== 'float32' || filter.dtype !== 'float32' || empty(dy, filter))
     return call(tf.Conv2DBackpropInput, wasm, args.inputs, args.attrs ?? {});
-  const info = tf.backend_util.computeConv2DInfo(
-    inputShape,
-    filter.shape as [number, number, number, number],
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    format,
-  );
+  const info = convInfo(inputShape, filter.shape, { strides, pad, dimRoundingMode });
   if (blas) return inputGradByBlas(wasm, blas, dy, filter, info, inputShape);
   const { batchSize, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
   const { filterHeight: kh, filterWidth: kw, outChannels: O } = info;
