@@ -2,23 +2,26 @@
  * Serving throughput and latency of POST /api/predict: hwr serve against a Flask + PyTorch peer of the
  * published design (bench/peers/flask_server.py under gunicorn, 2 workers), on loopback only.
  *
- *   npm run bench:serve -- [--duration 10] [--connections 8] [--batch 16] [--workers 1,2] [--threads 1]
- *                          [--inference-thread on,off] [--rounds 1] [--no-peer]
+ *   npm run bench:serve -- [--duration 10] [--connections 8] [--batch 4] [--in-flight 2] [--workers 1,2]
+ *                          [--threads 1] [--inference-thread on,off] [--rounds 1] [--client auto] [--no-peer]
  *
  * Bodies: a 28x28 `pixels` array (MNIST test #0) and a `strokes` drawing (first UNIPEN held-out digit).
  * hwr runs each --batch x --workers x --threads setting (batch 1 = micro-batching off; threads = wasm
  * threads per process; with one process, each --inference-thread setting: forward passes on a worker
- * thread, hwr serve's default, or on the event loop) in its own process. The peer runs for the whole benchmark and is measured right
+ * thread, hwr serve's default, or on the event loop; with the thread, each --in-flight setting: passes sent
+ * to it before the first answers) in its own process. The peer runs for the whole benchmark and is measured right
  * after each hwr case, so every paired hwr/peer ratio compares two runs seconds apart (this machine's
  * load moves a lot); --rounds repeats each pair. The verdict divides hwr's median req/s by the peer's
  * best round of the whole run, since the peer's rate also swings with how gunicorn's two workers split
  * the connections (each measurement prints the workers' CPU shares). Every measurement is warmed
- * up for --warmup seconds, then taken for --duration seconds with autocannon. The model is
+ * up for --warmup seconds, then taken for --duration seconds with wrk (C, one thread: ~20 µs of CPU per
+ * request) when it is installed (`apt-get install wrk`), else autocannon (Node: ~10x that CPU, taken
+ * from the same 2 cores as the servers; --client picks one). The model is
  * models/digits when present, else a freshly built `paper` CNN (the peer's architecture).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,13 +43,15 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
     connections: { type: 'string', default: '8' },
-    batch: { type: 'string', default: '16' },
+    batch: { type: 'string', default: '4' },
+    'in-flight': { type: 'string', default: '2' },
     workers: { type: 'string', default: '1,2' },
     threads: { type: 'string', default: '1' },
     'inference-thread': { type: 'string', default: 'on,off' },
     rounds: { type: 'string', default: '1' },
     'batch-wait-ms': { type: 'string', default: '0' },
     'no-peer': { type: 'boolean', default: false },
+    client: { type: 'string', default: 'auto' },
     'hwr-port': { type: 'string', default: '5090' },
     'peer-port': { type: 'string', default: '5091' },
     // internal: run the server in this process (the measured child)
@@ -57,7 +62,7 @@ const { values: args } = parseArgs({
 
 // ---- child: hwr serve in its own process, so autocannon does not share its event loop ----
 if (args.child) {
-  const [batch, wait, workers = 1, offload = 0] = args.child.split(':').map(Number);
+  const [batch, wait, workers = 1, offload = 0, inFlight = 1] = args.child.split(':').map(Number);
   await serveWorkers(
     {
       port: Number(args['hwr-port']),
@@ -66,7 +71,7 @@ if (args.child) {
       webDir: false,
       watch: false,
       waitForModels: true,
-      batching: { maxBatch: batch, maxWaitMs: wait },
+      batching: { maxBatch: batch, maxWaitMs: wait, maxInFlight: inFlight },
       inferenceThread: offload === 1,
       // Production logging (one access line per request), written to /dev/null by the parent.
       logger: { level: 'info' },
@@ -179,35 +184,124 @@ function workerShares(
   return sum > 0 ? used.map((u) => (100 * u) / sum).sort((a, b) => b - a) : [];
 }
 
-async function measure(name: string, url: string, body: string, pid?: number): Promise<CaseResult> {
-  const common = {
+/** A request body, with the wrk script that posts it. */
+interface Body {
+  readonly json: string;
+  readonly wrkScript: string;
+}
+
+/** What one load run gave: 2xx answers only count as throughput; failures are listed, never averaged in. */
+interface LoadResult {
+  ok: number;
+  seconds: number;
+  p50: number;
+  p99: number;
+  bad: number;
+  failures: string;
+}
+
+type Client = 'wrk' | 'autocannon';
+
+function pickClient(choice: string): Client {
+  if (choice === 'wrk' || choice === 'autocannon') return choice;
+  if (choice !== 'auto') throw new Error(`--client takes auto, wrk or autocannon, got "${choice}"`);
+  return spawnSync('wrk', ['--version']).error ? 'autocannon' : 'wrk';
+}
+
+/** A wrk script that POSTs the JSON file and prints the summary as one JSON line (latencies in µs). */
+function wrkScript(bodyFile: string): string {
+  return `wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+local f = assert(io.open(${JSON.stringify(bodyFile)}, "rb")); wrk.body = f:read("*a"); f:close()
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK {"requests":%d,"us":%d,"status":%d,"socket":%d,"timeouts":%d,"p50":%d,"p99":%d}\\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write, e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+`;
+}
+
+async function loadWithWrk(url: string, body: Body, seconds: number): Promise<LoadResult> {
+  const wrkArgs = [
+    '-t1',
+    `-c${args.connections}`,
+    `-d${seconds}s`,
+    '--timeout',
+    '5s',
+    '-s',
+    body.wrkScript,
     url,
-    method: 'POST' as const,
-    headers: { 'content-type': 'application/json' },
-    body,
-    connections: Number(args.connections),
+  ];
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile('wrk', wrkArgs, (err, stdout, stderr) =>
+      err ? reject(new Error(`wrk: ${stderr || err.message}`)) : resolve(stdout),
+    ),
+  );
+  const line = out.split('\n').find((l) => l.startsWith('WRK '));
+  if (!line) throw new Error(`wrk printed no summary:\n${out}`);
+  const w = JSON.parse(line.slice(4)) as Record<string, number>;
+  // wrk counts answers of any status in `requests`; `status` is those that were not 2xx/3xx.
+  const ok = w.requests - w.status;
+  const bad = w.status + w.socket + w.timeouts;
+  return {
+    ok,
+    seconds: w.us / 1e6,
+    p50: w.p50 / 1000,
+    p99: w.p99 / 1000,
+    bad,
+    failures: bad ? `; failed: ${w.status} non-2xx, ${w.socket} socket errors, ${w.timeouts} timeouts` : '',
   };
-  await autocannon({ ...common, duration: Number(args.warmup) });
-  const cpu0 = pid ? treeCpuSeconds(pid) : undefined;
-  const r = await autocannon({ ...common, duration: Number(args.duration) });
-  const cpu1 = pid ? treeCpuSeconds(pid) : undefined;
-  // Only 2xx answers count as throughput; failures are listed, never averaged in.
-  const result: CaseResult = {
-    name,
-    rps: r['2xx'] / r.duration,
+}
+
+async function loadWithAutocannon(url: string, body: Body, seconds: number): Promise<LoadResult> {
+  const r = await autocannon({
+    url,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: body.json,
+    connections: Number(args.connections),
+    duration: seconds,
+  });
+  const bad = r.non2xx + r.errors + r.timeouts;
+  return {
+    ok: r['2xx'],
+    seconds: r.duration,
     p50: r.latency.p50,
     p99: r.latency.p99,
-    requests: r['2xx'],
-    bad: r.non2xx + r.errors + r.timeouts,
+    bad,
+    failures: bad
+      ? `; failed: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts, ${r.resets} resets`
+      : '',
+  };
+}
+
+async function measure(
+  name: string,
+  url: string,
+  body: Body,
+  client: Client,
+  pid?: number,
+): Promise<CaseResult> {
+  const load = client === 'wrk' ? loadWithWrk : loadWithAutocannon;
+  await load(url, body, Number(args.warmup));
+  const cpu0 = pid ? treeCpuSeconds(pid) : undefined;
+  const r = await load(url, body, Number(args.duration));
+  const cpu1 = pid ? treeCpuSeconds(pid) : undefined;
+  const result: CaseResult = {
+    name,
+    rps: r.ok / r.seconds,
+    p50: r.p50,
+    p99: r.p99,
+    requests: r.ok,
+    bad: r.bad,
     cpuMsPerRequest:
-      cpu0 !== undefined && cpu1 !== undefined && r['2xx'] > 0
-        ? ((cpu1.total - cpu0.total) * 1000) / r['2xx']
+      cpu0 !== undefined && cpu1 !== undefined && r.ok > 0
+        ? ((cpu1.total - cpu0.total) * 1000) / r.ok
         : undefined,
     shares: cpu0 && cpu1 && cpu1.children.size > 1 ? workerShares(cpu0, cpu1) : [],
   };
-  const failures = result.bad
-    ? `; failed: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts, ${r.resets} resets`
-    : '';
+  const failures = r.failures;
   console.log(
     `${name.padEnd(44)} ${result.rps.toFixed(0).padStart(6)} req/s   p50 ${result.p50.toFixed(1).padStart(5)} ms   ` +
       `p99 ${result.p99.toFixed(1).padStart(5)} ms   ` +
@@ -240,12 +334,24 @@ async function main(): Promise<void> {
   }
 
   const mnist = await loadSplit('mnist', 'test');
-  const pixelsBody = JSON.stringify({ pixels: Array.from(mnist.images.subarray(0, PIXELS)) });
   const fixture = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/strokes/digits.json'), 'utf8'));
-  const strokesBody = JSON.stringify({ strokes: fixture.samples[0].strokes });
+  const body = async (kind: string, json: string): Promise<Body> => {
+    const file = join(work, `${kind}.json`);
+    const wrkScriptFile = join(work, `${kind}.lua`);
+    await writeFile(file, json);
+    await writeFile(wrkScriptFile, wrkScript(file));
+    return { json, wrkScript: wrkScriptFile };
+  };
+  const pixelsBody = await body(
+    'pixels',
+    JSON.stringify({ pixels: Array.from(mnist.images.subarray(0, PIXELS)) }),
+  );
+  const strokesBody = await body('strokes', JSON.stringify({ strokes: fixture.samples[0].strokes }));
+  const client = pickClient(args.client as string);
   console.log(
-    `hwr model: ${modelNote}\nbodies: pixels ${pixelsBody.length} B, strokes ${strokesBody.length} B; ` +
-      `${args.connections} connections, ${args.duration} s per case after ${args.warmup} s warm-up\n`,
+    `hwr model: ${modelNote}\nbodies: pixels ${pixelsBody.json.length} B, strokes ${strokesBody.json.length} B; ` +
+      `${args.connections} connections, ${args.duration} s per case after ${args.warmup} s warm-up; client ${client}` +
+      `${client === 'autocannon' ? ' (wrk not found: apt-get install wrk for a client that takes ~10x less CPU)' : ''}\n`,
   );
 
   const children: ChildProcess[] = [];
@@ -304,16 +410,25 @@ async function main(): Promise<void> {
       peerPid = peer.pid;
     }
     const hwrPort = args['hwr-port'] as string;
-    const list = (name: 'workers' | 'threads' | 'batch') => (args[name] as string).split(',').map(Number);
+    const list = (name: 'workers' | 'threads' | 'batch' | 'in-flight') =>
+      (args[name] as string).split(',').map(Number);
     // The inference thread is for one process (hwr serve turns it off with --workers > 1).
     const runs = list('workers').flatMap((w) =>
       (w === 1 ? offloads : [false]).flatMap((offload) =>
         list('threads').flatMap((t) =>
-          list('batch').map((b) => ({ batch: b, workers: w, threads: t, offload })),
+          list('batch').flatMap((b) =>
+            (offload ? list('in-flight') : [1]).map((f) => ({
+              batch: b,
+              workers: w,
+              threads: t,
+              offload,
+              inFlight: f,
+            })),
+          ),
         ),
       ),
     );
-    for (const { batch, workers, threads, offload } of runs) {
+    for (const { batch, workers, threads, offload, inFlight } of runs) {
       const wait = Number(args['batch-wait-ms']);
       const proc = spawn(
         process.execPath,
@@ -322,7 +437,7 @@ async function main(): Promise<void> {
           'tsx',
           SELF,
           '--child',
-          `${batch}:${wait}:${workers}:${offload ? 1 : 0}`,
+          `${batch}:${wait}:${workers}:${offload ? 1 : 0}:${inFlight}`,
           '--models',
           modelsDir,
           '--hwr-port',
@@ -339,7 +454,7 @@ async function main(): Promise<void> {
       const tag =
         (batch > 1 ? `batch ${batch}${wait > 0 ? `, wait ${wait} ms` : ''}` : 'no batching') +
         `, ${workers} proc${workers > 1 ? 's' : ''} x ${threads} thr` +
-        (offload ? ', inference thread' : '');
+        (offload ? `, inference thread, ${inFlight} in flight` : '');
       const url = `http://127.0.0.1:${hwrPort}/api/predict`;
       for (const [kind, body] of [
         ['pixels', pixelsBody],
@@ -349,10 +464,10 @@ async function main(): Promise<void> {
         const ratios: number[] = [];
         const cpuRatios: number[] = [];
         for (let r = 0; r < rounds; r++) {
-          const h = await measure(`hwr ${kind} (${tag})`, url, body, proc.pid);
+          const h = await measure(`hwr ${kind} (${tag})`, url, body, client, proc.pid);
           ours.push(h);
           if (peerUrl) {
-            const p = await measure(`peer ${kind} (Flask+PyTorch, 2 w)`, peerUrl, body, peerPid);
+            const p = await measure(`peer ${kind} (Flask+PyTorch, 2 w)`, peerUrl, body, client, peerPid);
             peerRps[kind].push(p.rps);
             ratios.push(h.rps / p.rps);
             if (h.cpuMsPerRequest && p.cpuMsPerRequest) cpuRatios.push(p.cpuMsPerRequest / h.cpuMsPerRequest);

@@ -53,6 +53,42 @@ describe('inference thread', () => {
     await thread.close();
   });
 
+  it('keeps at most maxInFlight passes on the thread at once, and fills them', async () => {
+    const here = new Predictor(loaded);
+    const expected = range(0, 40).map((i) => here.predictNow(image(i), 1));
+    const thread = InferenceThread.start();
+    for (const maxInFlight of [1, 2]) {
+      const predictor = new Predictor(await loadModel(join(dir, 'digits')), {
+        maxBatch: 4,
+        maxWaitMs: 0,
+        maxInFlight,
+      });
+      await predictor.useThread(thread, `digits#inflight${maxInFlight}`);
+      const run = thread.run.bind(thread);
+      let open = 0;
+      let mostOpen = 0;
+      const sizes: number[] = [];
+      const spy = vi.spyOn(thread, 'run').mockImplementation(async (key, pixels, n) => {
+        sizes.push(n);
+        mostOpen = Math.max(mostOpen, ++open);
+        try {
+          return await run(key, pixels, n);
+        } finally {
+          open--;
+        }
+      });
+      const got = await Promise.all(range(0, 40).map((i) => predictor.predict(image(i))));
+      expect(mostOpen).toBe(maxInFlight);
+      expect(Math.max(...sizes)).toBe(4);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(40);
+      for (let i = 0; i < 40; i++)
+        for (let c = 0; c < 10; c++) expect(got[i][c]).toBeCloseTo(expected[i][c], 6);
+      spy.mockRestore();
+      predictor.close();
+    }
+    await thread.close();
+  });
+
   it('falls back to this thread once the inference thread is gone, without failing a request', async () => {
     const thread = InferenceThread.start();
     const predictor = new Predictor(await loadModel(join(dir, 'digits')), { maxBatch: 8, maxWaitMs: 0 });

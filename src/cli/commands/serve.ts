@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { serveWorkers } from '../../serve/cluster.js';
 import { LIMIT_ENV, type Limits, safeParseLimits } from '../../serve/limits.js';
+import { DEFAULT_BATCHING } from '../../serve/predictor.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, installGracefulShutdown } from '../../serve/shutdown.js';
 import { parseIntOption, UsageError } from '../usage-error.js';
 
@@ -38,7 +39,11 @@ export function registerServe(program: Command): void {
     .option('--models <dir>', 'folder of model directories, followed for hot reload', 'models')
     .option('--data-dir <dir>', 'folder of the feedback database (feedback.sqlite)', 'data')
     .option('--cors <origins>', 'comma-separated origins allowed by CORS (default: CORS off)')
-    .option('--batch <n>', 'micro-batch up to n concurrent predictions in one forward pass (1 = off)', '16')
+    .option(
+      '--batch <n>',
+      'micro-batch up to n concurrent predictions in one forward pass (1 = off)',
+      String(DEFAULT_BATCHING.maxBatch),
+    )
     .option('--batch-wait-ms <ms>', 'longest wait for a micro-batch to fill (0 = one event-loop turn)', '0')
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(' | ')}`, 'info')
     .option('--workers <n>', 'server processes sharing the port (node:cluster); 2 uses both cores', '1')
@@ -118,6 +123,7 @@ export function registerServe(program: Command): void {
           batching: {
             maxBatch: parseIntOption('batch', opts.batch, 1),
             maxWaitMs: parseIntOption('batch-wait-ms', opts.batchWaitMs, 0),
+            maxInFlight: DEFAULT_BATCHING.maxInFlight,
           },
           watch: opts.watch,
           // With several processes the cores are taken already.
