@@ -4,6 +4,7 @@
  *
  *   npm run bench:serve -- [--duration 10] [--connections 8] [--batch 4] [--in-flight 2] [--workers 1,2]
  *                          [--threads 1] [--inference-thread on,off] [--rounds 1] [--client auto] [--no-peer]
+ *                          [--model digits]
  *
  * Bodies: a 28x28 `pixels` array (MNIST test #0) and a `strokes` drawing (first UNIPEN held-out digit).
  * hwr runs each --batch x --workers x --threads setting (batch 1 = micro-batching off; threads = wasm
@@ -17,7 +18,9 @@
  * up for --warmup seconds, then taken for --duration seconds with wrk (C, one thread: ~20 µs of CPU per
  * request) when it is installed (`apt-get install wrk`), else autocannon (Node: ~10x that CPU, taken
  * from the same 2 cores as the servers; --client picks one). The model is
- * models/digits when present, else a freshly built `paper` CNN (the peer's architecture).
+ * models/digits when present, else a freshly built `paper` CNN (the peer's architecture); --model letters
+ * (or another shipped model) measures that one with its own strokes fixture, without the peer, which
+ * serves digits only.
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -52,6 +55,7 @@ const { values: args } = parseArgs({
     'batch-wait-ms': { type: 'string', default: '0' },
     'no-peer': { type: 'boolean', default: false },
     client: { type: 'string', default: 'auto' },
+    model: { type: 'string', default: 'digits' },
     'hwr-port': { type: 'string', default: '5090' },
     'peer-port': { type: 'string', default: '5091' },
     // internal: run the server in this process (the measured child)
@@ -315,14 +319,17 @@ async function measure(
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'hwr-serve-bench-'));
   const modelsDir = join(work, 'models');
-  const shipped = join(ROOT, 'models', 'digits');
+  const modelName = args.model as string;
+  const shipped = join(ROOT, 'models', modelName);
   let modelNote: string;
   if (existsSync(join(shipped, 'metadata.json'))) {
     const { symlink, mkdir } = await import('node:fs/promises');
     await mkdir(modelsDir);
-    await symlink(shipped, join(modelsDir, 'digits'));
+    await symlink(shipped, join(modelsDir, modelName));
     const meta = await readMetadata(shipped);
-    modelNote = `models/digits (${meta.arch}, ${meta.params} params, version ${meta.version})`;
+    modelNote = `models/${modelName} (${meta.arch}, ${meta.params} params, version ${meta.version})`;
+  } else if (modelName !== 'digits') {
+    throw new Error(`--model ${modelName}: no models/${modelName}/metadata.json`);
   } else {
     await initBackend();
     const meta = await saveTestModel(join(modelsDir, 'digits'), {
@@ -334,7 +341,10 @@ async function main(): Promise<void> {
   }
 
   const mnist = await loadSplit('mnist', 'test');
-  const fixture = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/strokes/digits.json'), 'utf8'));
+  const fixtureName = modelName === 'letters' ? 'letters' : 'digits';
+  const fixture = JSON.parse(readFileSync(join(ROOT, `test/fixtures/strokes/${fixtureName}.json`), 'utf8'));
+  // The default model is `digits`; any other is named in the body (the peer serves digits only).
+  const named = modelName === 'digits' ? {} : { model: modelName };
   const body = async (kind: string, json: string): Promise<Body> => {
     const file = join(work, `${kind}.json`);
     const wrkScriptFile = join(work, `${kind}.lua`);
@@ -344,9 +354,12 @@ async function main(): Promise<void> {
   };
   const pixelsBody = await body(
     'pixels',
-    JSON.stringify({ pixels: Array.from(mnist.images.subarray(0, PIXELS)) }),
+    JSON.stringify({ pixels: Array.from(mnist.images.subarray(0, PIXELS)), ...named }),
   );
-  const strokesBody = await body('strokes', JSON.stringify({ strokes: fixture.samples[0].strokes }));
+  const strokesBody = await body(
+    'strokes',
+    JSON.stringify({ strokes: fixture.samples[0].strokes, ...named }),
+  );
   const client = pickClient(args.client as string);
   console.log(
     `hwr model: ${modelNote}\nbodies: pixels ${pixelsBody.json.length} B, strokes ${strokesBody.json.length} B; ` +
@@ -385,7 +398,7 @@ async function main(): Promise<void> {
   try {
     let peerUrl: string | undefined;
     let peerPid: number | undefined;
-    if (!args['no-peer']) {
+    if (!args['no-peer'] && modelName === 'digits') {
       const peerPort = args['peer-port'] as string;
       const peer = spawn(
         'gunicorn',
