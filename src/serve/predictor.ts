@@ -11,9 +11,9 @@ export interface BatchingOptions {
   /** How long the first queued image waits for company, in ms; 0 = until the current I/O turn ends. */
   readonly maxWaitMs: number;
   /**
-   * Passes sent to the inference thread before the first answers (default 2). With 2, the thread
-   * starts the next pass as soon as one ends, while the event loop answers the last one and parses
-   * new requests; with 1 the two threads take turns.
+   * Passes sent to the inference thread before the first answers (1 when omitted; 2 in
+   * DEFAULT_BATCHING). With 2, the thread starts the next pass as soon as one ends, while the event
+   * loop answers the last one and parses new requests; with 1 the two threads take turns.
    */
   readonly maxInFlight?: number;
 }
