@@ -4,7 +4,7 @@ import { writeSync } from 'node:fs';
  * A log destination for pino that writes the lines of one event-loop turn with one write(2) instead
  * of one per line. pino's default destination writes every line synchronously; with an access line
  * per request that was ~6 % of the server's main-thread CPU under load (measured, bench/README.md),
- * while a micro-batched turn answers up to 16 requests. Lines keep their order; whatever is pending
+ * while one event-loop turn may answer several requests. Lines keep their order; whatever is pending
  * is written synchronously when the process exits (normal exit, process.exit, uncaught exception).
  */
 export class TurnBatchedStream {
