@@ -15,7 +15,16 @@ import { saveTestModel } from './testing.js';
 let dir: string;
 let loaded: LoadedModel;
 let ds: ImageDataset;
+/** Each test image's probabilities computed on this thread: what the inference thread must answer. */
+let expected: Float32Array[];
 const image = (i: number) => ds.images.subarray(i * PIXELS, (i + 1) * PIXELS);
+
+function expectSameAsHere(got: Float32Array[]): void {
+  for (let i = 0; i < got.length; i++) {
+    expect(got[i].length).toBe(10);
+    for (let c = 0; c < 10; c++) expect(got[i][c]).toBeCloseTo(expected[i][c], 6);
+  }
+}
 
 beforeAll(async () => {
   await initBackend({ threads: 1 });
@@ -24,6 +33,8 @@ beforeAll(async () => {
   await saveTestModel(join(dir, 'digits'), { model: buildModel('fast', 10), arch: 'fast' });
   loaded = await loadModel(join(dir, 'digits'));
   ds = subset(await loadSplit('mnist', 'test'), range(0, 40));
+  const here = new Predictor(loaded);
+  expected = range(0, 40).map((i) => here.predictNow(image(i), 1));
 }, 60_000);
 
 afterAll(async () => {
@@ -33,8 +44,6 @@ afterAll(async () => {
 
 describe('inference thread', () => {
   it('answers concurrent predictions with the same probabilities as this thread, in passes of at most maxBatch', async () => {
-    const here = new Predictor(loaded);
-    const expected = range(0, 40).map((i) => here.predictNow(image(i), 1));
     const thread = InferenceThread.start();
     // close() frees its model: each predictor that is closed gets its own copy.
     const offloaded = new Predictor(await loadModel(join(dir, 'digits')), { maxBatch: 16, maxWaitMs: 0 });
@@ -45,17 +54,13 @@ describe('inference thread', () => {
     const sizes = passes.mock.calls.map(([, , n]) => n);
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(40);
     expect(Math.max(...sizes)).toBeLessThanOrEqual(16);
-    for (let i = 0; i < 40; i++) {
-      expect(got[i].length).toBe(10);
-      for (let c = 0; c < 10; c++) expect(got[i][c]).toBeCloseTo(expected[i][c], 6);
-    }
+    expect(got.length).toBe(40);
+    expectSameAsHere(got);
     offloaded.close();
     await thread.close();
   });
 
   it('keeps at most maxInFlight passes on the thread at once, and fills them', async () => {
-    const here = new Predictor(loaded);
-    const expected = range(0, 40).map((i) => here.predictNow(image(i), 1));
     const thread = InferenceThread.start();
     for (const maxInFlight of [1, 2]) {
       const predictor = new Predictor(await loadModel(join(dir, 'digits')), {
@@ -81,8 +86,7 @@ describe('inference thread', () => {
       expect(mostOpen).toBe(maxInFlight);
       expect(Math.max(...sizes)).toBe(4);
       expect(sizes.reduce((a, b) => a + b, 0)).toBe(40);
-      for (let i = 0; i < 40; i++)
-        for (let c = 0; c < 10; c++) expect(got[i][c]).toBeCloseTo(expected[i][c], 6);
+      expectSameAsHere(got);
       spy.mockRestore();
       predictor.close();
     }
