@@ -317,19 +317,22 @@ async function measure(
 }
 
 async function main(): Promise<void> {
-  const work = await mkdtemp(join(tmpdir(), 'hwr-serve-bench-'));
-  const modelsDir = join(work, 'models');
+  // Options are checked before anything is created or started.
+  const client = pickClient(args.client as string);
   const modelName = args.model as string;
   const shipped = join(ROOT, 'models', modelName);
+  const hasShipped = existsSync(join(shipped, 'metadata.json'));
+  if (!hasShipped && modelName !== 'digits')
+    throw new Error(`--model ${modelName}: no models/${modelName}/metadata.json`);
+  const work = await mkdtemp(join(tmpdir(), 'hwr-serve-bench-'));
+  const modelsDir = join(work, 'models');
   let modelNote: string;
-  if (existsSync(join(shipped, 'metadata.json'))) {
+  if (hasShipped) {
     const { symlink, mkdir } = await import('node:fs/promises');
     await mkdir(modelsDir);
     await symlink(shipped, join(modelsDir, modelName));
     const meta = await readMetadata(shipped);
     modelNote = `models/${modelName} (${meta.arch}, ${meta.params} params, version ${meta.version})`;
-  } else if (modelName !== 'digits') {
-    throw new Error(`--model ${modelName}: no models/${modelName}/metadata.json`);
   } else {
     await initBackend();
     const meta = await saveTestModel(join(modelsDir, 'digits'), {
@@ -360,7 +363,6 @@ async function main(): Promise<void> {
     'strokes',
     JSON.stringify({ strokes: fixture.samples[0].strokes, ...named }),
   );
-  const client = pickClient(args.client as string);
   console.log(
     `hwr model: ${modelNote}\nbodies: pixels ${pixelsBody.json.length} B, strokes ${strokesBody.json.length} B; ` +
       `${args.connections} connections, ${args.duration} s per case after ${args.warmup} s warm-up; client ${client}` +
