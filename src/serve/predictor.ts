@@ -22,7 +22,7 @@ export const NO_BATCHING: BatchingOptions = { maxBatch: 1, maxWaitMs: 0 };
 /**
  * The default. Per image, a pass of 4 costs about what a pass of 8 or 16 does (bench/README.md);
  * smaller passes, two in flight, keep both threads busy instead of making them wait for each other:
- * 1.6x the pixels req/s of { maxBatch: 16, one in flight } with 8 clients.
+ * 1.2-1.7x the pixels req/s of { maxBatch: 16, one in flight } with 8 clients.
  */
 export const DEFAULT_BATCHING: BatchingOptions = { maxBatch: 4, maxWaitMs: 0, maxInFlight: 2 };
 
