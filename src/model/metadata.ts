@@ -19,6 +19,52 @@ export const EpochHistory = z.object({
 });
 export type EpochHistory = z.infer<typeof EpochHistory>;
 
+/**
+ * How a stroke part turns pen strokes into its input: `strokeFeatures` in
+ * src/preprocess/stroke-features.ts, at this version and number of resampled points. Changing the
+ * features means a new version, so a model always gets the features it was trained on.
+ */
+export const StrokeFeatureSpec = z.object({
+  version: z.number().int().positive(),
+  points: z.number().int().min(8).max(1024),
+});
+export type StrokeFeatureSpec = z.infer<typeof StrokeFeatureSpec>;
+
+/**
+ * A further network of a fused model, in its own subfolder (a TF.js layers model.json + weights, so
+ * it also loads in a browser). The image CNN is the model directory's root model and is not listed.
+ */
+export const ModelPart = z.object({
+  /** Subfolder of the model directory holding the part's model.json and weights. */
+  dir: z.string().regex(/^[a-z][a-z0-9-]*$/),
+  /** The request input this part reads. */
+  input: z.literal('strokes'),
+  arch: z.string().min(1),
+  params: z.number().int().positive(),
+  features: StrokeFeatureSpec,
+  weights: z
+    .object({ file: z.string(), bytes: z.number().int(), sha256: z.string(), dtype: z.string() })
+    .optional(),
+  /** Accuracy of this part alone on the model's test split. */
+  testAccuracy: z.number().min(0).max(1).optional(),
+  training: z.record(z.string(), z.unknown()).optional(),
+});
+export type ModelPart = z.infer<typeof ModelPart>;
+
+/**
+ * How the parts' answers are combined for an input several parts can read: the fused log-probability
+ * of class c is the sum over parts p of weights[p] * log P_p(c), renormalised. `image` names the root
+ * model. Weights are fitted on validation writers only.
+ */
+export const Fusion = z.object({
+  method: z.literal('log-linear'),
+  weights: z.record(z.string(), z.number().nonnegative()),
+  fittedOn: z.string(),
+  /** Accuracy of the fused answer on the model's test split (and any other named sets). */
+  accuracy: z.record(z.string(), z.number().min(0).max(1)).optional(),
+});
+export type Fusion = z.infer<typeof Fusion>;
+
 /** metadata.json, written beside model.json; everything a server or an evaluator needs to use a model. */
 export const ModelMetadata = z.object({
   name: z.string().min(1),
@@ -56,5 +102,8 @@ export const ModelMetadata = z.object({
   hwrVersion: z.string(),
   createdAt: z.string(),
   extra: z.record(z.string(), z.unknown()).optional(),
+  /** Further networks beside the root image CNN, by part name (e.g. `strokes`). */
+  parts: z.record(z.string(), ModelPart).optional(),
+  fusion: Fusion.optional(),
 });
 export type ModelMetadata = z.infer<typeof ModelMetadata>;
