@@ -1,13 +1,20 @@
 import { createHash } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PreprocessError, RENDERER_VERSION, type Stroke, strokesToMnist } from '../preprocess/index.js';
 import { augmentStrokes, DEFAULT_STROKE_AUGMENT } from '../preprocess/stroke-augment.js';
-import { mulberry32 } from '../train/random.js';
-import { DataError, DIGIT_CLASSES, type ImageDataset, LETTER_CLASSES } from './dataset.js';
-import type { DatasetLoader, DatasetOptions } from './datasets.js';
+import { isDir } from '../util/fs.js';
+import { mulberry32 } from '../util/random.js';
+import {
+  DataError,
+  type DatasetLoader,
+  type DatasetOptions,
+  DIGIT_CLASSES,
+  type ImageDataset,
+  LETTER_CLASSES,
+} from './dataset.js';
 import {
   fnv1a,
   isHeldOutWriter,
@@ -335,14 +342,6 @@ export async function buildUnipenDataset(options: UnipenDatasetOptions): Promise
     cacheHit: false,
     cachePath,
   };
-}
-
-function isDir(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 /** --data-dir, else HWR_DATA_DIR/unipen, else the shared copy when it exists. */
