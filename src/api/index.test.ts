@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as Hwr from './index.js';
 
 // The library as a notebook gets it: tslab compiles each cell to CommonJS and runs `require('hwr')`,
-// which resolves through package.json `exports` to dist/index.js (the build). Here the package
+// which resolves through package.json `exports` to dist/api/index.js (the build). Here the package
 // requires itself by name (Node's self-reference), which goes through the same `exports`.
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const hwr = createRequire(join(root, 'package.json'))('hwr') as typeof Hwr;
 
 let out: string;
@@ -41,7 +41,7 @@ afterAll(async () => {
 describe('hwr public API (loaded with require, as tslab does)', () => {
   it('is the build named by package.json exports and has no top-level await in its graph', async () => {
     const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
-    expect(pkg.exports['.'].default).toBe('./dist/index.js');
+    expect(pkg.exports['.'].default).toBe('./dist/api/index.js');
     expect(existsSync(join(root, pkg.types))).toBe(true);
     expect(hwr.VERSION).toBe(pkg.version);
     expect(hwr.ARCH_NAMES).toContain('paper');

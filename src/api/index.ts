@@ -20,11 +20,11 @@
  * Everything throws the project's errors (DataError, ModelError, BackendError) with a message a user
  * can act on. Tensors need `initBackend()` first.
  */
-export { head, shrink } from './api/data.js';
-export { mistakesHtml, perClassHtml, plots, toPng } from './api/plots.js';
-export { buildReport, writeReport } from './api/report.js';
-export { modelSummary } from './api/summary.js';
-export { type TrainOptions, trainModel } from './api/train.js';
+export { head, shrink } from './data.js';
+export { mistakesHtml, perClassHtml, plots, toPng } from './plots.js';
+export { buildReport, writeReport } from './report.js';
+export { modelSummary } from './summary.js';
+export { type TrainOptions, trainModel } from './train.js';
 export {
   DataError,
   type DatasetSplits,
@@ -33,15 +33,15 @@ export {
   LETTER_CLASSES,
   range,
   subset,
-} from './data/dataset.js';
-export { type DatasetOptions, datasetNames, loadDataset, loadSplit } from './data/datasets.js';
-export { BackendError, type BackendInfo, initBackend } from './engine/backend.js';
-export { type Comparison, compareModels, formatComparison } from './eval/compare.js';
-export { type EvalResult, evaluateModel, type Mistake, summarize, worstClasses } from './eval/evaluate.js';
-export { type Published, type PublishOptions, publishModel } from './eval/publish.js';
-export { ARCH_NAMES, type ArchName, buildModel } from './model/archs.js';
-export { type LoadedModel, loadModel, ModelError, saveModel } from './model/io.js';
-export type { EpochHistory, ModelMetadata } from './model/metadata.js';
-export { RECIPES, type Recipe } from './train/recipes.js';
-export type { BatchProgress, TrainedModel } from './train/trainer.js';
-export { VERSION } from './version.js';
+} from '../data/dataset.js';
+export { type DatasetOptions, datasetNames, loadDataset, loadSplit } from '../data/datasets.js';
+export { BackendError, type BackendInfo, initBackend } from '../engine/backend.js';
+export { type Comparison, compareModels, formatComparison } from '../eval/compare.js';
+export { type EvalResult, evaluateModel, type Mistake, summarize, worstClasses } from '../eval/evaluate.js';
+export { type Published, type PublishOptions, publishModel } from '../eval/publish.js';
+export { ARCH_NAMES, type ArchName, buildModel } from '../model/archs.js';
+export { type LoadedModel, loadModel, ModelError, saveModel } from '../model/io.js';
+export type { EpochHistory, ModelMetadata } from '../model/metadata.js';
+export { RECIPES, type Recipe } from '../train/recipes.js';
+export type { BatchProgress, TrainedModel } from '../train/trainer.js';
+export { VERSION } from '../version.js';
