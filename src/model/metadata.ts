@@ -62,6 +62,10 @@ export const Fusion = z.object({
   fittedOn: z.string(),
   /** Accuracy of the fused answer on the model's test split (and any other named sets). */
   accuracy: z.record(z.string(), z.number().min(0).max(1)).optional(),
+  /** Accuracy of each part alone on the same sets (part name → set name → accuracy), for comparison. */
+  partAccuracy: z.record(z.string(), z.record(z.string(), z.number().min(0).max(1))).optional(),
+  /** How many drawings each named set holds. */
+  samples: z.record(z.string(), z.number().int().nonnegative()).optional(),
 });
 export type Fusion = z.infer<typeof Fusion>;
 

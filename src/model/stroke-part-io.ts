@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type * as tfl from '@tensorflow/tfjs-layers';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import {
   MODEL_FILE,
   ModelError,
@@ -82,4 +83,22 @@ export async function loadStrokePart(dir: string): Promise<LoadedStrokePart> {
       `${dir}: stroke part has ${out[out.length - 1]} outputs but ${metadata.classes.length} classes`,
     );
   return { model, metadata, dir: resolve(dir) };
+}
+
+/** Builds the model stored in a part's files (as saved: float16 weights come back rounded). */
+export async function modelFromPartFiles(
+  files: Record<string, string | Uint8Array>,
+): Promise<tfl.LayersModel> {
+  const json = JSON.parse(files[MODEL_FILE] as string) as {
+    modelTopology: tf.io.ModelJSON['modelTopology'];
+    weightsManifest: tf.io.WeightsManifestConfig;
+  };
+  const w = files[WEIGHTS_FILE] as Uint8Array;
+  return tfl.loadLayersModel(
+    tf.io.fromMemory({
+      modelTopology: json.modelTopology,
+      weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
+      weightData: w.buffer.slice(w.byteOffset, w.byteOffset + w.byteLength) as ArrayBuffer,
+    }),
+  );
 }
