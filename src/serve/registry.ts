@@ -1,10 +1,11 @@
 import { type FSWatcher, statSync, watch } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { IMAGE_SIZE, PIXELS } from '../model/infer.js';
+import { readdir, realpath, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { PIXELS } from '../model/infer.js';
 import { type LoadedModel, loadModel, METADATA_FILE, ModelError } from '../model/io.js';
 import type { ModelMetadata } from '../model/metadata.js';
-import { isStoreDir, servedDir } from '../store/store.js';
+import { checkInputShape, checkProbabilities } from '../model/verify.js';
+import { CURRENT_LINK, fallbackVersions, isStoreDir, servedDir } from '../store/store.js';
 import type { InferenceThread } from './inference-thread.js';
 import { type BatchingOptions, NO_BATCHING, Predictor } from './predictor.js';
 
@@ -20,6 +21,8 @@ export interface ServedModel {
   readonly version: string;
   readonly metadata: ModelMetadata;
   readonly dir: string;
+  /** The entry of the models folder it comes from (a store or a plain model directory). */
+  readonly entryDir: string;
   readonly predictor: Predictor;
   readonly loadedAt: Date;
   /** Identity of the directory contents it was loaded from (inode + metadata mtime). */
@@ -52,20 +55,11 @@ async function fingerprintOf(dir: string): Promise<string | undefined> {
   }
 }
 
-/** Checks a freshly loaded model really answers 28x28x1 images with a probability vector. */
+/** Checks a freshly loaded model as the store does before a promote (src/model/verify.ts). */
 function validate(loaded: LoadedModel, predictor: Predictor): void {
-  const shape = loaded.model.inputs[0].shape;
-  if (shape.length !== 4 || shape[1] !== IMAGE_SIZE || shape[2] !== IMAGE_SIZE || shape[3] !== 1)
-    throw new ModelError(`${loaded.dir}: model input is [${shape.join(', ')}], expected [null, 28, 28, 1]`);
+  checkInputShape(loaded.model, loaded.dir);
   // Warm-up: the first pass compiles kernels and allocates; doing it here keeps it off a request.
-  const probs = predictor.predictNow(new Uint8Array(PIXELS), 1);
-  let sum = 0;
-  for (const p of probs) {
-    if (!Number.isFinite(p) || p < 0) throw new ModelError(`${loaded.dir}: model outputs ${p}`);
-    sum += p;
-  }
-  if (Math.abs(sum - 1) > 1e-3)
-    throw new ModelError(`${loaded.dir}: outputs sum to ${sum.toFixed(4)}, not 1 (no softmax?)`);
+  checkProbabilities(predictor.predictNow(new Uint8Array(PIXELS), 1), loaded.dir);
 }
 
 /**
@@ -144,20 +138,33 @@ export class ModelRegistry {
       // A versioned store (src/store) is served through its `current` symlink; its folder is watched
       // too, since switching the pointer is not an event in the models folder itself.
       for (const dir of entries) if (isStoreDir(dir)) this.watchStore(dir);
-      entries = entries.map(servedDir);
     } catch (err) {
       log.error({ dir: this.dir, err: (err as Error).message }, 'cannot read the models folder');
       return;
     }
     const seen = new Set<string>();
-    for (const dir of entries) {
+    for (const entry of entries) {
       if (this.closed) return;
+      const dir = servedDir(entry);
       const fingerprint = await fingerprintOf(dir);
-      if (!fingerprint) continue;
+      const servesEntry = () => this.list().some((m) => m.entryDir === entry);
+      if (!fingerprint) {
+        // `current` names a version that is gone: the store's other versions may still serve.
+        if (dir !== entry && !servesEntry()) {
+          const served = await this.fallback(entry, `${dir} has no readable ${METADATA_FILE}`);
+          if (served) seen.add(served);
+        }
+        continue;
+      }
       seen.add(dir);
       const current = this.list().find((m) => m.dir === dir);
+      for (const m of this.list()) if (m.entryDir === entry) seen.add(m.dir); // a fallback version
       if (current?.fingerprint === fingerprint || this.rejected.get(dir) === fingerprint) continue;
-      await this.load(dir, fingerprint, current);
+      const error = await this.load(dir, entry, fingerprint, current);
+      if (error && dir !== entry && !servesEntry()) {
+        const served = await this.fallback(entry, error);
+        if (served) seen.add(served);
+      }
     }
     for (const model of this.list()) {
       if (seen.has(model.dir)) continue;
@@ -172,7 +179,39 @@ export class ModelRegistry {
     }
   }
 
-  private async load(dir: string, fingerprint: string, current: ServedModel | undefined): Promise<void> {
+  /**
+   * A store whose `current` cannot be served while nothing else of it is (a start-up after a bad
+   * version was made current by hand): serves its newest version that loads, with a loud log line.
+   * The pointer is left alone (the models folder may be read-only); `hwr models` fixes it.
+   */
+  private async fallback(entry: string, error: string): Promise<string | undefined> {
+    const { log } = this.options;
+    const broken = basename(await realpath(join(entry, CURRENT_LINK)).catch(() => CURRENT_LINK));
+    for (const version of await fallbackVersions(entry)) {
+      const dir = join(entry, version);
+      const fingerprint = await fingerprintOf(dir);
+      if (!fingerprint || this.rejected.get(dir) === fingerprint) continue;
+      if (await this.load(dir, entry, fingerprint, undefined)) continue;
+      log.error(
+        { dir: entry, current: broken, serving: version, err: error },
+        `CURRENT VERSION ${broken} OF ${entry} IS BROKEN: serving ${version}, the newest version that loads; run hwr models promote or rollback to fix the pointer`,
+      );
+      return dir;
+    }
+    log.error(
+      { dir: entry, current: broken, err: error },
+      `current version ${broken} of ${entry} is broken and no other version loads`,
+    );
+    return undefined;
+  }
+
+  /** Loads and swaps in a model directory; returns why it was rejected, or undefined once served. */
+  private async load(
+    dir: string,
+    entryDir: string,
+    fingerprint: string,
+    current: ServedModel | undefined,
+  ): Promise<string | undefined> {
     const { log } = this.options;
     let loaded: LoadedModel | undefined;
     // Created once and kept: its fused plan holds folded weight copies that close() frees.
@@ -205,7 +244,7 @@ export class ModelRegistry {
         'model rejected',
       );
       this.options.onEvent?.({ kind: 'rejected', dir, error });
-      return;
+      return error;
     }
     this.rejected.delete(dir);
     const model: ServedModel = {
@@ -213,6 +252,7 @@ export class ModelRegistry {
       version: loaded.metadata.version,
       metadata: loaded.metadata,
       dir,
+      entryDir,
       predictor,
       loadedAt: new Date(),
       fingerprint,
@@ -236,6 +276,7 @@ export class ModelRegistry {
     // answers the queue before disposing the weights.
     if (replaced && replaced !== model) replaced.predictor.close();
     if (current && current !== replaced && current.name !== model.name) current.predictor.close();
+    return undefined;
   }
 
   private onChange = (): void => {
