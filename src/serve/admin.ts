@@ -8,6 +8,7 @@ import { RetrainJobs } from '../retrain/jobs.js';
 import { ModelStore, StoreError, type StoreErrorCode } from '../store/store.js';
 import type { FeedbackStore } from './feedback-store.js';
 import { HttpError } from './http-error.js';
+import { adminRateLimit } from './limits.js';
 import type { ModelRegistry } from './registry.js';
 import { ErrorReply } from './schemas.js';
 
@@ -18,6 +19,8 @@ export interface AdminDeps {
   readonly registry: ModelRegistry;
   readonly store: FeedbackStore;
   readonly defaultModel: string;
+  /** Requests per minute per client IP, counted before authentication (0 = no limit). */
+  readonly perMinute: number;
   /** Default: process.env.HWR_ADMIN_TOKEN; no token, no admin routes (404). */
   readonly token?: string;
   /** argv prefix running the hwr CLI for retrain jobs (default: this node + the CLI entry). */
@@ -187,6 +190,9 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
   }
 
   app.register(async (admin) => {
+    // Throttle first: a wrong token costs a request of the budget like any other (hooks run in order).
+    const throttle = adminRateLimit(app, deps.perMinute);
+    if (throttle) admin.addHook('onRequest', throttle);
     admin.addHook('onRequest', authenticate(expected));
     admin.addHook('onClose', async () => jobs.close());
     const api = admin.withTypeProvider<ZodTypeProvider>();

@@ -49,7 +49,7 @@ export interface ServeOptions {
   /**
    * Request limits: sizes, caps, rate limits, timeouts (src/serve/limits.ts). Unset ones take
    * DEFAULT_LIMITS, except the per-IP rate limits, which are off for embedders (tests, benchmarks);
-   * `hwr serve` passes the full DEFAULT_LIMITS (300 predict / 60 feedback per minute).
+   * `hwr serve` passes the full DEFAULT_LIMITS (300 predict / 60 feedback / 120 admin per minute).
    */
   readonly limits?: Partial<Limits>;
   /** Micro-batching of concurrent single predictions (default: up to 16 per pass, one event-loop turn). */
@@ -109,6 +109,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     predictPerMinute: 0,
     feedbackPerMinute: 0,
+    adminPerMinute: 0,
     ...options.limits,
   });
   if (!parsedLimits.success) throw new Error(`invalid limits: ${parsedLimits.errors.join('; ')}`);
@@ -240,6 +241,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   await applyLimits(app, limits);
   registerRoutes(app, {
     maxImagePixels: limits.maxImagePixels,
+    adminPerMinute: limits.adminPerMinute,
     registry,
     store,
     metrics,

@@ -28,6 +28,8 @@ export interface RouteDeps {
   readonly store: FeedbackStore;
   readonly metrics: ServeMetrics;
   readonly defaultModel: string;
+  /** Admin requests per minute per client IP (Limits.adminPerMinute). */
+  readonly adminPerMinute: number;
   readonly metricsText: () => Promise<string>;
   /** Largest image (width x height) decoded, checked on the header (default MAX_IMAGE_PIXELS). */
   readonly maxImagePixels?: number;
@@ -81,7 +83,7 @@ function toPrediction(model: ServedModel, probs: Float32Array, pixels: Uint8Arra
 }
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const { registry, store, metrics, defaultModel, metricsText, maxImagePixels } = deps;
+  const { registry, store, metrics, defaultModel, metricsText, maxImagePixels, adminPerMinute } = deps;
   const api = app.withTypeProvider<ZodTypeProvider>();
 
   api.post(
@@ -248,7 +250,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   );
 
   // Retrain / promote / rollback: only when HWR_ADMIN_TOKEN is set (src/serve/admin.ts).
-  registerAdminRoutes(app, { registry, store, defaultModel });
+  registerAdminRoutes(app, { registry, store, defaultModel, perMinute: adminPerMinute });
 
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);
