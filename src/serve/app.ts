@@ -19,6 +19,7 @@ import {
 } from 'fastify-type-provider-zod';
 import helmet from 'helmet';
 import { initBackend } from '../engine/backend.js';
+import { StorageError, storageFaultOf } from '../store/storage-fault.js';
 import { VERSION } from '../version.js';
 import { FeedbackStore } from './feedback-store.js';
 import { HttpError } from './http-error.js';
@@ -153,6 +154,13 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     if (hasZodFastifySchemaValidationErrors(err)) {
       statusCode = 400;
       message = validationMessage(err);
+    } else if (err instanceof StorageError) {
+      statusCode = err.status;
+      message = err.message;
+      request.log.error(
+        { err: err.message, cause: (err.cause as Error | undefined)?.message },
+        'storage fault',
+      );
     } else if (err instanceof HttpError) {
       statusCode = err.statusCode;
       message = err.message;
@@ -165,6 +173,13 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     } else if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       statusCode = err.statusCode;
       message = err.message;
+    } else if (storageFaultOf(err)) {
+      // A storage fault outside a store's own handling: still a cause, never an unexplained 500.
+      const fault = storageFaultOf(err) as NonNullable<ReturnType<typeof storageFaultOf>>;
+      const wrapped = new StorageError(fault.kind, fault.code, 'storage fault', { cause: err });
+      statusCode = wrapped.status;
+      message = wrapped.message;
+      request.log.error({ err }, message);
     } else {
       statusCode = 500;
       message = 'internal server error';

@@ -233,9 +233,18 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     '/readyz',
     {
       schema: {
-        summary: 'Readiness: 503 until at least one model is loaded',
+        summary:
+          'Readiness: 503 until at least one model is loaded; "degraded" (still 200, predictions go on) while feedback cannot be stored',
         response: {
-          200: z.object({ status: z.literal('ready'), models: z.array(z.string()) }),
+          200: z.object({
+            status: z.enum(['ready', 'degraded']),
+            models: z.array(z.string()),
+            feedback: z.object({
+              status: z.enum(['ok', 'degraded']),
+              cause: z.string().optional(),
+              since: z.string().optional(),
+            }),
+          }),
           503: ErrorReply,
         },
       },
@@ -243,9 +252,14 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     async () => {
       if (!registry.ready)
         throw HttpError.unavailable(
-          registry.scanned ? `no model loaded from ${registry.dir}` : 'models are still loading',
+          registry.scanned ? 'no model loaded from the models folder' : 'models are still loading',
         );
-      return { status: 'ready' as const, models: registry.list().map((m) => `${m.name}@${m.version}`) };
+      const feedback = store.health;
+      return {
+        status: feedback.status === 'ok' ? ('ready' as const) : ('degraded' as const),
+        models: registry.list().map((m) => `${m.name}@${m.version}`),
+        feedback,
+      };
     },
   );
 
