@@ -1,4 +1,4 @@
-import { type FSWatcher, statSync, watch } from 'node:fs';
+import { type FSWatcher, readdirSync, statSync, watch } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { PIXELS } from '../model/infer.js';
@@ -25,7 +25,7 @@ export interface ServedModel {
   readonly entryDir: string;
   readonly predictor: Predictor;
   readonly loadedAt: Date;
-  /** Identity of the directory contents it was loaded from (inode + metadata mtime). */
+  /** Identity of the directory contents it was loaded from (fingerprintOf). */
   readonly fingerprint: string;
 }
 
@@ -46,10 +46,36 @@ export interface RegistryOptions {
   readonly onEvent?: (event: RegistryEvent) => void;
 }
 
+/** Files whose change can change what a model directory serves (the rest: reports, charts). */
+function isModelFile(name: string): boolean {
+  return name === METADATA_FILE || name === 'model.json' || name.endsWith('.bin');
+}
+
+/** Appends "path:inode:size:mtime" of the model files in `dir` and (depth 0) its subfolders (parts). */
+async function collectFiles(dir: string, rel: string, out: string[], depth: number): Promise<void> {
+  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue;
+    const path = join(dir, e.name);
+    if (e.isDirectory() && depth === 0) await collectFiles(path, `${rel}${e.name}/`, out, depth + 1);
+    else if (e.isFile() && isModelFile(e.name)) {
+      const s = await stat(path);
+      out.push(`${rel}${e.name}:${s.ino}:${s.size}:${s.mtimeMs}`);
+    }
+  }
+}
+
+/**
+ * Identity of a model directory's contents: its inode and every model file's inode, size and mtime,
+ * parts' subfolders included. Any write (a weights file still being copied in) changes it, so a
+ * rejected model is tried again once its files change.
+ */
 async function fingerprintOf(dir: string): Promise<string | undefined> {
   try {
-    const [d, m] = await Promise.all([stat(dir), stat(join(dir, METADATA_FILE))]);
-    return `${d.ino}:${m.ino}:${m.mtimeMs}:${m.size}`;
+    const [d] = await Promise.all([stat(dir), stat(join(dir, METADATA_FILE))]);
+    const files: string[] = [String(d.ino)];
+    await collectFiles(dir, '', files, 0);
+    return files.join('|');
   } catch {
     return undefined; // not a model directory (or vanished meanwhile)
   }
@@ -76,8 +102,12 @@ export class ModelRegistry {
   /** Fingerprints already tried and rejected, so a broken model is not reloaded on every event. */
   private readonly rejected = new Map<string, string>();
   private watcher: FSWatcher | undefined;
-  /** Store folders (src/store) by path: the watcher and the inode it watches (adoption replaces it). */
-  private readonly storeWatchers = new Map<string, { ino: number; watcher?: FSWatcher }>();
+  /**
+   * Folders watched besides the models folder, by path: stores (a `current` switch is not an event
+   * of the models folder), plain model directories and their subfolders (files written into them),
+   * each with the inode it watches (adoption or a replacement makes a new one).
+   */
+  private readonly dirWatchers = new Map<string, { ino: number; watcher?: FSWatcher }>();
   private debounce: NodeJS.Timeout | undefined;
   private scanning: Promise<void> | undefined;
   private rescanAgain = false;
@@ -137,7 +167,7 @@ export class ModelRegistry {
         .sort();
       // A versioned store (src/store) is served through its `current` symlink; its folder is watched
       // too, since switching the pointer is not an event in the models folder itself.
-      for (const dir of entries) if (isStoreDir(dir)) this.watchStore(dir);
+      this.watchEntries(entries);
     } catch (err) {
       log.error({ dir: this.dir, err: (err as Error).message }, 'cannot read the models folder');
       return;
@@ -294,30 +324,54 @@ export class ModelRegistry {
       this.options.log.error({ dir: this.dir, err: err.message }, 'watching the models folder failed');
     });
     // Stores found by the first scan (before watching started).
-    for (const dir of this.storeWatchers.keys()) this.watchStore(dir, true);
+    for (const dir of this.dirWatchers.keys()) this.watchDir(dir, true);
   }
 
-  /** Watches a store's folder for `current` switches (once watch() was called). */
-  private watchStore(dir: string, force = false): void {
+  /**
+   * Watches each entry of the models folder (a store, or a plain model directory and its part or
+   * version subfolders), and stops watching folders that are gone.
+   */
+  private watchEntries(entries: readonly string[]): void {
+    const wanted = new Set<string>();
+    for (const entry of entries) {
+      wanted.add(entry);
+      if (isStoreDir(entry)) continue; // versions are immutable; the store folder sees the switch
+      try {
+        for (const e of readdirSync(entry, { withFileTypes: true }))
+          if (e.isDirectory() && !e.name.startsWith('.')) wanted.add(join(entry, e.name));
+      } catch {
+        // vanished meanwhile
+      }
+    }
+    for (const [dir, w] of this.dirWatchers)
+      if (!wanted.has(dir)) {
+        w.watcher?.close();
+        this.dirWatchers.delete(dir);
+      }
+    for (const dir of wanted) this.watchDir(dir);
+  }
+
+  /** Watches one folder for changes (once watch() was called; remembered until then). */
+  private watchDir(dir: string, force = false): void {
     let ino: number;
     try {
       ino = statSync(dir).ino;
     } catch {
       return;
     }
-    const known = this.storeWatchers.get(dir);
+    const known = this.dirWatchers.get(dir);
     if (this.closed || (!force && known?.ino === ino && (known.watcher || !this.watcher))) return;
     known?.watcher?.close();
     if (!this.watcher) {
-      this.storeWatchers.set(dir, { ino }); // remembered for watch()
+      this.dirWatchers.set(dir, { ino }); // remembered for watch()
       return;
     }
     try {
       const watcher = watch(dir, this.onChange);
       watcher.on('error', () => watcher.close()); // a removed store; a later scan watches it again
-      this.storeWatchers.set(dir, { ino, watcher });
+      this.dirWatchers.set(dir, { ino, watcher });
     } catch {
-      this.storeWatchers.delete(dir);
+      this.dirWatchers.delete(dir);
     }
   }
 
@@ -326,8 +380,8 @@ export class ModelRegistry {
     clearTimeout(this.debounce);
     this.watcher?.close();
     this.watcher = undefined;
-    for (const w of this.storeWatchers.values()) w.watcher?.close();
-    this.storeWatchers.clear();
+    for (const w of this.dirWatchers.values()) w.watcher?.close();
+    this.dirWatchers.clear();
     await this.scanning;
     for (const m of this.byName.values()) m.predictor.close();
     this.byName.clear();
