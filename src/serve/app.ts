@@ -21,6 +21,7 @@ import helmet from 'helmet';
 import { initBackend } from '../engine/backend.js';
 import { StorageError, storageFaultOf } from '../store/storage-fault.js';
 import { VERSION } from '../version.js';
+import { installDrain } from './drain.js';
 import { FeedbackStore } from './feedback-store.js';
 import { HttpError } from './http-error.js';
 import { InferenceThread } from './inference-thread.js';
@@ -193,6 +194,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
       .send({ error: `no route ${request.method} ${request.url.split('?')[0]}`, statusCode: 404 });
   });
 
+  installDrain(app);
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const labels = { method: request.method, route, status_code: String(reply.statusCode) };
