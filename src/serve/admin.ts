@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ModelError } from '../model/io.js';
 import { RetrainJobs } from '../retrain/jobs.js';
 import type { FeedbackStore } from '../store/feedback-store.js';
-import { CURRENT_LINK, ModelStore, StoreError, type StoreErrorCode } from '../store/store.js';
+import { ModelStore, StoreError, type StoreErrorCode } from '../store/store.js';
 import { HttpError } from './http-error.js';
 import { adminRateLimit } from './limits.js';
 import type { ModelRegistry } from './registry.js';
