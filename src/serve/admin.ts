@@ -8,6 +8,7 @@ import { RetrainJobs } from '../retrain/jobs.js';
 import { CURRENT_LINK, ModelStore } from '../store/store.js';
 import type { FeedbackStore } from './feedback-store.js';
 import { HttpError } from './http-error.js';
+import { BEARER } from './openapi.js';
 import type { ModelRegistry } from './registry.js';
 import { ErrorReply } from './schemas.js';
 
@@ -176,7 +177,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     admin.addHook('onRequest', authenticate(expected));
     admin.addHook('onClose', async () => jobs.close());
     const api = admin.withTypeProvider<ZodTypeProvider>();
-    const security = [{ bearer: [] }];
+    const security = [{ [BEARER]: [] }];
 
     api.post(
       '/api/admin/retrain',

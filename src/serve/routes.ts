@@ -7,6 +7,7 @@ import type { FeedbackStore } from './feedback-store.js';
 import { HttpError } from './http-error.js';
 import { type DecodedInput, decodeInput, pngBase64 } from './inputs.js';
 import type { ServeMetrics } from './metrics.js';
+import { batchExamples, bodyExamples } from './openapi.js';
 import type { ModelRegistry, ServedModel } from './registry.js';
 import {
   BatchBody,
@@ -90,7 +91,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       schema: {
         summary: 'Classify one drawing',
         description: 'Exactly one of image, pixels or strokes.',
-        body: PredictBody,
+        body: PredictBody.meta(bodyExamples({ topK: 3 })),
         response: { 200: PredictionSchema, ...errors },
       },
       validatorCompiler: predictValidator,
@@ -111,7 +112,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     {
       schema: {
         summary: 'Classify many drawings in one forward pass',
-        body: BatchBody,
+        body: BatchBody.meta(batchExamples()),
         response: { 200: BatchResult, ...errors },
       },
     },
@@ -147,7 +148,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         summary: 'Store a correction: the drawing and its true label',
         description:
           'Stored durably in SQLite. Without "predicted", the model\'s own answer is computed and stored.',
-        body: FeedbackBody,
+        body: FeedbackBody.meta(bodyExamples({ label: '7' })),
         response: { 201: FeedbackCreated, ...errors },
       },
     },
