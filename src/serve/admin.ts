@@ -9,6 +9,7 @@ import type { FeedbackStore } from '../store/feedback-store.js';
 import { ModelStore, StoreError, type StoreErrorCode } from '../store/store.js';
 import { HttpError } from './http-error.js';
 import { adminRateLimit } from './limits.js';
+import { BEARER } from './openapi.js';
 import type { ModelRegistry } from './registry.js';
 import { ErrorReply } from './schemas.js';
 
@@ -196,7 +197,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     admin.addHook('onRequest', authenticate(expected));
     admin.addHook('onClose', async () => jobs.close());
     const api = admin.withTypeProvider<ZodTypeProvider>();
-    const security = [{ bearer: [] }];
+    const security = [{ [BEARER]: [] }];
 
     api.post(
       '/api/admin/retrain',

@@ -28,6 +28,7 @@ import { InferenceThread } from './inference-thread.js';
 import { applyLimits, type Limits, safeParseLimits, serverOptions } from './limits.js';
 import { TurnBatchedStream } from './log-stream.js';
 import { ServeMetrics } from './metrics.js';
+import { SECURITY_SCHEMES } from './openapi.js';
 import { type BatchingOptions, DEFAULT_BATCHING } from './predictor.js';
 import { ModelRegistry } from './registry.js';
 import { registerRoutes } from './routes.js';
@@ -239,6 +240,8 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
         description: 'Handwritten character recognition: predictions, feedback, models, health, metrics',
         version: VERSION,
       },
+      // Declared whether or not the admin API is on: its routes name it in `security`.
+      components: { securitySchemes: SECURITY_SCHEMES },
     },
     transform: jsonSchemaTransform,
   });
