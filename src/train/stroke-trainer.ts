@@ -10,7 +10,7 @@ import { augmentTrajectory, type TrajectoryAugmentOptions } from '../preprocess/
 import { STROKE_CHANNELS, STROKE_SIDE_FEATURES, strokeFeatureBatch } from '../preprocess/stroke-features.js';
 import { VERSION } from '../version.js';
 import { checkpointDir, loadCheckpoint, removeCheckpoint, saveCheckpoint } from './checkpoint.js';
-import { deriveSeed, mulberry32, permutation, seedMathRandom } from './random.js';
+import { deriveSeed, mulberry32, permutation, seedMathRandom } from '../util/random.js';
 import { learningRateAt, type Schedule } from './recipes.js';
 import { restoreAdamBetaPowers } from './trainer.js';
 import { useFastTrainingPaths } from './training-paths.js';
