@@ -314,7 +314,13 @@ export interface RunningServer extends HwrApp {
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const built = await buildApp(options);
   const host = options.host ?? '127.0.0.1';
-  await built.app.listen({ host, port: options.port ?? 5000 });
+  try {
+    await built.app.listen({ host, port: options.port ?? 5000 });
+  } catch (err) {
+    // A taken port must not leave the registry's watcher and the inference thread running.
+    await built.app.close();
+    throw err;
+  }
   const address = built.app.server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 5000);
   const shown = host.includes(':') ? `[${host}]` : host;
