@@ -137,7 +137,14 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   app.setSerializerCompiler(serializerCompiler);
 
   const metrics = new ServeMetrics();
-  await initBackend({ threads: options.threads, log: (m) => app.log.info(m) });
+  // Opened first: a bad data folder fails in milliseconds, before the backend's seconds of start-up.
+  const store = new FeedbackStore(options.dataDir ?? 'data');
+  try {
+    await initBackend({ threads: options.threads, log: (m) => app.log.info(m) });
+  } catch (err) {
+    store.close();
+    throw err;
+  }
   const inferenceThread = options.inferenceThread ? InferenceThread.start((m) => app.log.warn(m)) : undefined;
   const registry = new ModelRegistry({
     dir: options.modelsDir ?? 'models',
@@ -147,7 +154,6 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     debounceMs: options.watchDebounceMs,
     onEvent: metrics.onRegistryEvent,
   });
-  const store = new FeedbackStore(options.dataDir ?? 'data');
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     let statusCode: number;
