@@ -25,7 +25,7 @@ import { installDrain } from './drain.js';
 import { FeedbackStore } from './feedback-store.js';
 import { HttpError } from './http-error.js';
 import { InferenceThread } from './inference-thread.js';
-import { applyLimits, type Limits, safeParseLimits, serverOptions } from './limits.js';
+import { applyLimits, type Limits, requireHost, safeParseLimits, serverOptions } from './limits.js';
 import { TurnBatchedStream } from './log-stream.js';
 import { ServeMetrics } from './metrics.js';
 import { type BatchingOptions, DEFAULT_BATCHING } from './predictor.js';
@@ -224,6 +224,8 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
       directives: {
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'"],
+        // helmet's default is "'self' https: 'unsafe-inline'"; the page has no inline styles.
+        styleSrc: ["'self'"],
         imgSrc: ["'self'", 'data:'],
         frameAncestors: ["'none'"],
         objectSrc: ["'none'"],
@@ -236,6 +238,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   app.addHook('onRequest', (request, reply, done) => {
     securityHeaders(request.raw, reply.raw, (err?: unknown) => done(err as Error | undefined));
   });
+  app.addHook('onRequest', requireHost);
   if (options.corsOrigins?.length) await app.register(fastifyCors, { origin: [...options.corsOrigins] });
 
   await app.register(fastifySwagger, {
