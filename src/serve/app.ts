@@ -19,10 +19,10 @@ import {
 } from 'fastify-type-provider-zod';
 import helmet from 'helmet';
 import { initBackend } from '../engine/backend.js';
+import { FeedbackStore } from '../store/feedback-store.js';
 import { StorageError, storageFaultOf } from '../store/storage-fault.js';
 import { VERSION } from '../version.js';
 import { installDrain } from './drain.js';
-import { FeedbackStore } from './feedback-store.js';
 import { HttpError } from './http-error.js';
 import { InferenceThread } from './inference-thread.js';
 import { applyLimits, type Limits, requireHost, safeParseLimits, serverOptions } from './limits.js';

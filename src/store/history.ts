@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from './atomic-fs.js';
+import { writeFileAtomic } from '../util/fs.js';
 
 export const HISTORY_FILE = 'history.json';
 

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { constants, existsSync, lstatSync, readlinkSync, statSync } from 'node:fs';
+import { constants, existsSync, lstatSync, readlinkSync } from 'node:fs';
 import { access, mkdir, readdir, rename, rm, rmdir, symlink, unlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { initBackend } from '../engine/backend.js';
 import { METADATA_FILE, ModelError, readMetadata } from '../model/io.js';
 import type { ModelMetadata } from '../model/metadata.js';
 import { verifyModelDir, weightsRecord } from '../model/verify.js';
-import { copyTreeSynced, fsyncDir, writeFileAtomic } from './atomic-fs.js';
+import { copyTreeSynced, fsyncDir, isDir, writeFileAtomic } from '../util/fs.js';
 import {
   type BadVersion,
   type History,
@@ -16,7 +16,6 @@ import {
 } from './history.js';
 import { withLock } from './lock.js';
 
-export { writeFileAtomic } from './atomic-fs.js';
 export { HISTORY_FILE, type History, type StoreEvent } from './history.js';
 
 /**
@@ -84,14 +83,6 @@ export function formatVersion(n: number): string {
 export function parseVersion(v: string): number | undefined {
   const m = VERSION_RE.exec(v);
   return m ? Number(m[1]) : undefined;
-}
-
-function isDir(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 /** True when `dir` is a store (has a `current` symlink). */
