@@ -486,7 +486,8 @@ describe('options', () => {
         payload: { pixels: Array(PIXELS).fill(0) },
       });
       expect(predict.statusCode).toBe(503);
-      expect(predict.json().error).toMatch(/no model is loaded \(none found in /);
+      expect(predict.json().error).toBe('no model is loaded (none found in the models folder)');
+      expect((await other.app.inject('/readyz')).json().error).toBe('no model loaded from the models folder');
       expect((await other.app.inject('/')).body).toMatch(/not built/);
     } finally {
       await other.app.close();

@@ -25,7 +25,7 @@ import { VERSION } from '../version.js';
 import { installDrain } from './drain.js';
 import { HttpError } from './http-error.js';
 import { InferenceThread } from './inference-thread.js';
-import { applyLimits, type Limits, safeParseLimits, serverOptions } from './limits.js';
+import { applyLimits, type Limits, requireHost, safeParseLimits, serverOptions } from './limits.js';
 import { TurnBatchedStream } from './log-stream.js';
 import { ServeMetrics } from './metrics.js';
 import { SECURITY_SCHEMES } from './openapi.js';
@@ -138,7 +138,14 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   app.setSerializerCompiler(serializerCompiler);
 
   const metrics = new ServeMetrics();
-  await initBackend({ threads: options.threads, log: (m) => app.log.info(m) });
+  // Opened first: a bad data folder fails in milliseconds, before the backend's seconds of start-up.
+  const store = new FeedbackStore(options.dataDir ?? 'data');
+  try {
+    await initBackend({ threads: options.threads, log: (m) => app.log.info(m) });
+  } catch (err) {
+    store.close();
+    throw err;
+  }
   const inferenceThread = options.inferenceThread ? InferenceThread.start((m) => app.log.warn(m)) : undefined;
   const registry = new ModelRegistry({
     dir: options.modelsDir ?? 'models',
@@ -148,7 +155,6 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     debounceMs: options.watchDebounceMs,
     onEvent: metrics.onRegistryEvent,
   });
-  const store = new FeedbackStore(options.dataDir ?? 'data');
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     let statusCode: number;
@@ -219,6 +225,8 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
       directives: {
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'"],
+        // helmet's default is "'self' https: 'unsafe-inline'"; the page has no inline styles.
+        styleSrc: ["'self'"],
         imgSrc: ["'self'", 'data:'],
         frameAncestors: ["'none'"],
         objectSrc: ["'none'"],
@@ -231,6 +239,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   app.addHook('onRequest', (request, reply, done) => {
     securityHeaders(request.raw, reply.raw, (err?: unknown) => done(err as Error | undefined));
   });
+  app.addHook('onRequest', requireHost);
   if (options.corsOrigins?.length) await app.register(fastifyCors, { origin: [...options.corsOrigins] });
 
   await app.register(fastifySwagger, {

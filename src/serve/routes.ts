@@ -78,7 +78,7 @@ function resolveModel(registry: ModelRegistry, requested: string | undefined, fa
   if (model) return model;
   if (!registry.scanned) throw HttpError.unavailable('models are still loading; try again shortly');
   const known = registry.list().map((m) => `"${m.name}"`);
-  if (known.length === 0) throw HttpError.unavailable(`no model is loaded (none found in ${registry.dir})`);
+  if (known.length === 0) throw HttpError.unavailable('no model is loaded (none found in the models folder)');
   throw HttpError.notFound(`unknown model "${name}"; served models: ${known.join(', ')}`);
 }
 
