@@ -52,14 +52,18 @@ function authenticate(expected: Buffer) {
     const header = request.headers.authorization;
     if (!header) {
       reply.header('www-authenticate', 'Bearer realm="hwr-admin"');
-      throw new HttpError(401, 'admin API: missing "Authorization: Bearer <token>" header');
+      throw new HttpError('unauthorized', 'admin API: missing "Authorization: Bearer <token>" header');
     }
     const match = /^Bearer ([\x21-\x7e]{1,512})$/.exec(header);
     if (!match) {
       reply.header('www-authenticate', 'Bearer realm="hwr-admin", error="invalid_request"');
-      throw new HttpError(401, 'admin API: malformed Authorization header (expected "Bearer <token>")');
+      throw new HttpError(
+        'unauthorized',
+        'admin API: malformed Authorization header (expected "Bearer <token>")',
+      );
     }
-    if (!timingSafeEqual(digest(match[1]), expected)) throw new HttpError(403, 'admin API: wrong token');
+    if (!timingSafeEqual(digest(match[1]), expected))
+      throw new HttpError('forbidden', 'admin API: wrong token');
   };
 }
 
@@ -126,13 +130,11 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       const e = await fn();
       return { name: e.name, current: e.current, versions: e.versions.map((v) => v.version) };
     } catch (err) {
+      // The store's code says what the client can do (conflict, unavailable, ...); the message
+      // keeps the models folder's path to the server's log.
       if (err instanceof ModelError) {
-        const status = /not writable/.test(err.message)
-          ? 503
-          : /has no version|no earlier version|nothing to roll back/.test(err.message)
-            ? 409
-            : 400;
-        throw new HttpError(status, err.message.replace(registry.dir, '<models>'));
+        const code = err.code === 'model' ? 'bad_request' : err.code;
+        throw new HttpError(code, err.message.replace(registry.dir, '<models>'), { cause: err });
       }
       throw err;
     }
@@ -194,7 +196,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
         const busy = jobs.busy;
         if (busy)
           throw new HttpError(
-            409,
+            'conflict',
             `retrain job ${busy.id} is still running; poll /api/admin/jobs/${busy.id}`,
           );
         const job = await jobs.start({
@@ -203,7 +205,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
           base: join(registry.dir, entry),
           feedback: deps.store.path,
         });
-        if (!job) throw new HttpError(409, 'a retrain job is already running');
+        if (!job) throw new HttpError('conflict', 'a retrain job is already running');
         request.log.info({ job: job.id, model: name }, 'retrain job started');
         reply.code(202);
         return job;

@@ -20,8 +20,9 @@ import {
 import helmet from 'helmet';
 import { initBackend } from '../engine/backend.js';
 import { FeedbackStore } from '../store/feedback-store.js';
+import { type ErrorData, HwrError } from '../util/errors.js';
 import { VERSION } from '../version.js';
-import { HttpError } from './http-error.js';
+import { codeOfStatus, type ErrorBody, HTTP_STATUS } from './http-error.js';
 import { InferenceThread } from './inference-thread.js';
 import { applyLimits, type Limits, safeParseLimits, serverOptions } from './limits.js';
 import { TurnBatchedStream } from './log-stream.js';
@@ -87,6 +88,31 @@ export function defaultWebDir(): string {
   return fileURLToPath(new URL('../../dist/web', import.meta.url));
 }
 
+/**
+ * What an error becomes at the HTTP edge: hwr errors keep their code (HTTP_STATUS picks the status);
+ * Fastify's own (schema validation, body limit, bad JSON, other 4xx) get the code of their status;
+ * anything else is internal.
+ */
+function errorAnswer(err: FastifyError, bodyLimit: number): ErrorData & { statusCode: number } {
+  const data = errorData(err, bodyLimit);
+  // Fastify's 4xx keep their own status (405, 415, ...) even where no code maps to it exactly.
+  const fastify4xx = !(err instanceof HwrError) && err.statusCode && err.statusCode < 500;
+  return { ...data, statusCode: fastify4xx ? err.statusCode! : HTTP_STATUS[data.code] };
+}
+
+function errorData(err: FastifyError, bodyLimit: number): ErrorData {
+  if (hasZodFastifySchemaValidationErrors(err))
+    return { code: 'invalid_input', message: validationMessage(err) };
+  if (err instanceof HwrError) return err.toData();
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return { code: 'too_large', message: `request body is larger than the limit of ${bodyLimit} bytes` };
+  if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError)
+    return { code: 'bad_request', message: 'request body is not valid JSON' };
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500)
+    return { code: codeOfStatus(err.statusCode), message: err.message };
+  return { code: 'internal', message: err.message };
+}
+
 function validationMessage(err: FastifyError): string {
   const first = err.validation?.[0];
   if (!first) return err.message;
@@ -147,34 +173,17 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   const store = new FeedbackStore(options.dataDir ?? 'data');
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    let statusCode: number;
-    let message: string;
-    if (hasZodFastifySchemaValidationErrors(err)) {
-      statusCode = 400;
-      message = validationMessage(err);
-    } else if (err instanceof HttpError) {
-      statusCode = err.statusCode;
-      message = err.message;
-    } else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      statusCode = 413;
-      message = `request body is larger than the limit of ${bodyLimit} bytes`;
-    } else if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) {
-      statusCode = 400;
-      message = 'request body is not valid JSON';
-    } else if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-      statusCode = err.statusCode;
-      message = err.message;
-    } else {
-      statusCode = 500;
-      message = 'internal server error';
-      request.log.error({ err }, 'request failed');
-    }
-    reply.code(statusCode).send({ error: message, statusCode });
+    const { code, message, statusCode } = errorAnswer(err, bodyLimit);
+    if (statusCode >= 500) request.log.error({ err }, 'request failed');
+    const shown = statusCode === 500 ? 'internal server error' : message;
+    reply.code(statusCode).send({ error: shown, code, statusCode } satisfies ErrorBody);
   });
   app.setNotFoundHandler((request, reply) => {
-    reply
-      .code(404)
-      .send({ error: `no route ${request.method} ${request.url.split('?')[0]}`, statusCode: 404 });
+    reply.code(404).send({
+      error: `no route ${request.method} ${request.url.split('?')[0]}`,
+      code: 'not_found',
+      statusCode: 404,
+    } satisfies ErrorBody);
   });
 
   app.addHook('onResponse', async (request, reply) => {

@@ -135,8 +135,11 @@ async function switchCurrent(dir: string, version: string): Promise<void> {
 async function assertWritable(dir: string): Promise<void> {
   try {
     await access(dir, constants.W_OK);
-  } catch {
-    throw new ModelError(`${dir} is not writable (read-only mount?); store changes need write access`);
+  } catch (err) {
+    throw new ModelError(`${dir} is not writable (read-only mount?); store changes need write access`, {
+      code: 'unavailable',
+      cause: err,
+    });
   }
 }
 
@@ -156,7 +159,9 @@ async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
       const age = Date.now() - (await stat(path).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
       if (age > LOCK_STALE_MS) await rm(path, { force: true });
       else if (Date.now() > deadline)
-        throw new ModelError(`${dir} is locked by another store operation (${path}); try again`);
+        throw new ModelError(`${dir} is locked by another store operation (${path}); try again`, {
+          code: 'conflict',
+        });
       else await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -208,7 +213,9 @@ export class ModelStore {
 
   private dirOf(name: string): string {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name))
-      throw new ModelError(`invalid model name "${name}" (letters, digits, . _ - only)`);
+      throw new ModelError(`invalid model name "${name}" (letters, digits, . _ - only)`, {
+        code: 'invalid_input',
+      });
     return join(this.root, name);
   }
 
@@ -336,11 +343,15 @@ export class ModelStore {
     const dir = this.dirOf(name);
     if (!isStoreDir(dir)) await this.adopt(name);
     if (parseVersion(version) === undefined)
-      throw new ModelError(`invalid version "${version}" (expected v0001, v0002, ...)`);
+      throw new ModelError(`invalid version "${version}" (expected v0001, v0002, ...)`, {
+        code: 'invalid_input',
+      });
     await withLock(dir, async () => {
       if (!isDir(join(dir, version))) {
         const known = await listVersions(dir);
-        throw new ModelError(`model "${name}" has no version ${version} (versions: ${known.join(', ')})`);
+        throw new ModelError(`model "${name}" has no version ${version} (versions: ${known.join(', ')})`, {
+          code: 'conflict',
+        });
       }
       await readMetadata(join(dir, version)); // never point `current` at a broken directory
       const from = currentVersion(dir);
@@ -359,7 +370,9 @@ export class ModelStore {
   async rollback(name: string, note?: string): Promise<StoreEntry> {
     const dir = this.dirOf(name);
     if (!isStoreDir(dir))
-      throw new ModelError(`model "${name}" is a plain directory with one version; nothing to roll back to`);
+      throw new ModelError(`model "${name}" is a plain directory with one version; nothing to roll back to`, {
+        code: 'conflict',
+      });
     await withLock(dir, async () => {
       const from = currentVersion(dir);
       const history = await readHistory(dir);
@@ -374,7 +387,8 @@ export class ModelStore {
         }
         history.stack.pop();
       }
-      if (!target) throw new ModelError(`model "${name}" has no earlier version to roll back to`);
+      if (!target)
+        throw new ModelError(`model "${name}" has no earlier version to roll back to`, { code: 'conflict' });
       history.events.push({ at: new Date().toISOString(), action: 'rollback', version: target, from, note });
       await writeHistory(dir, history);
       await switchCurrent(dir, target);
