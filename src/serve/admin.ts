@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ModelError } from '../model/io.js';
 import { RetrainJobs } from '../retrain/jobs.js';
@@ -100,6 +100,15 @@ const StoreReply = z.object({
 const NameParams = z.object({ name: z.string().min(1).max(100) });
 const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply };
 
+/** What the admin routes share: the served models, their store, the retrain jobs. */
+interface AdminContext {
+  readonly deps: AdminDeps;
+  readonly registry: ModelRegistry;
+  readonly models: ModelStore;
+  readonly jobs: RetrainJobs;
+  readonly expected: Buffer;
+}
+
 /**
  * POST /api/admin/retrain, GET /api/admin/jobs[/:id], POST /api/admin/models/:name/promote|rollback.
  * Off (no routes at all) unless a token is configured.
@@ -108,176 +117,197 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
   const token = deps.token ?? process.env[ADMIN_TOKEN_ENV];
   if (!token) return;
   if (token.length < 16) throw new Error(`${ADMIN_TOKEN_ENV} must be at least 16 characters`);
-  const expected = digest(token);
   const { registry } = deps;
-  const store = new ModelStore(registry.dir);
-  const jobs = new RetrainJobs(join(dirname(deps.store.path), 'retrain-jobs'), deps.hwrCommand);
-
-  /** The store directory name of a served model; request names are only looked up, never joined. */
-  function entryOf(name: string): string {
-    const served = registry.get(name);
-    if (!served) {
-      const known = registry.list().map((m) => `"${m.name}"`);
-      throw HttpError.notFound(`unknown model "${name}"; served models: ${known.join(', ') || 'none'}`);
-    }
-    return basename(served.dir) === CURRENT_LINK ? basename(dirname(served.dir)) : basename(served.dir);
-  }
-
-  async function storeCall(
-    fn: () => Promise<{ name: string; current: string | null; versions: { version: string }[] }>,
-  ) {
-    try {
-      const e = await fn();
-      return { name: e.name, current: e.current, versions: e.versions.map((v) => v.version) };
-    } catch (err) {
-      // The store's code says what the client can do (conflict, unavailable, ...); the message
-      // keeps the models folder's path to the server's log.
-      if (err instanceof ModelError) {
-        const code = err.code === 'model' ? 'bad_request' : err.code;
-        throw new HttpError(code, err.message.replace(registry.dir, '<models>'), { cause: err });
-      }
-      throw err;
-    }
-  }
-
+  const ctx: AdminContext = {
+    deps,
+    registry,
+    models: new ModelStore(registry.dir),
+    jobs: new RetrainJobs(join(dirname(deps.store.path), 'retrain-jobs'), deps.hwrCommand),
+    expected: digest(token),
+  };
   const every = autoRetrainEvery(deps);
-  if (every > 0) {
-    // Counts feedback rows per model from the database (so rows taken by other workers count too);
-    // the baseline is the count when the server started or when the last automatic job began.
-    const baseline = new Map<string, number>();
-    const tick = async () => {
-      if (jobs.busy) return;
-      for (const model of registry.list()) {
-        const total = deps.store.stats(model.name).total;
-        const since = baseline.get(model.name);
-        if (since === undefined) baseline.set(model.name, total);
-        if (since === undefined || total - since < every) continue;
-        baseline.set(model.name, total);
-        const job = await jobs.start({
-          model: model.name,
-          base: join(registry.dir, entryOf(model.name)),
-          feedback: deps.store.path,
-        });
-        // undefined: another server process holds the job lock and retrains on these rows.
-        if (job)
-          app.log.info(
-            { job: job.id, model: model.name, newFeedback: total - since },
-            'automatic retrain started',
-          );
-        return;
-      }
-    };
-    const timer = setInterval(() => {
-      tick().catch((err: Error) => app.log.error({ err: err.message }, 'automatic retrain failed to start'));
-    }, deps.autoRetrainPollMs ?? 30_000);
-    timer.unref();
-    app.addHook('onClose', async () => clearInterval(timer));
-  }
-
-  app.register(async (admin) => {
-    admin.addHook('onRequest', authenticate(expected));
-    admin.addHook('onClose', async () => jobs.close());
-    const api = admin.withTypeProvider<ZodTypeProvider>();
-    const security = [{ bearer: [] }];
-
-    api.post(
-      '/api/admin/retrain',
-      {
-        schema: {
-          summary: 'Start hwr retrain on the stored feedback (child process; one at a time)',
-          security,
-          body: RetrainBody,
-          response: { 202: JobReply, ...errors },
-        },
-      },
-      async (request, reply) => {
-        const name = request.body.model ?? deps.defaultModel;
-        const entry = entryOf(name);
-        const busy = jobs.busy;
-        if (busy)
-          throw new HttpError(
-            'conflict',
-            `retrain job ${busy.id} is still running; poll /api/admin/jobs/${busy.id}`,
-          );
-        const job = await jobs.start({
-          ...request.body,
-          model: name,
-          base: join(registry.dir, entry),
-          feedback: deps.store.path,
-        });
-        if (!job) throw new HttpError('conflict', 'a retrain job is already running');
-        request.log.info({ job: job.id, model: name }, 'retrain job started');
-        reply.code(202);
-        return job;
-      },
-    );
-
-    api.get(
-      '/api/admin/jobs',
-      {
-        schema: {
-          summary: 'Retrain jobs (of every server process sharing the data folder)',
-          security,
-          response: { 200: z.object({ jobs: z.array(JobReply) }), ...errors },
-        },
-      },
-      async () => ({ jobs: await jobs.list() }),
-    );
-
-    api.get(
-      '/api/admin/jobs/:id',
-      {
-        schema: {
-          summary: 'Status of a retrain job',
-          security,
-          params: z.object({ id: z.string().max(64) }),
-          response: { 200: JobReply, ...errors },
-        },
-      },
-      async (request) => {
-        const job = await jobs.get(request.params.id);
-        if (!job) throw HttpError.notFound(`no retrain job "${request.params.id}"`);
-        return job;
-      },
-    );
-
-    api.post(
-      '/api/admin/models/:name/promote',
-      {
-        schema: {
-          summary: 'Make a stored version current (the server swaps it in)',
-          security,
-          params: NameParams,
-          body: z
-            .object({ version: z.string().regex(/^v\d{4,}$/, 'expected a version like v0002') })
-            .strict(),
-          response: { 200: StoreReply, ...errors },
-        },
-      },
-      async (request) => {
-        const entry = entryOf(request.params.name);
-        const result = await storeCall(() => store.promote(entry, request.body.version, 'admin API'));
-        request.log.info({ model: request.params.name, current: result.current }, 'model promoted');
-        return result;
-      },
-    );
-
-    api.post(
-      '/api/admin/models/:name/rollback',
-      {
-        schema: {
-          summary: 'Switch back to the version that was current before',
-          security,
-          params: NameParams,
-          response: { 200: StoreReply, ...errors },
-        },
-      },
-      async (request) => {
-        const entry = entryOf(request.params.name);
-        const result = await storeCall(() => store.rollback(entry, 'admin API'));
-        request.log.info({ model: request.params.name, current: result.current }, 'model rolled back');
-        return result;
-      },
-    );
-  });
+  if (every > 0) startAutoRetrain(app, ctx, every);
+  app.register(adminPlugin, ctx);
 }
+
+/** The store directory name of a served model; request names are only looked up, never joined. */
+function entryOf(registry: ModelRegistry, name: string): string {
+  const served = registry.get(name);
+  if (!served) {
+    const known = registry.list().map((m) => `"${m.name}"`);
+    throw HttpError.notFound(`unknown model "${name}"; served models: ${known.join(', ') || 'none'}`);
+  }
+  return basename(served.dir) === CURRENT_LINK ? basename(dirname(served.dir)) : basename(served.dir);
+}
+
+/** A model store change as the API answers it; store errors become HTTP errors by their code. */
+async function storeCall(
+  registry: ModelRegistry,
+  fn: () => Promise<{ name: string; current: string | null; versions: { version: string }[] }>,
+) {
+  try {
+    const e = await fn();
+    return { name: e.name, current: e.current, versions: e.versions.map((v) => v.version) };
+  } catch (err) {
+    // The store's code says what the client can do (conflict, unavailable, ...); the message
+    // keeps the models folder's path to the server's log.
+    if (err instanceof ModelError) {
+      const code = err.code === 'model' ? 'bad_request' : err.code;
+      throw new HttpError(code, err.message.replace(registry.dir, '<models>'), { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Starts a retrain job after `every` new feedback rows of a model. Counts rows per model from the
+ * database (so rows taken by other workers count too); the baseline is the count when the server
+ * started or when the last automatic job began.
+ */
+function startAutoRetrain(app: FastifyInstance, ctx: AdminContext, every: number): void {
+  const { registry, jobs, deps } = ctx;
+  const baseline = new Map<string, number>();
+  const tick = async () => {
+    if (jobs.busy) return;
+    for (const model of registry.list()) {
+      const total = deps.store.stats(model.name).total;
+      const since = baseline.get(model.name);
+      if (since === undefined) baseline.set(model.name, total);
+      if (since === undefined || total - since < every) continue;
+      baseline.set(model.name, total);
+      const job = await jobs.start({
+        model: model.name,
+        base: join(registry.dir, entryOf(registry, model.name)),
+        feedback: deps.store.path,
+      });
+      // undefined: another server process holds the job lock and retrains on these rows.
+      if (job)
+        app.log.info(
+          { job: job.id, model: model.name, newFeedback: total - since },
+          'automatic retrain started',
+        );
+      return;
+    }
+  };
+  const timer = setInterval(() => {
+    tick().catch((err: Error) => app.log.error({ err: err.message }, 'automatic retrain failed to start'));
+  }, deps.autoRetrainPollMs ?? 30_000);
+  timer.unref();
+  app.addHook('onClose', async () => clearInterval(timer));
+}
+
+const security = [{ bearer: [] }];
+
+/** Every admin route behind the bearer token; the jobs end with the app. */
+const adminPlugin: FastifyPluginAsyncZod<AdminContext> = async (admin, ctx) => {
+  admin.addHook('onRequest', authenticate(ctx.expected));
+  admin.addHook('onClose', async () => ctx.jobs.close());
+  await admin.register(retrainRoutes, ctx);
+  await admin.register(storeRoutes, ctx);
+};
+
+/** POST /api/admin/retrain, GET /api/admin/jobs[/:id]. */
+const retrainRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, { deps, registry, jobs }) => {
+  api.post(
+    '/api/admin/retrain',
+    {
+      schema: {
+        summary: 'Start hwr retrain on the stored feedback (child process; one at a time)',
+        security,
+        body: RetrainBody,
+        response: { 202: JobReply, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const name = request.body.model ?? deps.defaultModel;
+      const entry = entryOf(registry, name);
+      const busy = jobs.busy;
+      if (busy)
+        throw new HttpError(
+          'conflict',
+          `retrain job ${busy.id} is still running; poll /api/admin/jobs/${busy.id}`,
+        );
+      const job = await jobs.start({
+        ...request.body,
+        model: name,
+        base: join(registry.dir, entry),
+        feedback: deps.store.path,
+      });
+      if (!job) throw new HttpError('conflict', 'a retrain job is already running');
+      request.log.info({ job: job.id, model: name }, 'retrain job started');
+      reply.code(202);
+      return job;
+    },
+  );
+
+  api.get(
+    '/api/admin/jobs',
+    {
+      schema: {
+        summary: 'Retrain jobs (of every server process sharing the data folder)',
+        security,
+        response: { 200: z.object({ jobs: z.array(JobReply) }), ...errors },
+      },
+    },
+    async () => ({ jobs: await jobs.list() }),
+  );
+
+  api.get(
+    '/api/admin/jobs/:id',
+    {
+      schema: {
+        summary: 'Status of a retrain job',
+        security,
+        params: z.object({ id: z.string().max(64) }),
+        response: { 200: JobReply, ...errors },
+      },
+    },
+    async (request) => {
+      const job = await jobs.get(request.params.id);
+      if (!job) throw HttpError.notFound(`no retrain job "${request.params.id}"`);
+      return job;
+    },
+  );
+};
+
+/** POST /api/admin/models/:name/promote|rollback. */
+const storeRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, { registry, models }) => {
+  api.post(
+    '/api/admin/models/:name/promote',
+    {
+      schema: {
+        summary: 'Make a stored version current (the server swaps it in)',
+        security,
+        params: NameParams,
+        body: z.object({ version: z.string().regex(/^v\d{4,}$/, 'expected a version like v0002') }).strict(),
+        response: { 200: StoreReply, ...errors },
+      },
+    },
+    async (request) => {
+      const entry = entryOf(registry, request.params.name);
+      const result = await storeCall(registry, () =>
+        models.promote(entry, request.body.version, 'admin API'),
+      );
+      request.log.info({ model: request.params.name, current: result.current }, 'model promoted');
+      return result;
+    },
+  );
+
+  api.post(
+    '/api/admin/models/:name/rollback',
+    {
+      schema: {
+        summary: 'Switch back to the version that was current before',
+        security,
+        params: NameParams,
+        response: { 200: StoreReply, ...errors },
+      },
+    },
+    async (request) => {
+      const entry = entryOf(registry, request.params.name);
+      const result = await storeCall(registry, () => models.rollback(entry, 'admin API'));
+      request.log.info({ model: request.params.name, current: result.current }, 'model rolled back');
+      return result;
+    },
+  );
+};

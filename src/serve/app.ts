@@ -53,7 +53,7 @@ export interface ServeOptions {
    * `hwr serve` passes the full DEFAULT_LIMITS (300 predict / 60 feedback per minute).
    */
   readonly limits?: Partial<Limits>;
-  /** Micro-batching of concurrent single predictions (default: up to 16 per pass, one event-loop turn). */
+  /** Micro-batching of concurrent single predictions (default: up to 4 per pass, 2 passes in flight: DEFAULT_BATCHING). */
   readonly batching?: BatchingOptions;
   /** Follow the models folder and hot-swap replaced models (default true). */
   readonly watch?: boolean;
@@ -130,7 +130,8 @@ function validationMessage(err: FastifyError): string {
 }
 
 /** Builds the Fastify app (not listening): routes, plugins, model registry, feedback store, metrics. */
-export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
+/** The limits of ServeOptions checked once (limits.ts); a bad value stops the server from starting. */
+function parseLimits(options: ServeOptions): Limits {
   const parsedLimits = safeParseLimits({
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     predictPerMinute: 0,
@@ -138,8 +139,10 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     ...options.limits,
   });
   if (!parsedLimits.success) throw new Error(`invalid limits: ${parsedLimits.errors.join('; ')}`);
-  const limits = parsedLimits.data;
-  const bodyLimit = limits.bodyLimit;
+  return parsedLimits.data;
+}
+
+function createFastify(options: ServeOptions, limits: Limits) {
   // Logging to stdout (no stream, file or transport given): one write per event-loop turn.
   const wanted = options.logger === true ? {} : options.logger;
   const logStream =
@@ -158,20 +161,11 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  return { app, logStream };
+}
 
-  const metrics = new ServeMetrics();
-  await initBackend({ threads: options.threads, log: (m) => app.log.info(m) });
-  const inferenceThread = options.inferenceThread ? InferenceThread.start((m) => app.log.warn(m)) : undefined;
-  const registry = new ModelRegistry({
-    dir: options.modelsDir ?? 'models',
-    log: app.log,
-    batching: options.batching ?? DEFAULT_BATCHING,
-    inferenceThread,
-    debounceMs: options.watchDebounceMs,
-    onEvent: metrics.onRegistryEvent,
-  });
-  const store = new FeedbackStore(options.dataDir ?? 'data');
-
+/** Every error answer is `{error, code, statusCode}`; server failures are logged, not shown. */
+export function addErrorHandlers(app: FastifyInstance, bodyLimit: number): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const { code, message, statusCode } = errorAnswer(err, bodyLimit);
     if (statusCode >= 500) request.log.error({ err }, 'request failed');
@@ -185,7 +179,10 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
       statusCode: 404,
     } satisfies ErrorBody);
   });
+}
 
+/** One access-log line per request and the request metrics. */
+function addAccessLog(app: FastifyInstance, metrics: ServeMetrics): void {
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const labels = { method: request.method, route, status_code: String(reply.statusCode) };
@@ -201,7 +198,9 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
       'request',
     );
   });
+}
 
+function addSecurityHeaders(app: FastifyInstance): void {
   // helmet's middleware built once: @fastify/helmet rebuilt it (parsing the CSP) on every request,
   // ~3 % of the main thread's CPU under load (measured). Same headers, same hook stage.
   const securityHeaders = helmet({
@@ -221,8 +220,10 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   app.addHook('onRequest', (request, reply, done) => {
     securityHeaders(request.raw, reply.raw, (err?: unknown) => done(err as Error | undefined));
   });
-  if (options.corsOrigins?.length) await app.register(fastifyCors, { origin: [...options.corsOrigins] });
+}
 
+/** OpenAPI from the routes' zod schemas, and its page at /docs. */
+async function registerDocs(app: FastifyInstance): Promise<void> {
   await app.register(fastifySwagger, {
     openapi: {
       info: {
@@ -245,18 +246,10 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
         .replace(/ ?validator\.swagger\.io/, '')
         .replace(/ ?upgrade-insecure-requests;?/, ''),
   });
+}
 
-  await applyLimits(app, limits);
-  registerRoutes(app, {
-    maxImagePixels: limits.maxImagePixels,
-    registry,
-    store,
-    metrics,
-    defaultModel: options.defaultModel ?? DEFAULT_MODEL,
-    metricsText: options.metricsText ?? (() => metrics.registry.metrics()),
-  });
-
-  const webDir = options.webDir === undefined ? defaultWebDir() : options.webDir;
+/** The built page (dist/web) at /, or a plain-text note when it is not built. */
+async function registerWebPage(app: FastifyInstance, webDir: string | false): Promise<void> {
   if (webDir && existsSync(join(webDir, 'index.html'))) {
     await app.register(fastifyStatic, { root: resolve(webDir), prefix: '/', index: 'index.html' });
   } else {
@@ -268,6 +261,39 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
         );
     });
   }
+}
+
+export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
+  const limits = parseLimits(options);
+  const { app, logStream } = createFastify(options, limits);
+  const metrics = new ServeMetrics();
+  await initBackend({ threads: options.threads, log: (m) => app.log.info(m) });
+  const inferenceThread = options.inferenceThread ? InferenceThread.start((m) => app.log.warn(m)) : undefined;
+  const registry = new ModelRegistry({
+    dir: options.modelsDir ?? 'models',
+    log: app.log,
+    batching: options.batching ?? DEFAULT_BATCHING,
+    inferenceThread,
+    debounceMs: options.watchDebounceMs,
+    onEvent: metrics.onRegistryEvent,
+  });
+  const store = new FeedbackStore(options.dataDir ?? 'data');
+
+  addErrorHandlers(app, limits.bodyLimit);
+  addAccessLog(app, metrics);
+  addSecurityHeaders(app);
+  if (options.corsOrigins?.length) await app.register(fastifyCors, { origin: [...options.corsOrigins] });
+  await registerDocs(app);
+  await applyLimits(app, limits);
+  registerRoutes(app, {
+    maxImagePixels: limits.maxImagePixels,
+    registry,
+    store,
+    metrics,
+    defaultModel: options.defaultModel ?? DEFAULT_MODEL,
+    metricsText: options.metricsText ?? (() => metrics.registry.metrics()),
+  });
+  await registerWebPage(app, options.webDir === undefined ? defaultWebDir() : options.webDir);
 
   app.addHook('onClose', async () => {
     await registry.close();

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifySchemaCompiler, FastifySerializerCompiler } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { type FastifyPluginAsyncZod, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PIXELS } from '../model/infer.js';
 import type { FeedbackStore } from '../store/feedback-store.js';
@@ -80,10 +80,21 @@ function toPrediction(model: ServedModel, probs: Float32Array, pixels: Uint8Arra
   };
 }
 
+/**
+ * The public API as Fastify plugins, one per concern: predictions, feedback, status (models, health,
+ * metrics), and the admin routes when a token is set (src/serve/admin.ts).
+ */
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const { registry, store, metrics, defaultModel, metricsText, maxImagePixels } = deps;
-  const api = app.withTypeProvider<ZodTypeProvider>();
+  app.register(predictRoutes, deps);
+  app.register(feedbackRoutes, deps);
+  app.register(statusRoutes, deps);
+  const { registry, store, defaultModel } = deps;
+  registerAdminRoutes(app, { registry, store, defaultModel });
+}
 
+/** POST /api/predict and /api/predict/batch. */
+const predictRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
+  const { registry, metrics, defaultModel, maxImagePixels } = deps;
   api.post(
     '/api/predict',
     {
@@ -139,7 +150,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       return { results };
     },
   );
+};
 
+/** POST /api/feedback, GET /api/feedback/stats. */
+const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
+  const { registry, store, metrics, defaultModel, maxImagePixels } = deps;
   api.post(
     '/api/feedback',
     {
@@ -198,7 +213,10 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (request) => store.stats(request.query.model),
   );
+};
 
+/** GET /api/models, /healthz, /readyz, /metrics. */
+const statusRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, { registry, metrics, metricsText }) => {
   api.get(
     '/api/models',
     { schema: { summary: 'Models being served', response: { 200: ModelsReply } } },
@@ -247,11 +265,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
   );
 
-  // Retrain / promote / rollback: only when HWR_ADMIN_TOKEN is set (src/serve/admin.ts).
-  registerAdminRoutes(app, { registry, store, defaultModel });
-
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
+  api.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);
     return metricsText();
   });
-}
+};
