@@ -116,7 +116,11 @@ export async function writeModelDir(
   const tmp = join(parent, `.${basename(target)}.tmp-${tag}`);
   await mkdir(tmp);
   try {
-    for (const [name, data] of Object.entries(files)) await writeFileSynced(join(tmp, name), data);
+    for (const [name, data] of Object.entries(files)) {
+      // A name may hold a subfolder (a fused model's `strokes/model.json`).
+      if (name.includes('/')) await mkdir(dirname(join(tmp, name)), { recursive: true });
+      await writeFileSynced(join(tmp, name), data);
+    }
     await fsyncDir(tmp);
     if (existsSync(target)) {
       const old = join(parent, `.${basename(target)}.old-${tag}`);

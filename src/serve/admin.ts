@@ -6,8 +6,10 @@ import { z } from 'zod';
 import { ModelError } from '../model/io.js';
 import { RetrainJobs } from '../retrain/jobs.js';
 import type { FeedbackStore } from '../store/feedback-store.js';
-import { CURRENT_LINK, ModelStore } from '../store/store.js';
+import { ModelStore } from '../store/store.js';
 import { HttpError } from './http-error.js';
+import { adminRateLimit } from './limits.js';
+import { BEARER } from './openapi.js';
 import type { ModelRegistry } from './registry.js';
 import { ErrorReply } from './schemas.js';
 
@@ -18,6 +20,8 @@ export interface AdminDeps {
   readonly registry: ModelRegistry;
   readonly store: FeedbackStore;
   readonly defaultModel: string;
+  /** Requests per minute per client IP, counted before authentication (0 = no limit). */
+  readonly perMinute: number;
   /** Default: process.env.HWR_ADMIN_TOKEN; no token, no admin routes (404). */
   readonly token?: string;
   /** argv prefix running the hwr CLI for retrain jobs (default: this node + the CLI entry). */
@@ -98,7 +102,15 @@ const StoreReply = z.object({
   versions: z.array(z.string()),
 });
 const NameParams = z.object({ name: z.string().min(1).max(100) });
-const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply };
+const errors = {
+  400: ErrorReply,
+  401: ErrorReply,
+  403: ErrorReply,
+  404: ErrorReply,
+  409: ErrorReply,
+  429: ErrorReply,
+  503: ErrorReply,
+};
 
 /** What the admin routes share: the served models, their store, the retrain jobs. */
 interface AdminContext {
@@ -137,7 +149,7 @@ function entryOf(registry: ModelRegistry, name: string): string {
     const known = registry.list().map((m) => `"${m.name}"`);
     throw HttpError.notFound(`unknown model "${name}"; served models: ${known.join(', ') || 'none'}`);
   }
-  return basename(served.dir) === CURRENT_LINK ? basename(dirname(served.dir)) : basename(served.dir);
+  return basename(served.entryDir);
 }
 
 /** A model store change as the API answers it; store errors become HTTP errors by their code. */
@@ -153,7 +165,7 @@ async function storeCall(
     // keeps the models folder's path to the server's log.
     if (err instanceof ModelError) {
       const code = err.code === 'model' ? 'bad_request' : err.code;
-      throw new HttpError(code, err.message.replace(registry.dir, '<models>'), { cause: err });
+      throw new HttpError(code, err.message.replaceAll(registry.dir, '<models>'), { cause: err });
     }
     throw err;
   }
@@ -196,10 +208,13 @@ function startAutoRetrain(app: FastifyInstance, ctx: AdminContext, every: number
   app.addHook('onClose', async () => clearInterval(timer));
 }
 
-const security = [{ bearer: [] }];
+const security = [{ [BEARER]: [] }];
 
 /** Every admin route behind the bearer token; the jobs end with the app. */
 const adminPlugin: FastifyPluginAsyncZod<AdminContext> = async (admin, ctx) => {
+  // Throttle first: a wrong token costs a request of the budget like any other (hooks run in order).
+  const throttle = adminRateLimit(admin, ctx.deps.perMinute);
+  if (throttle) admin.addHook('onRequest', throttle);
   admin.addHook('onRequest', authenticate(ctx.expected));
   admin.addHook('onClose', async () => ctx.jobs.close());
   await admin.register(retrainRoutes, ctx);

@@ -20,13 +20,16 @@ import {
 import helmet from 'helmet';
 import { initBackend } from '../engine/backend.js';
 import { FeedbackStore } from '../store/feedback-store.js';
+import { StorageError, storageFaultOf } from '../store/storage-fault.js';
 import { type ErrorData, HwrError } from '../util/errors.js';
 import { VERSION } from '../version.js';
+import { installDrain } from './drain.js';
 import { codeOfStatus, type ErrorBody, HTTP_STATUS } from './http-error.js';
 import { InferenceThread } from './inference-thread.js';
-import { applyLimits, type Limits, safeParseLimits, serverOptions } from './limits.js';
+import { applyLimits, type Limits, requireHost, safeParseLimits, serverOptions } from './limits.js';
 import { TurnBatchedStream } from './log-stream.js';
 import { ServeMetrics } from './metrics.js';
+import { SECURITY_SCHEMES } from './openapi.js';
 import { type BatchingOptions, DEFAULT_BATCHING } from './predictor.js';
 import { ModelRegistry } from './registry.js';
 import { registerRoutes } from './routes.js';
@@ -50,7 +53,7 @@ export interface ServeOptions {
   /**
    * Request limits: sizes, caps, rate limits, timeouts (src/serve/limits.ts). Unset ones take
    * DEFAULT_LIMITS, except the per-IP rate limits, which are off for embedders (tests, benchmarks);
-   * `hwr serve` passes the full DEFAULT_LIMITS (300 predict / 60 feedback per minute).
+   * `hwr serve` passes the full DEFAULT_LIMITS (300 predict / 60 feedback / 120 admin per minute).
    */
   readonly limits?: Partial<Limits>;
   /** Micro-batching of concurrent single predictions (default: up to 4 per pass, 2 passes in flight: DEFAULT_BATCHING). */
@@ -104,6 +107,9 @@ function errorData(err: FastifyError, bodyLimit: number): ErrorData {
   if (hasZodFastifySchemaValidationErrors(err))
     return { code: 'invalid_input', message: validationMessage(err) };
   if (err instanceof HwrError) return err.toData();
+  // A storage fault outside a store's own handling: still a cause, never an unexplained 500.
+  const fault = storageFaultOf(err);
+  if (fault) return new StorageError(fault.kind, fault.code, 'storage fault', { cause: err }).toData();
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
     return { code: 'too_large', message: `request body is larger than the limit of ${bodyLimit} bytes` };
   if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError)
@@ -136,6 +142,7 @@ function parseLimits(options: ServeOptions): Limits {
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     predictPerMinute: 0,
     feedbackPerMinute: 0,
+    adminPerMinute: 0,
     ...options.limits,
   });
   if (!parsedLimits.success) throw new Error(`invalid limits: ${parsedLimits.errors.join('; ')}`);
@@ -168,7 +175,7 @@ function createFastify(options: ServeOptions, limits: Limits) {
 export function addErrorHandlers(app: FastifyInstance, bodyLimit: number): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const { code, message, statusCode } = errorAnswer(err, bodyLimit);
-    if (statusCode >= 500) request.log.error({ err }, 'request failed');
+    if (statusCode >= 500) request.log.error({ err }, code === 'internal' ? 'request failed' : message);
     const shown = statusCode === 500 ? 'internal server error' : message;
     reply.code(statusCode).send({ error: shown, code, statusCode } satisfies ErrorBody);
   });
@@ -208,6 +215,8 @@ function addSecurityHeaders(app: FastifyInstance): void {
       directives: {
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'"],
+        // helmet's default is "'self' https: 'unsafe-inline'"; the page has no inline styles.
+        styleSrc: ["'self'"],
         imgSrc: ["'self'", 'data:'],
         frameAncestors: ["'none'"],
         objectSrc: ["'none'"],
@@ -220,6 +229,7 @@ function addSecurityHeaders(app: FastifyInstance): void {
   app.addHook('onRequest', (request, reply, done) => {
     securityHeaders(request.raw, reply.raw, (err?: unknown) => done(err as Error | undefined));
   });
+  app.addHook('onRequest', requireHost);
 }
 
 /** OpenAPI from the routes' zod schemas, and its page at /docs. */
@@ -231,6 +241,8 @@ async function registerDocs(app: FastifyInstance): Promise<void> {
         description: 'Handwritten character recognition: predictions, feedback, models, health, metrics',
         version: VERSION,
       },
+      // Declared whether or not the admin API is on: its routes name it in `security`.
+      components: { securitySchemes: SECURITY_SCHEMES },
     },
     transform: jsonSchemaTransform,
   });
@@ -267,7 +279,14 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   const limits = parseLimits(options);
   const { app, logStream } = createFastify(options, limits);
   const metrics = new ServeMetrics();
-  await initBackend({ threads: options.threads, log: (m) => app.log.info(m) });
+  // Opened first: a bad data folder fails in milliseconds, before the backend's seconds of start-up.
+  const store = new FeedbackStore(options.dataDir ?? 'data');
+  try {
+    await initBackend({ threads: options.threads, log: (m) => app.log.info(m) });
+  } catch (err) {
+    store.close();
+    throw err;
+  }
   const inferenceThread = options.inferenceThread ? InferenceThread.start((m) => app.log.warn(m)) : undefined;
   const registry = new ModelRegistry({
     dir: options.modelsDir ?? 'models',
@@ -277,9 +296,9 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     debounceMs: options.watchDebounceMs,
     onEvent: metrics.onRegistryEvent,
   });
-  const store = new FeedbackStore(options.dataDir ?? 'data');
 
   addErrorHandlers(app, limits.bodyLimit);
+  installDrain(app);
   addAccessLog(app, metrics);
   addSecurityHeaders(app);
   if (options.corsOrigins?.length) await app.register(fastifyCors, { origin: [...options.corsOrigins] });
@@ -287,6 +306,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   await applyLimits(app, limits);
   registerRoutes(app, {
     maxImagePixels: limits.maxImagePixels,
+    adminPerMinute: limits.adminPerMinute,
     registry,
     store,
     metrics,
@@ -327,7 +347,13 @@ export interface RunningServer extends HwrApp {
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const built = await buildApp(options);
   const host = options.host ?? '127.0.0.1';
-  await built.app.listen({ host, port: options.port ?? 5000 });
+  try {
+    await built.app.listen({ host, port: options.port ?? 5000 });
+  } catch (err) {
+    // A taken port must not leave the registry's watcher and the inference thread running.
+    await built.app.close();
+    throw err;
+  }
   const address = built.app.server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 5000);
   const shown = host.includes(':') ? `[${host}]` : host;

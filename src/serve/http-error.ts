@@ -15,10 +15,12 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  gone: 410,
   data: 500,
   model: 500,
   backend: 500,
   unavailable: 503,
+  storage_full: 507,
   internal: 500,
 };
 

@@ -18,12 +18,14 @@ export const ERROR_CODES = [
   // Something named that does not exist, or a state that does not allow the operation.
   'not_found',
   'conflict',
+  'gone',
   // Data and models on disk that cannot be read or used.
   'data',
   'model',
   // The machine: a backend that cannot start, a store that cannot be written right now.
   'backend',
   'unavailable',
+  'storage_full',
   // A bug or an unexpected failure: the message is not shown over HTTP.
   'internal',
 ] as const;
