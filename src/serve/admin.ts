@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
-import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ModelError } from '../model/io.js';
@@ -20,6 +20,8 @@ export interface AdminDeps {
   readonly registry: ModelRegistry;
   readonly store: FeedbackStore;
   readonly defaultModel: string;
+  /** Requests per minute per client IP, counted before authentication (0 = no limit). */
+  readonly perMinute: number;
   /** Default: process.env.HWR_ADMIN_TOKEN; no token, no admin routes (404). */
   readonly token?: string;
   /** argv prefix running the hwr CLI for retrain jobs (default: this node + the CLI entry). */
@@ -28,8 +30,6 @@ export interface AdminDeps {
   readonly autoRetrainEvery?: number;
   /** How often new feedback is counted for autoRetrainEvery, ms (default 30 s). */
   readonly autoRetrainPollMs?: number;
-  /** Requests per minute per client IP, counted before authentication (0 = no limit). */
-  readonly perMinute: number;
 }
 
 export const AUTO_RETRAIN_ENV = 'HWR_AUTO_RETRAIN';
@@ -119,8 +119,6 @@ interface AdminContext {
   readonly models: ModelStore;
   readonly jobs: RetrainJobs;
   readonly expected: Buffer;
-  /** The admin rate limit's hook; undefined when the limit is off. */
-  readonly throttle: onRequestHookHandler | undefined;
 }
 
 /**
@@ -138,7 +136,6 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     models: new ModelStore(registry.dir),
     jobs: new RetrainJobs(join(dirname(deps.store.path), 'retrain-jobs'), deps.hwrCommand),
     expected: digest(token),
-    throttle: adminRateLimit(app, deps.perMinute),
   };
   const every = autoRetrainEvery(deps);
   if (every > 0) startAutoRetrain(app, ctx, every);
@@ -216,7 +213,8 @@ const security = [{ [BEARER]: [] }];
 /** Every admin route behind the bearer token; the jobs end with the app. */
 const adminPlugin: FastifyPluginAsyncZod<AdminContext> = async (admin, ctx) => {
   // Throttle first: a wrong token costs a request of the budget like any other (hooks run in order).
-  if (ctx.throttle) admin.addHook('onRequest', ctx.throttle);
+  const throttle = adminRateLimit(admin, ctx.deps.perMinute);
+  if (throttle) admin.addHook('onRequest', throttle);
   admin.addHook('onRequest', authenticate(ctx.expected));
   admin.addHook('onClose', async () => ctx.jobs.close());
   await admin.register(retrainRoutes, ctx);

@@ -175,7 +175,7 @@ function createFastify(options: ServeOptions, limits: Limits) {
 export function addErrorHandlers(app: FastifyInstance, bodyLimit: number): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const { code, message, statusCode } = errorAnswer(err, bodyLimit);
-    if (statusCode >= 500) request.log.error({ err }, 'request failed');
+    if (statusCode >= 500) request.log.error({ err }, code === 'internal' ? 'request failed' : message);
     const shown = statusCode === 500 ? 'internal server error' : message;
     reply.code(statusCode).send({ error: shown, code, statusCode } satisfies ErrorBody);
   });
@@ -215,20 +215,21 @@ function addSecurityHeaders(app: FastifyInstance): void {
       directives: {
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'"],
+        // helmet's default is "'self' https: 'unsafe-inline'"; the page has no inline styles.
+        styleSrc: ["'self'"],
         imgSrc: ["'self'", 'data:'],
         frameAncestors: ["'none'"],
         objectSrc: ["'none'"],
         baseUri: ["'self'"],
         // Served over plain HTTP on a LAN or behind a TLS proxy: upgrading would break the former.
         upgradeInsecureRequests: null,
-        // helmet's default is "'self' https: 'unsafe-inline'"; the page has no inline styles.
-        styleSrc: ["'self'"],
       },
     },
   });
   app.addHook('onRequest', (request, reply, done) => {
     securityHeaders(request.raw, reply.raw, (err?: unknown) => done(err as Error | undefined));
   });
+  app.addHook('onRequest', requireHost);
 }
 
 /** OpenAPI from the routes' zod schemas, and its page at /docs. */
@@ -300,7 +301,6 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   installDrain(app);
   addAccessLog(app, metrics);
   addSecurityHeaders(app);
-  app.addHook('onRequest', requireHost);
   if (options.corsOrigins?.length) await app.register(fastifyCors, { origin: [...options.corsOrigins] });
   await registerDocs(app);
   await applyLimits(app, limits);

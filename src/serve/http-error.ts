@@ -20,7 +20,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   model: 500,
   backend: 500,
   unavailable: 503,
-  insufficient_storage: 507,
+  storage_full: 507,
   internal: 500,
 };
 

@@ -1,12 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type {
-  FastifyInstance,
-  FastifyPluginAsync,
-  FastifySchemaCompiler,
-  FastifySerializerCompiler,
-} from 'fastify';
+import type { FastifyInstance, FastifySchemaCompiler, FastifySerializerCompiler } from 'fastify';
 import { type FastifyPluginAsyncZod, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PIXELS } from '../model/infer.js';
@@ -101,16 +96,14 @@ function toPrediction(model: ServedModel, probs: Float32Array, pixels: Uint8Arra
 }
 
 /**
- * The public API as Fastify plugins, one per concern: predictions, feedback, status (models, health,
- * metrics), and the admin routes when a token is set (src/serve/admin.ts).
+ * The public API as Fastify plugins, one per concern: predictions, feedback, status (models and
+ * their reports, health, metrics), and the admin routes when a token is set (src/serve/admin.ts).
  */
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.register(predictRoutes, deps);
   app.register(feedbackRoutes, deps);
   app.register(statusRoutes, deps);
-  app.register(reportRoute, deps);
   const { registry, store, defaultModel, adminPerMinute } = deps;
-  // Retrain / promote / rollback: only when HWR_ADMIN_TOKEN is set (src/serve/admin.ts).
   registerAdminRoutes(app, { registry, store, defaultModel, perMinute: adminPerMinute });
 }
 
@@ -174,7 +167,7 @@ const predictRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
   );
 };
 
-/** POST /api/feedback, GET /api/feedback/stats. */
+/** POST /api/feedback, DELETE /api/feedback/:id (undo), GET /api/feedback/stats. */
 const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
   const { registry, store, metrics, defaultModel, maxImagePixels } = deps;
   api.post(
@@ -263,9 +256,9 @@ const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
   );
 };
 
-/** GET /api/models, /healthz, /readyz, /metrics. */
+/** GET /api/models, /api/models/:name/report, /healthz, /readyz, /metrics. */
 const statusRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
-  const { registry, store, metrics, metricsText } = deps;
+  const { registry, store, metrics, defaultModel, metricsText } = deps;
   api.get(
     '/api/models',
     { schema: { summary: 'Models being served', response: { 200: ModelsReply } } },
@@ -281,6 +274,33 @@ const statusRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
         loadedAt: m.loadedAt.toISOString(),
       })),
     }),
+  );
+
+  // Untyped reply: the answer is the stored HTML file (a Buffer), which Fastify sends as is.
+  api.get<{ Params: { name: string } }>(
+    '/api/models/:name/report',
+    {
+      schema: {
+        summary: "The served model's evaluation report (report.html, self-contained)",
+        params: z.strictObject({ name: z.string().min(1).max(100) }),
+        produces: ['text/html'],
+        response: { 404: ErrorReply, 503: ErrorReply },
+      },
+    },
+    async (request, reply) => {
+      const model = resolveModel(registry, request.params.name, defaultModel);
+      let html: Buffer;
+      try {
+        html = await readFile(join(model.dir, REPORT_FILE));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        throw HttpError.notFound(
+          `model "${model.name}" (version ${model.version}) has no ${REPORT_FILE}; hwr evaluate --report writes one`,
+        );
+      }
+      // The report carries its own inline <style> and data: images and nothing else.
+      return reply.header('content-security-policy', REPORT_CSP).type('text/html; charset=utf-8').send(html);
+    },
   );
 
   api.get(
@@ -332,36 +352,4 @@ const statusRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
     reply.type(metrics.registry.contentType);
     return metricsText();
   });
-};
-
-/**
- * GET /api/models/:name/report. A plugin of its own without the zod type provider: the answer is
- * the stored HTML file (a Buffer), which Fastify sends as is.
- */
-const reportRoute: FastifyPluginAsync<RouteDeps> = async (app, { registry, defaultModel }) => {
-  app.get<{ Params: { name: string } }>(
-    '/api/models/:name/report',
-    {
-      schema: {
-        summary: "The served model's evaluation report (report.html, self-contained)",
-        params: z.strictObject({ name: z.string().min(1).max(100) }),
-        produces: ['text/html'],
-        response: { 404: ErrorReply, 503: ErrorReply },
-      },
-    },
-    async (request, reply) => {
-      const model = resolveModel(registry, request.params.name, defaultModel);
-      let html: Buffer;
-      try {
-        html = await readFile(join(model.dir, REPORT_FILE));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        throw HttpError.notFound(
-          `model "${model.name}" (version ${model.version}) has no ${REPORT_FILE}; hwr evaluate --report writes one`,
-        );
-      }
-      // The report carries its own inline <style> and data: images and nothing else.
-      return reply.header('content-security-policy', REPORT_CSP).type('text/html; charset=utf-8').send(html);
-    },
-  );
 };

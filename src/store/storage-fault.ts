@@ -1,10 +1,9 @@
-import { HwrError } from '../util/errors.js';
-
 /**
  * Faults of the storage under a store (the feedback database, the data folder): a full disk, an I/O
  * error, a read-only file system. They are not bugs of a request, so they get their own answers:
  * 507 Insufficient Storage for a full disk, 503 for the others, each with a message naming the cause.
  */
+import { HwrError } from '../util/errors.js';
 export type StorageFaultKind = 'disk-full' | 'io-error' | 'read-only' | 'busy';
 
 export const STORAGE_FAULT_STATUS: Readonly<Record<StorageFaultKind, number>> = {
@@ -33,19 +32,20 @@ export function storageFaultOf(err: unknown): { kind: StorageFaultKind; code: st
   return undefined;
 }
 
-/** A write (or read) the storage refused; `kind` and `fault` (the SQLite or errno code) say why. */
+/** A write (or read) the storage refused; `kind` and `code` say why. */
 export class StorageError extends HwrError {
   override readonly name = 'StorageError';
   readonly status: number;
 
   constructor(
     readonly kind: StorageFaultKind,
+    /** The SQLite or file-system code underneath (SQLITE_FULL, ENOSPC, ...). */
     readonly fault: string,
     what: string,
     options?: { cause?: unknown },
   ) {
     super(
-      kind === 'disk-full' ? 'insufficient_storage' : 'unavailable',
+      kind === 'disk-full' ? 'storage_full' : 'unavailable',
       `${what}: ${DESCRIPTION[kind]} (${fault})`,
       options,
     );

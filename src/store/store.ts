@@ -37,7 +37,7 @@ const VERSION_RE = /^v(\d{4,})$/;
 
 export type EntryKind = 'store' | 'plain';
 
-/** Why a store operation was refused; callers (the admin API) map the code to a status. */
+/** Why a store operation was refused, in detail; its HwrError code (and so its HTTP status) follows. */
 export type StoreErrorCode =
   | 'invalid'
   | 'not-found'
@@ -47,8 +47,7 @@ export type StoreErrorCode =
   | 'current-moved'
   | 'not-writable';
 
-/** The HwrError code of each store refusal (its HTTP status comes from serve/http-error.ts). */
-const STORE_ERROR_CODE: Readonly<Record<StoreErrorCode, ErrorCode>> = {
+const CODE_OF_REASON: Readonly<Record<StoreErrorCode, ErrorCode>> = {
   invalid: 'invalid_input',
   'not-found': 'not_found',
   'unknown-version': 'conflict',
@@ -58,14 +57,13 @@ const STORE_ERROR_CODE: Readonly<Record<StoreErrorCode, ErrorCode>> = {
   'not-writable': 'unavailable',
 };
 
-/** A refused store operation: `reason` says which refusal, `code` the kind of failure. */
 export class StoreError extends ModelError {
   constructor(
     readonly reason: StoreErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, { code: STORE_ERROR_CODE[reason], cause: options?.cause });
+    super(message, { code: CODE_OF_REASON[reason], cause: options?.cause });
   }
 }
 

@@ -25,7 +25,7 @@ export const ERROR_CODES = [
   // The machine: a backend that cannot start, a store that cannot be written right now.
   'backend',
   'unavailable',
-  'insufficient_storage',
+  'storage_full',
   // A bug or an unexpected failure: the message is not shown over HTTP.
   'internal',
 ] as const;
