@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ModelError } from '../model/io.js';
 import { RetrainJobs } from '../retrain/jobs.js';
 import type { FeedbackStore } from '../store/feedback-store.js';
+import { StoreEvent } from '../store/history.js';
 import { ModelStore, StoreError, type StoreErrorCode } from '../store/store.js';
 import { HttpError } from './http-error.js';
 import { adminRateLimit } from './limits.js';
@@ -107,6 +108,21 @@ const STORE_STATUS: Record<StoreErrorCode, number> = {
   'current-moved': 409,
   'not-writable': 503,
 };
+const VersionsReply = z.object({
+  name: z.string(),
+  current: z.string().nullable(),
+  versions: z.array(
+    z.object({
+      version: z.string(),
+      accuracy: z.number().nullable(),
+      createdAt: z.string().nullable(),
+      parentVersion: z.string().nullable(),
+      /** Why the version cannot be served, if it cannot. */
+      bad: z.string().nullable(),
+    }),
+  ),
+  events: z.array(StoreEvent),
+});
 const NameParams = z.object({ name: z.string().min(1).max(100) });
 const errors = {
   400: ErrorReply,
@@ -278,6 +294,40 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
         const result = await storeCall(() => store.promote(entry, request.body.version, 'admin API'));
         request.log.info({ model: request.params.name, current: result.current }, 'model promoted');
         return result;
+      },
+    );
+
+    api.get(
+      '/api/admin/models/:name',
+      {
+        schema: {
+          summary:
+            "A served model's stored versions (accuracy, date, parent) and its promote/rollback history",
+          security,
+          params: NameParams,
+          response: { 200: VersionsReply, ...errors },
+        },
+      },
+      async (request) => {
+        const name = entryOf(request.params.name);
+        try {
+          const e = await store.inspect(name);
+          return {
+            name: e.name,
+            current: e.current,
+            versions: e.versions.map((v) => ({
+              version: v.version,
+              accuracy: v.metadata?.testAccuracy ?? null,
+              createdAt: v.metadata?.createdAt ?? null,
+              parentVersion: v.metadata?.parentVersion ?? null,
+              bad: v.bad?.reason ?? v.error ?? null,
+            })),
+            events: e.history.events,
+          };
+        } catch (err) {
+          if (err instanceof StoreError) throw new HttpError(STORE_STATUS[err.code], hideRoot(err.message));
+          throw err;
+        }
       },
     );
 
