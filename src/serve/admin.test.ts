@@ -125,6 +125,20 @@ describe('admin API', () => {
       headers: { authorization: auth },
     });
     expect(again.statusCode).toBe(409);
+    // The version list with each version's facts and the history of switches.
+    const versions = await locked.app.inject({
+      url: '/api/admin/models/digits',
+      headers: { authorization: auth },
+    });
+    expect(versions.statusCode).toBe(200);
+    const body = versions.json();
+    expect(body.current).toBe('v0001');
+    expect(body.versions.map((v: { version: string }) => v.version)).toEqual(['v0001', 'v0002']);
+    expect(body.versions[0]).toMatchObject({ bad: null, createdAt: expect.any(String) });
+    expect(body.events.map((e: { action: string; version: string }) => `${e.action} ${e.version}`)).toEqual(
+      expect.arrayContaining(['promote v0002', 'rollback v0001']),
+    );
+    expect((await locked.app.inject({ url: '/api/admin/models/digits' })).statusCode).toBe(401);
     const job = await locked.app.inject({ url: '/api/admin/jobs/nope', headers: { authorization: auth } });
     expect(job.statusCode).toBe(404);
     const bad = await locked.app.inject({

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ModelError } from '../model/io.js';
 import { RetrainJobs } from '../retrain/jobs.js';
 import type { FeedbackStore } from '../store/feedback-store.js';
+import { StoreEvent } from '../store/history.js';
 import { ModelStore } from '../store/store.js';
 import { HttpError } from './http-error.js';
 import { adminRateLimit } from './limits.js';
@@ -101,6 +102,21 @@ const StoreReply = z.object({
   current: z.string().nullable(),
   versions: z.array(z.string()),
 });
+const VersionsReply = z.object({
+  name: z.string(),
+  current: z.string().nullable(),
+  versions: z.array(
+    z.object({
+      version: z.string(),
+      accuracy: z.number().nullable(),
+      createdAt: z.string().nullable(),
+      parentVersion: z.string().nullable(),
+      /** Why the version cannot be served, if it cannot. */
+      bad: z.string().nullable(),
+    }),
+  ),
+  events: z.array(StoreEvent),
+});
 const NameParams = z.object({ name: z.string().min(1).max(100) });
 const errors = {
   400: ErrorReply,
@@ -152,14 +168,19 @@ function entryOf(registry: ModelRegistry, name: string): string {
   return basename(served.entryDir);
 }
 
-/** A model store change as the API answers it; store errors become HTTP errors by their code. */
+/** A model store change as the API answers it. */
 async function storeCall(
   registry: ModelRegistry,
   fn: () => Promise<{ name: string; current: string | null; versions: { version: string }[] }>,
 ) {
+  const e = await storeErrors(registry, fn);
+  return { name: e.name, current: e.current, versions: e.versions.map((v) => v.version) };
+}
+
+/** Runs a store operation; store errors become HTTP errors by their code. */
+async function storeErrors<T>(registry: ModelRegistry, fn: () => Promise<T>): Promise<T> {
   try {
-    const e = await fn();
-    return { name: e.name, current: e.current, versions: e.versions.map((v) => v.version) };
+    return await fn();
   } catch (err) {
     // The store's code says what the client can do (conflict, unavailable, ...); the message
     // keeps the models folder's path to the server's log.
@@ -287,6 +308,34 @@ const retrainRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, { deps, r
 
 /** POST /api/admin/models/:name/promote|rollback. */
 const storeRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, { registry, models }) => {
+  api.get(
+    '/api/admin/models/:name',
+    {
+      schema: {
+        summary: "A served model's stored versions (accuracy, date, parent) and its promote/rollback history",
+        security,
+        params: NameParams,
+        response: { 200: VersionsReply, ...errors },
+      },
+    },
+    async (request) => {
+      const entry = entryOf(registry, request.params.name);
+      const e = await storeErrors(registry, () => models.inspect(entry));
+      return {
+        name: e.name,
+        current: e.current,
+        versions: e.versions.map((v) => ({
+          version: v.version,
+          accuracy: v.metadata?.testAccuracy ?? null,
+          createdAt: v.metadata?.createdAt ?? null,
+          parentVersion: v.metadata?.parentVersion ?? null,
+          bad: v.bad?.reason ?? v.error ?? null,
+        })),
+        events: e.history.events,
+      };
+    },
+  );
+
   api.post(
     '/api/admin/models/:name/promote',
     {

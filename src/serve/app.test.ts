@@ -325,6 +325,8 @@ describe('feedback', () => {
     expect(stats.byLabel['1'].count).toBeGreaterThanOrEqual(1);
     expect(stats.accuracy).toBeGreaterThan(0);
     expect(stats.accuracy).toBeLessThan(1); // the '1' we said was predicted as '7' is wrong
+    expect(stats.confusions).toContainEqual({ label: '1', predicted: '7', count: expect.any(Number) });
+    for (const c of stats.confusions) expect(c.label).not.toBe(c.predicted);
 
     // Another connection to the same file (as after a restart) sees every row, bytes intact.
     const store = new FeedbackStore(join(root, 'data'));

@@ -264,6 +264,9 @@ async function registerDocs(app: FastifyInstance): Promise<void> {
 async function registerWebPage(app: FastifyInstance, webDir: string | false): Promise<void> {
   if (webDir && existsSync(join(webDir, 'index.html'))) {
     await app.register(fastifyStatic, { root: resolve(webDir), prefix: '/', index: 'index.html' });
+    // The admin view (admin.html): it asks for the token itself and talks only to the admin API.
+    if (existsSync(join(webDir, 'admin.html')))
+      app.get('/admin', { schema: { hide: true } }, (_request, reply) => reply.sendFile('admin.html'));
   } else {
     app.get('/', { schema: { hide: true } }, async (_request, reply) => {
       reply

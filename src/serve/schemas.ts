@@ -155,6 +155,9 @@ export const FeedbackStatsReply = z.object({
   correct: z.number().int(),
   accuracy: z.number().nullable(),
   byLabel: z.record(z.string(), LabelStats),
+  confusions: z
+    .array(z.object({ label: z.string(), predicted: z.string(), count: z.number().int() }))
+    .describe('(true label, predicted) pairs the model got wrong, most frequent first'),
 });
 
 export const StatsQuery = z.strictObject({ model: z.string().min(1).max(100).optional() });
