@@ -7,8 +7,8 @@ import { DIGIT_CLASSES } from '../data/dataset.js';
 import { useTempDir } from '../data/test-helpers.js';
 import { PIXELS } from '../model/infer.js';
 import { RetrainJobs } from '../retrain/jobs.js';
+import { FeedbackStore } from '../store/feedback-store.js';
 import { registerAdminRoutes } from './admin.js';
-import { FeedbackStore } from './feedback-store.js';
 import { HttpError } from './http-error.js';
 import { ModelRegistry } from './registry.js';
 import { saveTestModel } from './testing.js';
@@ -50,6 +50,7 @@ async function setup(exitCode: number, extra: { autoRetrainEvery?: number } = {}
     store,
     defaultModel: 'digits',
     token: TOKEN,
+    perMinute: 0, // a bare Fastify app: no rate-limit plugin (the throttle is tested in admin.test.ts)
     // Prints its arguments like a log line, waits a little, exits with the chosen code.
     hwrCommand: [
       process.execPath,

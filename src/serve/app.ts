@@ -19,13 +19,16 @@ import {
 } from 'fastify-type-provider-zod';
 import helmet from 'helmet';
 import { initBackend } from '../engine/backend.js';
+import { FeedbackStore } from '../store/feedback-store.js';
+import { StorageError, storageFaultOf } from '../store/storage-fault.js';
 import { VERSION } from '../version.js';
-import { FeedbackStore } from './feedback-store.js';
+import { installDrain } from './drain.js';
 import { HttpError } from './http-error.js';
 import { InferenceThread } from './inference-thread.js';
-import { applyLimits, type Limits, safeParseLimits, serverOptions } from './limits.js';
+import { applyLimits, type Limits, requireHost, safeParseLimits, serverOptions } from './limits.js';
 import { TurnBatchedStream } from './log-stream.js';
 import { ServeMetrics } from './metrics.js';
+import { SECURITY_SCHEMES } from './openapi.js';
 import { type BatchingOptions, DEFAULT_BATCHING } from './predictor.js';
 import { ModelRegistry } from './registry.js';
 import { registerRoutes } from './routes.js';
@@ -49,7 +52,7 @@ export interface ServeOptions {
   /**
    * Request limits: sizes, caps, rate limits, timeouts (src/serve/limits.ts). Unset ones take
    * DEFAULT_LIMITS, except the per-IP rate limits, which are off for embedders (tests, benchmarks);
-   * `hwr serve` passes the full DEFAULT_LIMITS (300 predict / 60 feedback per minute).
+   * `hwr serve` passes the full DEFAULT_LIMITS (300 predict / 60 feedback / 120 admin per minute).
    */
   readonly limits?: Partial<Limits>;
   /** Micro-batching of concurrent single predictions (default: up to 16 per pass, one event-loop turn). */
@@ -109,6 +112,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     predictPerMinute: 0,
     feedbackPerMinute: 0,
+    adminPerMinute: 0,
     ...options.limits,
   });
   if (!parsedLimits.success) throw new Error(`invalid limits: ${parsedLimits.errors.join('; ')}`);
@@ -134,7 +138,14 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   app.setSerializerCompiler(serializerCompiler);
 
   const metrics = new ServeMetrics();
-  await initBackend({ threads: options.threads, log: (m) => app.log.info(m) });
+  // Opened first: a bad data folder fails in milliseconds, before the backend's seconds of start-up.
+  const store = new FeedbackStore(options.dataDir ?? 'data');
+  try {
+    await initBackend({ threads: options.threads, log: (m) => app.log.info(m) });
+  } catch (err) {
+    store.close();
+    throw err;
+  }
   const inferenceThread = options.inferenceThread ? InferenceThread.start((m) => app.log.warn(m)) : undefined;
   const registry = new ModelRegistry({
     dir: options.modelsDir ?? 'models',
@@ -144,7 +155,6 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     debounceMs: options.watchDebounceMs,
     onEvent: metrics.onRegistryEvent,
   });
-  const store = new FeedbackStore(options.dataDir ?? 'data');
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     let statusCode: number;
@@ -152,6 +162,13 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     if (hasZodFastifySchemaValidationErrors(err)) {
       statusCode = 400;
       message = validationMessage(err);
+    } else if (err instanceof StorageError) {
+      statusCode = err.status;
+      message = err.message;
+      request.log.error(
+        { err: err.message, cause: (err.cause as Error | undefined)?.message },
+        'storage fault',
+      );
     } else if (err instanceof HttpError) {
       statusCode = err.statusCode;
       message = err.message;
@@ -164,6 +181,13 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     } else if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       statusCode = err.statusCode;
       message = err.message;
+    } else if (storageFaultOf(err)) {
+      // A storage fault outside a store's own handling: still a cause, never an unexplained 500.
+      const fault = storageFaultOf(err) as NonNullable<ReturnType<typeof storageFaultOf>>;
+      const wrapped = new StorageError(fault.kind, fault.code, 'storage fault', { cause: err });
+      statusCode = wrapped.status;
+      message = wrapped.message;
+      request.log.error({ err }, message);
     } else {
       statusCode = 500;
       message = 'internal server error';
@@ -177,6 +201,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
       .send({ error: `no route ${request.method} ${request.url.split('?')[0]}`, statusCode: 404 });
   });
 
+  installDrain(app);
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const labels = { method: request.method, route, status_code: String(reply.statusCode) };
@@ -200,6 +225,8 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
       directives: {
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'"],
+        // helmet's default is "'self' https: 'unsafe-inline'"; the page has no inline styles.
+        styleSrc: ["'self'"],
         imgSrc: ["'self'", 'data:'],
         frameAncestors: ["'none'"],
         objectSrc: ["'none'"],
@@ -212,6 +239,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   app.addHook('onRequest', (request, reply, done) => {
     securityHeaders(request.raw, reply.raw, (err?: unknown) => done(err as Error | undefined));
   });
+  app.addHook('onRequest', requireHost);
   if (options.corsOrigins?.length) await app.register(fastifyCors, { origin: [...options.corsOrigins] });
 
   await app.register(fastifySwagger, {
@@ -221,6 +249,8 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
         description: 'Handwritten character recognition: predictions, feedback, models, health, metrics',
         version: VERSION,
       },
+      // Declared whether or not the admin API is on: its routes name it in `security`.
+      components: { securitySchemes: SECURITY_SCHEMES },
     },
     transform: jsonSchemaTransform,
   });
@@ -240,6 +270,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   await applyLimits(app, limits);
   registerRoutes(app, {
     maxImagePixels: limits.maxImagePixels,
+    adminPerMinute: limits.adminPerMinute,
     registry,
     store,
     metrics,
@@ -292,7 +323,13 @@ export interface RunningServer extends HwrApp {
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const built = await buildApp(options);
   const host = options.host ?? '127.0.0.1';
-  await built.app.listen({ host, port: options.port ?? 5000 });
+  try {
+    await built.app.listen({ host, port: options.port ?? 5000 });
+  } catch (err) {
+    // A taken port must not leave the registry's watcher and the inference thread running.
+    await built.app.close();
+    throw err;
+  }
   const address = built.app.server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 5000);
   const shown = host.includes(':') ? `[${host}]` : host;
