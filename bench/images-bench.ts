@@ -18,7 +18,7 @@ import { initBackend } from '../src/engine/backend.js';
 import { argmaxRows, PIXELS, predictProbs } from '../src/model/infer.js';
 import { loadModel } from '../src/model/io.js';
 import { PreprocessError, rgbaToMnist } from '../src/preprocess/index.js';
-import { deriveSeed } from '../src/train/random.js';
+import { deriveSeed } from '../src/util/random.js';
 import { DEGRADATIONS, mulberry32 } from '../test/synth/paper.js';
 import { readStrips } from './images-strips.js';
 

@@ -4,7 +4,7 @@ import { readImage } from '../src/data/image-read.js';
 import { argmaxRows, PIXELS, predictProbs } from '../src/model/infer.js';
 import type { ModelMetadata } from '../src/model/metadata.js';
 import { PreprocessError, readLine } from '../src/preprocess/index.js';
-import { deriveSeed } from '../src/train/random.js';
+import { deriveSeed } from '../src/util/random.js';
 import { digitStrip, mulberry32 } from '../test/synth/paper.js';
 
 export interface StripArgs {

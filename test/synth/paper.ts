@@ -5,7 +5,7 @@
  * the line reader. Pure rendering into RGBA; JPEG encoding goes through sharp (encodeImage).
  */
 import sharp from 'sharp';
-import { mulberry32 } from '../../src/train/random.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 export interface Rgba {
   width: number;
