@@ -9,6 +9,7 @@ import { registerFuse } from './commands/fuse.js';
 import { registerModel } from './commands/model.js';
 import { registerModels } from './commands/models.js';
 import { registerPredict } from './commands/predict.js';
+import { registerRead } from './commands/read.js';
 import { registerRetrain } from './commands/retrain.js';
 import { registerServe } from './commands/serve.js';
 import { registerTrain } from './commands/train.js';
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerCompare(program);
   registerFuse(program);
   registerPredict(program);
+  registerRead(program);
   registerModel(program);
   registerModels(program);
   registerServe(program);

@@ -254,7 +254,7 @@ describe('malformed requests get a clear 4xx and the server keeps serving', () =
       headers: { 'content-type': 'application/json' },
     });
     expect(res.statusCode).toBe(413);
-    expect(res.json().error).toMatch(/larger than the limit of 2097152 bytes/);
+    expect(res.json().error).toMatch(/larger than the limit of 25165824 bytes/);
   });
 
   it('a non-JSON content type → 415; an unknown route → 404 JSON', async () => {

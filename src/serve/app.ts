@@ -29,13 +29,15 @@ import { InferenceThread } from './inference-thread.js';
 import { applyLimits, type Limits, requireHost, safeParseLimits, serverOptions } from './limits.js';
 import { TurnBatchedStream } from './log-stream.js';
 import { ServeMetrics } from './metrics.js';
+import { registerMultipart } from './multipart.js';
 import { SECURITY_SCHEMES } from './openapi.js';
 import { type BatchingOptions, DEFAULT_BATCHING } from './predictor.js';
+import { registerReadRoute } from './read.js';
 import { ModelRegistry } from './registry.js';
 import { registerRoutes } from './routes.js';
 
-/** Default body limit: a 28x28 request is ~4 kB, a phone photo as base64 fits; 50 MB does not. */
-export const DEFAULT_BODY_LIMIT = 2 * 1024 * 1024;
+/** Default body limit: a 28x28 request is ~4 kB; a 16 MiB phone photo fits as multipart (as base64 JSON, 17.9 MiB). */
+export const DEFAULT_BODY_LIMIT = 24 * 1024 * 1024;
 export const DEFAULT_MODEL = 'digits';
 
 export interface ServeOptions {
@@ -307,13 +309,16 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   if (options.corsOrigins?.length) await app.register(fastifyCors, { origin: [...options.corsOrigins] });
   await registerDocs(app);
   await applyLimits(app, limits);
+  await registerMultipart(app, limits.bodyLimit);
+  const defaultModel = options.defaultModel ?? DEFAULT_MODEL;
+  registerReadRoute(app, { registry, metrics, defaultModel, maxImagePixels: limits.maxImagePixels });
   registerRoutes(app, {
     maxImagePixels: limits.maxImagePixels,
     adminPerMinute: limits.adminPerMinute,
     registry,
     store,
     metrics,
-    defaultModel: options.defaultModel ?? DEFAULT_MODEL,
+    defaultModel,
     metricsText: options.metricsText ?? (() => metrics.registry.metrics()),
   });
   await registerWebPage(app, options.webDir === undefined ? defaultWebDir() : options.webDir);

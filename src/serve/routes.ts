@@ -72,7 +72,11 @@ const predictSerializer: FastifySerializerCompiler<unknown> = (def) =>
     ? (data: unknown) => JSON.stringify(data)
     : serializerCompiler(def as Parameters<typeof serializerCompiler>[0]);
 
-function resolveModel(registry: ModelRegistry, requested: string | undefined, fallback: string): ServedModel {
+export function resolveModel(
+  registry: ModelRegistry,
+  requested: string | undefined,
+  fallback: string,
+): ServedModel {
   const name = requested ?? fallback;
   const model = registry.get(name);
   if (model) return model;
@@ -124,7 +128,7 @@ const predictRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
     },
     async (request) => {
       const model = resolveModel(registry, request.body.model, defaultModel);
-      const input = decodeInput(request.body, '', maxImagePixels);
+      const input = await decodeInput(request.body, '', maxImagePixels);
       const probs = await model.predictor.predict(input.pixels);
       const result = toPrediction(model, probs, input.pixels, request.body.topK ?? DEFAULT_TOP_K);
       metrics.predictions.inc({ model: model.name, label: result.label });
@@ -143,8 +147,8 @@ const predictRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
     },
     async (request) => {
       const model = resolveModel(registry, request.body.model, defaultModel);
-      const inputs: DecodedInput[] = request.body.inputs.map((input, i) =>
-        decodeInput(input, `inputs[${i}]: `, maxImagePixels),
+      const inputs: DecodedInput[] = await Promise.all(
+        request.body.inputs.map((input, i) => decodeInput(input, `inputs[${i}]: `, maxImagePixels)),
       );
       const all = new Uint8Array(inputs.length * PIXELS);
       inputs.forEach((input, i) => {
@@ -191,7 +195,7 @@ const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
         );
       if (body.predicted !== undefined && !classes.includes(body.predicted))
         throw HttpError.badRequest(`predicted "${body.predicted}" is not a class of model "${model.name}"`);
-      const input = decodeInput(body, '', maxImagePixels);
+      const input = await decodeInput(body, '', maxImagePixels);
       let predicted = body.predicted;
       if (predicted === undefined) {
         const probs = await model.predictor.predict(input.pixels);

@@ -5,8 +5,8 @@ import { ERROR_CODES } from '../util/errors.js';
 
 /** Most inputs one /api/predict/batch request may carry. */
 export const MAX_BATCH_INPUTS = 64;
-/** Longest base64 image string (the body limit caps it anyway). */
-const MAX_IMAGE_CHARS = 3 * 1024 * 1024;
+/** Longest base64 image string: the largest body limit (the body limit caps it first). */
+const MAX_IMAGE_CHARS = 64 * 1024 * 1024;
 
 const Pixel = z
   .number({ error: 'each pixel must be a number from 0 to 255' })
