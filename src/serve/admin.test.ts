@@ -102,6 +102,7 @@ describe('admin API', () => {
 
     const missing = await promote(locked, auth, 'v0009');
     expect(missing.statusCode).toBe(409);
+    expect(missing.json()).toMatchObject({ code: 'conflict', statusCode: 409 });
     expect(missing.json().error).toMatch(/no version v0009/);
     expect(missing.json().error).not.toContain(root); // no server paths in answers
     expect((await promote(locked, auth, '../v1')).statusCode).toBe(400);
@@ -110,7 +111,7 @@ describe('admin API', () => {
       url: '/api/admin/models/letters/rollback',
       headers: { authorization: auth },
     });
-    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json()).toMatchObject({ code: 'not_found', statusCode: 404 });
 
     const back = await locked.app.inject({
       method: 'POST',
@@ -124,6 +125,20 @@ describe('admin API', () => {
       headers: { authorization: auth },
     });
     expect(again.statusCode).toBe(409);
+    // The version list with each version's facts and the history of switches.
+    const versions = await locked.app.inject({
+      url: '/api/admin/models/digits',
+      headers: { authorization: auth },
+    });
+    expect(versions.statusCode).toBe(200);
+    const body = versions.json();
+    expect(body.current).toBe('v0001');
+    expect(body.versions.map((v: { version: string }) => v.version)).toEqual(['v0001', 'v0002']);
+    expect(body.versions[0]).toMatchObject({ bad: null, createdAt: expect.any(String) });
+    expect(body.events.map((e: { action: string; version: string }) => `${e.action} ${e.version}`)).toEqual(
+      expect.arrayContaining(['promote v0002', 'rollback v0001']),
+    );
+    expect((await locked.app.inject({ url: '/api/admin/models/digits' })).statusCode).toBe(401);
     const job = await locked.app.inject({ url: '/api/admin/jobs/nope', headers: { authorization: auth } });
     expect(job.statusCode).toBe(404);
     const bad = await locked.app.inject({
@@ -132,6 +147,50 @@ describe('admin API', () => {
       headers: { authorization: auth },
       payload: { epochs: 0 },
     });
-    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ code: 'invalid_input', statusCode: 400 });
+  });
+
+  it('throttles token guesses before checking them: 120 wrong tokens meet 429s, on their own budget', async () => {
+    process.env[ADMIN_TOKEN_ENV] = TOKEN;
+    // Feedback unlimited, admin 60 per minute: the two settings are independent.
+    const limited = await buildApp({
+      modelsDir: join(root, 'models'),
+      dataDir: join(root, 'data'),
+      webDir: false,
+      waitForModels: true,
+      watch: false,
+      limits: { adminPerMinute: 60, feedbackPerMinute: 0 },
+    });
+    delete process.env[ADMIN_TOKEN_ENV];
+    try {
+      const guess = (authorization: string, remoteAddress = '203.0.113.7') =>
+        limited.app.inject({
+          method: 'GET',
+          url: '/api/admin/jobs',
+          headers: { authorization },
+          remoteAddress,
+        });
+      const statuses: number[] = [];
+      for (let i = 0; i < 120; i++) statuses.push((await guess(`Bearer wrong-guess-${i}`)).statusCode);
+      expect(statuses.slice(0, 60).every((s) => s === 403)).toBe(true);
+      expect(statuses.slice(60).every((s) => s === 429)).toBe(true);
+      // The right token from the guessing address waits like the guesses did (nothing learnt from it).
+      const right = await guess(`Bearer ${TOKEN}`);
+      expect(right.statusCode).toBe(429);
+      expect(right.json().error).toMatch(/too many requests: at most 60 per minute/);
+      expect(right.headers['retry-after']).toBeDefined();
+      // Another client is not affected.
+      expect((await guess(`Bearer ${TOKEN}`, '198.51.100.2')).statusCode).toBe(200);
+      // Feedback has its own budget (unlimited here) even from the throttled address.
+      const feedback = await limited.app.inject({
+        method: 'POST',
+        url: '/api/feedback',
+        remoteAddress: '203.0.113.7',
+        payload: { pixels: Array.from({ length: 784 }, () => 0), label: '3' },
+      });
+      expect(feedback.statusCode).toBe(201);
+    } finally {
+      await limited.app.close();
+    }
   });
 });

@@ -1,6 +1,13 @@
 import type { ServerOptions } from 'node:http';
 import fastifyRateLimit from '@fastify/rate-limit';
-import type { FastifyInstance, FastifyRequest, FastifyServerOptions, RouteOptions } from 'fastify';
+import type {
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  FastifyServerOptions,
+  onRequestHookHandler,
+  RouteOptions,
+} from 'fastify';
 import { MAX_POINTS, MAX_STROKES } from '../preprocess/index.js';
 import { HttpError } from './http-error.js';
 import { MAX_IMAGE_PIXELS } from './inputs.js';
@@ -26,6 +33,11 @@ export interface Limits {
   readonly predictPerMinute: number;
   /** Requests per minute per client IP on /api/feedback (0 = no limit). */
   readonly feedbackPerMinute: number;
+  /**
+   * Requests per minute per client IP on /api/admin/*, counted before the token is checked, so
+   * wrong tokens are throttled like any other request (0 = no limit).
+   */
+  readonly adminPerMinute: number;
   /** Whole request (headers and body) must arrive within this, ms (slow-loris defence); 0 = none. */
   readonly requestTimeoutMs: number;
   /** A socket idle this long during a request is closed, ms; 0 = none. */
@@ -37,13 +49,16 @@ export interface Limits {
 }
 
 export const DEFAULT_LIMITS: Limits = {
-  bodyLimit: 2 * 1024 * 1024,
+  // A 16 MiB phone photo as multipart (or 17.9 MiB as base64 JSON).
+  bodyLimit: 24 * 1024 * 1024,
   maxImagePixels: MAX_IMAGE_PIXELS,
   maxBatchInputs: MAX_BATCH_INPUTS,
   maxStrokes: MAX_STROKES,
   maxPoints: MAX_POINTS,
   predictPerMinute: 300,
   feedbackPerMinute: 60,
+  // Polling a retrain job once a second fits; guessing a 16+ character token at this rate does not.
+  adminPerMinute: 120,
   requestTimeoutMs: 30_000,
   connectionTimeoutMs: 30_000,
   // Above the 60 s idle timeout of common load balancers, as Fastify's own default (72 s).
@@ -62,6 +77,7 @@ export const LIMIT_ENV: Readonly<Record<keyof Limits, string>> = {
   maxPoints: 'HWR_MAX_POINTS',
   predictPerMinute: 'HWR_RATE_PREDICT',
   feedbackPerMinute: 'HWR_RATE_FEEDBACK',
+  adminPerMinute: 'HWR_RATE_ADMIN',
   requestTimeoutMs: 'HWR_REQUEST_TIMEOUT_MS',
   connectionTimeoutMs: 'HWR_CONNECTION_TIMEOUT_MS',
   keepAliveTimeoutMs: 'HWR_KEEP_ALIVE_TIMEOUT_MS',
@@ -77,6 +93,7 @@ const RANGES: Readonly<Record<NumericLimit, readonly [number, number]>> = {
   maxPoints: [1, MAX_POINTS],
   predictPerMinute: [0, 1e9],
   feedbackPerMinute: [0, 1e9],
+  adminPerMinute: [0, 1e9],
   requestTimeoutMs: [0, 3_600_000],
   connectionTimeoutMs: [0, 3_600_000],
   keepAliveTimeoutMs: [1, 3_600_000],
@@ -125,6 +142,9 @@ export function serverOptions(limits: Limits): Partial<FastifyServerOptions> & {
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     trustProxy: limits.trustProxy,
     http: {
+      // Node answers a request without Host with a bare 400 and no body; the app's onRequest hook
+      // (requireHost) answers it with a JSON error instead.
+      requireHostHeader: false,
       // Node rejects headersTimeout > requestTimeout; its default (60 s) stays otherwise.
       headersTimeout: limits.requestTimeoutMs ? Math.min(60_000, limits.requestTimeoutMs) : 60_000,
       // How often Node checks requestTimeout/headersTimeout (default 30 s); at least 4 checks per timeout.
@@ -135,7 +155,7 @@ export function serverOptions(limits: Limits): Partial<FastifyServerOptions> & {
   };
 }
 
-const PREDICT_ROUTES = new Set(['/api/predict', '/api/predict/batch']);
+const PREDICT_ROUTES = new Set(['/api/predict', '/api/predict/batch', '/api/read']);
 const FEEDBACK_ROUTES = new Set(['/api/feedback']);
 
 interface InputLike {
@@ -171,9 +191,29 @@ function inputCaps(limits: Limits) {
   };
 }
 
+/**
+ * HTTP/1.1 requests must name a Host (RFC 9112 3.2): a 400 with a JSON message otherwise, and the
+ * connection closed, as for any malformed request.
+ */
+export async function requireHost(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (request.raw.httpVersion !== '1.1' || request.headers.host !== undefined) return;
+  reply.header('connection', 'close');
+  throw HttpError.badRequest('missing Host header (HTTP/1.1 requests must have one)');
+}
+
 function addPreHandler(route: RouteOptions, hook: (request: FastifyRequest) => Promise<void>): void {
   const existing = route.preHandler;
   route.preHandler = existing ? [...(Array.isArray(existing) ? existing : [existing]), hook] : [hook];
+}
+
+/**
+ * The admin routes' limiter as an onRequest hook, for the admin plugin to add before its
+ * authentication hook: every request counts, failed authentication included (@fastify/rate-limit,
+ * registered by applyLimits; its own counter, separate from predict and feedback).
+ */
+export function adminRateLimit(app: FastifyInstance, perMinute: number): onRequestHookHandler | undefined {
+  if (perMinute <= 0) return undefined;
+  return app.rateLimit({ max: perMinute, timeWindow: 60_000 });
 }
 
 /**
@@ -196,11 +236,6 @@ export async function applyLimits(app: FastifyInstance, limits: Limits): Promise
     } as RouteOptions['config'];
   };
   app.addHook('onRoute', (route) => {
-    // Admin routes share the feedback budget: the bearer token must not be guessable at line rate.
-    if (route.url.startsWith('/api/admin/')) {
-      if (limits.feedbackPerMinute > 0) withRate(route, limits.feedbackPerMinute);
-      return;
-    }
     if (route.method !== 'POST' && !(Array.isArray(route.method) && route.method.includes('POST'))) return;
     const max = perMinute(route.url);
     if (max === undefined) return;
@@ -209,10 +244,10 @@ export async function applyLimits(app: FastifyInstance, limits: Limits): Promise
   });
   await app.register(fastifyRateLimit, {
     global: false,
-    // Thrown, so the app's error handler answers {"error", "statusCode": 429}; headers are set already.
+    // Thrown, so the app's error handler answers {"error", "code", "statusCode": 429}; headers are set already.
     errorResponseBuilder: (_request, ctx) =>
       new HttpError(
-        429,
+        'too_many_requests',
         `too many requests: at most ${ctx.max} per minute from one client; retry in ${ctx.after}`,
       ),
   });

@@ -1,12 +1,16 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { FastifyInstance, FastifySchemaCompiler, FastifySerializerCompiler } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { type FastifyPluginAsyncZod, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PIXELS } from '../model/infer.js';
-import type { FeedbackStore } from '../store/feedback-store.js';
+import { type FeedbackStore, UNDO_WINDOW_MS } from '../store/feedback-store.js';
 import { registerAdminRoutes } from './admin.js';
 import { HttpError } from './http-error.js';
 import { type DecodedInput, decodeInput, pngBase64 } from './inputs.js';
 import type { ServeMetrics } from './metrics.js';
+import { batchExamples, bodyExamples } from './openapi.js';
 import type { ModelRegistry, ServedModel } from './registry.js';
 import {
   BatchBody,
@@ -21,6 +25,9 @@ import {
   type Prediction,
   Prediction as PredictionSchema,
   StatsQuery,
+  UNDO_HEADER,
+  UndoHeaders,
+  UndoParams,
 } from './schemas.js';
 
 export interface RouteDeps {
@@ -28,12 +35,20 @@ export interface RouteDeps {
   readonly store: FeedbackStore;
   readonly metrics: ServeMetrics;
   readonly defaultModel: string;
+  /** Admin requests per minute per client IP (Limits.adminPerMinute). */
+  readonly adminPerMinute: number;
   readonly metricsText: () => Promise<string>;
   /** Largest image (width x height) decoded, checked on the header (default MAX_IMAGE_PIXELS). */
   readonly maxImagePixels?: number;
 }
 
 const DEFAULT_TOP_K = 5;
+const REPORT_FILE = 'report.html';
+const REPORT_CSP =
+  "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+/** 144 random bits per undo token; only its sha256 is stored. */
+const UNDO_TOKEN_BYTES = 18;
+const sha256Hex = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
 
 const errors = {
   400: ErrorReply,
@@ -57,13 +72,17 @@ const predictSerializer: FastifySerializerCompiler<unknown> = (def) =>
     ? (data: unknown) => JSON.stringify(data)
     : serializerCompiler(def as Parameters<typeof serializerCompiler>[0]);
 
-function resolveModel(registry: ModelRegistry, requested: string | undefined, fallback: string): ServedModel {
+export function resolveModel(
+  registry: ModelRegistry,
+  requested: string | undefined,
+  fallback: string,
+): ServedModel {
   const name = requested ?? fallback;
   const model = registry.get(name);
   if (model) return model;
   if (!registry.scanned) throw HttpError.unavailable('models are still loading; try again shortly');
   const known = registry.list().map((m) => `"${m.name}"`);
-  if (known.length === 0) throw HttpError.unavailable(`no model is loaded (none found in ${registry.dir})`);
+  if (known.length === 0) throw HttpError.unavailable('no model is loaded (none found in the models folder)');
   throw HttpError.notFound(`unknown model "${name}"; served models: ${known.join(', ')}`);
 }
 
@@ -80,17 +99,28 @@ function toPrediction(model: ServedModel, probs: Float32Array, pixels: Uint8Arra
   };
 }
 
+/**
+ * The public API as Fastify plugins, one per concern: predictions, feedback, status (models and
+ * their reports, health, metrics), and the admin routes when a token is set (src/serve/admin.ts).
+ */
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const { registry, store, metrics, defaultModel, metricsText, maxImagePixels } = deps;
-  const api = app.withTypeProvider<ZodTypeProvider>();
+  app.register(predictRoutes, deps);
+  app.register(feedbackRoutes, deps);
+  app.register(statusRoutes, deps);
+  const { registry, store, defaultModel, adminPerMinute } = deps;
+  registerAdminRoutes(app, { registry, store, defaultModel, perMinute: adminPerMinute });
+}
 
+/** POST /api/predict and /api/predict/batch. */
+const predictRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
+  const { registry, metrics, defaultModel, maxImagePixels } = deps;
   api.post(
     '/api/predict',
     {
       schema: {
         summary: 'Classify one drawing',
         description: 'Exactly one of image, pixels or strokes.',
-        body: PredictBody,
+        body: PredictBody.meta(bodyExamples({ topK: 3 })),
         response: { 200: PredictionSchema, ...errors },
       },
       validatorCompiler: predictValidator,
@@ -98,7 +128,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (request) => {
       const model = resolveModel(registry, request.body.model, defaultModel);
-      const input = decodeInput(request.body, '', maxImagePixels);
+      const input = await decodeInput(request.body, '', maxImagePixels);
       const probs = await model.predictor.predict(input.pixels);
       const result = toPrediction(model, probs, input.pixels, request.body.topK ?? DEFAULT_TOP_K);
       metrics.predictions.inc({ model: model.name, label: result.label });
@@ -111,14 +141,14 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     {
       schema: {
         summary: 'Classify many drawings in one forward pass',
-        body: BatchBody,
+        body: BatchBody.meta(batchExamples()),
         response: { 200: BatchResult, ...errors },
       },
     },
     async (request) => {
       const model = resolveModel(registry, request.body.model, defaultModel);
-      const inputs: DecodedInput[] = request.body.inputs.map((input, i) =>
-        decodeInput(input, `inputs[${i}]: `, maxImagePixels),
+      const inputs: DecodedInput[] = await Promise.all(
+        request.body.inputs.map((input, i) => decodeInput(input, `inputs[${i}]: `, maxImagePixels)),
       );
       const all = new Uint8Array(inputs.length * PIXELS);
       inputs.forEach((input, i) => {
@@ -139,7 +169,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       return { results };
     },
   );
+};
 
+/** POST /api/feedback, DELETE /api/feedback/:id (undo), GET /api/feedback/stats. */
+const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
+  const { registry, store, metrics, defaultModel, maxImagePixels } = deps;
   api.post(
     '/api/feedback',
     {
@@ -147,7 +181,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         summary: 'Store a correction: the drawing and its true label',
         description:
           'Stored durably in SQLite. Without "predicted", the model\'s own answer is computed and stored.',
-        body: FeedbackBody,
+        body: FeedbackBody.meta(bodyExamples({ label: '7' })),
         response: { 201: FeedbackCreated, ...errors },
       },
     },
@@ -161,12 +195,13 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         );
       if (body.predicted !== undefined && !classes.includes(body.predicted))
         throw HttpError.badRequest(`predicted "${body.predicted}" is not a class of model "${model.name}"`);
-      const input = decodeInput(body, '', maxImagePixels);
+      const input = await decodeInput(body, '', maxImagePixels);
       let predicted = body.predicted;
       if (predicted === undefined) {
         const probs = await model.predictor.predict(input.pixels);
         predicted = toPrediction(model, probs, input.pixels, 1).label;
       }
+      const undoToken = randomBytes(UNDO_TOKEN_BYTES).toString('base64url');
       const id = store.add({
         pixels: input.pixels,
         inputKind: input.kind,
@@ -176,6 +211,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         modelName: model.name,
         modelVersion: model.version,
         classes,
+        undoHash: sha256Hex(undoToken),
       });
       metrics.feedback.inc({ model: model.name });
       request.log.info(
@@ -183,7 +219,31 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         'feedback stored',
       );
       reply.code(201);
-      return { id };
+      return { id, undoToken, undoUntil: new Date(Date.now() + UNDO_WINDOW_MS).toISOString() };
+    },
+  );
+
+  api.delete(
+    '/api/feedback/:id',
+    {
+      schema: {
+        summary: 'Undo a correction just sent (with the one-time token its POST returned)',
+        description: `Allowed for ${UNDO_WINDOW_MS / 60_000} minutes after the row was stored.`,
+        params: UndoParams,
+        headers: UndoHeaders,
+        response: { 204: z.null(), 400: ErrorReply, 403: ErrorReply, 404: ErrorReply, 410: ErrorReply },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const result = store.undo(id, sha256Hex(request.headers[UNDO_HEADER]));
+      if (result === 'missing') throw HttpError.notFound(`no feedback row ${id}`);
+      if (result === 'forbidden') throw new HttpError('forbidden', `wrong undo token for feedback row ${id}`);
+      if (result === 'expired')
+        throw new HttpError('gone', `feedback row ${id} is older than the undo window; it stays stored`);
+      request.log.info({ feedbackId: id }, 'feedback undone');
+      reply.code(204);
+      return null;
     },
   );
 
@@ -198,7 +258,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (request) => store.stats(request.query.model),
   );
+};
 
+/** GET /api/models, /api/models/:name/report, /healthz, /readyz, /metrics. */
+const statusRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
+  const { registry, store, metrics, defaultModel, metricsText } = deps;
   api.get(
     '/api/models',
     { schema: { summary: 'Models being served', response: { 200: ModelsReply } } },
@@ -216,6 +280,33 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     }),
   );
 
+  // Untyped reply: the answer is the stored HTML file (a Buffer), which Fastify sends as is.
+  api.get<{ Params: { name: string } }>(
+    '/api/models/:name/report',
+    {
+      schema: {
+        summary: "The served model's evaluation report (report.html, self-contained)",
+        params: z.strictObject({ name: z.string().min(1).max(100) }),
+        produces: ['text/html'],
+        response: { 404: ErrorReply, 503: ErrorReply },
+      },
+    },
+    async (request, reply) => {
+      const model = resolveModel(registry, request.params.name, defaultModel);
+      let html: Buffer;
+      try {
+        html = await readFile(join(model.dir, REPORT_FILE));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        throw HttpError.notFound(
+          `model "${model.name}" (version ${model.version}) has no ${REPORT_FILE}; hwr evaluate --report writes one`,
+        );
+      }
+      // The report carries its own inline <style> and data: images and nothing else.
+      return reply.header('content-security-policy', REPORT_CSP).type('text/html; charset=utf-8').send(html);
+    },
+  );
+
   api.get(
     '/healthz',
     {
@@ -231,9 +322,18 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     '/readyz',
     {
       schema: {
-        summary: 'Readiness: 503 until at least one model is loaded',
+        summary:
+          'Readiness: 503 until at least one model is loaded; "degraded" (still 200, predictions go on) while feedback cannot be stored',
         response: {
-          200: z.object({ status: z.literal('ready'), models: z.array(z.string()) }),
+          200: z.object({
+            status: z.enum(['ready', 'degraded']),
+            models: z.array(z.string()),
+            feedback: z.object({
+              status: z.enum(['ok', 'degraded']),
+              cause: z.string().optional(),
+              since: z.string().optional(),
+            }),
+          }),
           503: ErrorReply,
         },
       },
@@ -241,17 +341,19 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     async () => {
       if (!registry.ready)
         throw HttpError.unavailable(
-          registry.scanned ? `no model loaded from ${registry.dir}` : 'models are still loading',
+          registry.scanned ? 'no model loaded from the models folder' : 'models are still loading',
         );
-      return { status: 'ready' as const, models: registry.list().map((m) => `${m.name}@${m.version}`) };
+      const feedback = store.health;
+      return {
+        status: feedback.status === 'ok' ? ('ready' as const) : ('degraded' as const),
+        models: registry.list().map((m) => `${m.name}@${m.version}`),
+        feedback,
+      };
     },
   );
 
-  // Retrain / promote / rollback: only when HWR_ADMIN_TOKEN is set (src/serve/admin.ts).
-  registerAdminRoutes(app, { registry, store, defaultModel });
-
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
+  api.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);
     return metricsText();
   });
-}
+};

@@ -3,8 +3,9 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { type DataSource, type DatasetSplits, type ImageDataset, range, subset } from '../data/dataset.js';
 import { type BackendInfo, initBackend } from '../engine/backend.js';
 import { type ArchName, buildModel } from '../model/archs.js';
-import { argmaxRows, PIXELS, predictProbs } from '../model/infer.js';
+import { PIXELS, predictProbs } from '../model/infer.js';
 import type { EpochHistory, ModelMetadata, Normalization } from '../model/metadata.js';
+import { argmaxRows } from '../util/argmax.js';
 import { deriveSeed, mulberry32, permutation, seedMathRandom } from '../util/random.js';
 import { VERSION } from '../version.js';
 import { type AugmentOptions, isIdentity, warpInto } from './augment.js';
@@ -117,7 +118,7 @@ export function splitValidation(
  * float32 the two differ in the last bits. Replaying the per-step products makes a resumed run
  * bit-identical to an uninterrupted one.
  */
-function restoreAdamBetaPowers(optimizer: tf.AdamOptimizer): void {
+export function restoreAdamBetaPowers(optimizer: tf.AdamOptimizer): void {
   const o = optimizer as unknown as {
     beta1: number;
     beta2: number;
