@@ -49,7 +49,8 @@ export interface Limits {
 }
 
 export const DEFAULT_LIMITS: Limits = {
-  bodyLimit: 2 * 1024 * 1024,
+  // A 16 MiB phone photo as multipart (or 17.9 MiB as base64 JSON).
+  bodyLimit: 24 * 1024 * 1024,
   maxImagePixels: MAX_IMAGE_PIXELS,
   maxBatchInputs: MAX_BATCH_INPUTS,
   maxStrokes: MAX_STROKES,
@@ -154,7 +155,7 @@ export function serverOptions(limits: Limits): Partial<FastifyServerOptions> & {
   };
 }
 
-const PREDICT_ROUTES = new Set(['/api/predict', '/api/predict/batch']);
+const PREDICT_ROUTES = new Set(['/api/predict', '/api/predict/batch', '/api/read']);
 const FEEDBACK_ROUTES = new Set(['/api/feedback']);
 
 interface InputLike {
@@ -243,10 +244,10 @@ export async function applyLimits(app: FastifyInstance, limits: Limits): Promise
   });
   await app.register(fastifyRateLimit, {
     global: false,
-    // Thrown, so the app's error handler answers {"error", "statusCode": 429}; headers are set already.
+    // Thrown, so the app's error handler answers {"error", "code", "statusCode": 429}; headers are set already.
     errorResponseBuilder: (_request, ctx) =>
       new HttpError(
-        429,
+        'too_many_requests',
         `too many requests: at most ${ctx.max} per minute from one client; retry in ${ctx.after}`,
       ),
   });

@@ -8,9 +8,9 @@ import type { EpochHistory, StrokeFeatureSpec, StrokePartMetadata } from '../mod
 import { predictStrokeProbs, type StrokeInputs } from '../model/stroke-infer.js';
 import { augmentTrajectory, type TrajectoryAugmentOptions } from '../preprocess/stroke-augment.js';
 import { STROKE_CHANNELS, STROKE_SIDE_FEATURES, strokeFeatureBatch } from '../preprocess/stroke-features.js';
+import { deriveSeed, mulberry32, permutation, seedMathRandom } from '../util/random.js';
 import { VERSION } from '../version.js';
 import { checkpointDir, loadCheckpoint, removeCheckpoint, saveCheckpoint } from './checkpoint.js';
-import { deriveSeed, mulberry32, permutation, seedMathRandom } from '../util/random.js';
 import { learningRateAt, type Schedule } from './recipes.js';
 import { restoreAdamBetaPowers } from './trainer.js';
 import { useFastTrainingPaths } from './training-paths.js';

@@ -32,7 +32,9 @@ describe('the page facts line', () => {
       createdAt: '2026-12-06T12:00:00Z',
     };
     expect(modelLine(model, 'en', en)).toBe('digits v0003: test accuracy 99.5 %, trained Dec 6, 2026.');
-    expect(modelLine(model, 'fr', fr)).toBe('digits v0003 : exactitude en test 99.5 %, entraîné le 6 déc. 2026.');
+    expect(modelLine(model, 'fr', fr)).toBe(
+      'digits v0003 : exactitude en test 99.5 %, entraîné le 6 déc. 2026.',
+    );
     expect(modelLine({ ...model, accuracy: null, createdAt: undefined }, 'en', en)).toBe(
       'digits v0003: test accuracy ? %, trained ?.',
     );

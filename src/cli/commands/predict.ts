@@ -1,13 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { decodeImage } from '../../data/image-codec.js';
+import { readImage } from '../../data/image-read.js';
 import { initBackend } from '../../engine/backend.js';
 import { predictProbs } from '../../model/infer.js';
 import { loadModel } from '../../model/io.js';
 import { rgbaToMnist } from '../../preprocess/index.js';
 import { parseIntOption, UsageError } from '../usage-error.js';
 
-async function readImage(file: string): Promise<Uint8Array> {
+/** Largest image the CLI decodes (a 100 Mpx scan); libvips shrinks it while decoding. */
+export const CLI_MAX_PIXELS = 100_000_000;
+
+export async function readFileBytes(file: string): Promise<Uint8Array> {
   try {
     return await readFile(file);
   } catch (err) {
@@ -32,7 +35,7 @@ export function registerPredict(program: Command): void {
       for (const file of images) {
         let pixels: Uint8Array;
         try {
-          pixels = rgbaToMnist(decodeImage(await readImage(file)));
+          pixels = rgbaToMnist(await readImage(await readFileBytes(file), { maxPixels: CLI_MAX_PIXELS }));
         } catch (err) {
           console.error(`hwr predict: ${file}: ${(err as Error).message}`);
           failed.push(file);
@@ -51,6 +54,8 @@ export function registerPredict(program: Command): void {
         }
       }
       if (failed.length)
-        throw new UsageError(`${failed.length} of ${images.length} images could not be read: ${failed.join(', ')}`);
+        throw new UsageError(
+          `${failed.length} of ${images.length} images could not be read: ${failed.join(', ')}`,
+        );
     });
 }

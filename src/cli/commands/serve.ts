@@ -66,10 +66,10 @@ export function registerServe(program: Command): void {
       '--no-inference-thread',
       'run forward passes on the event-loop thread (default with one process: on a worker thread beside it)',
     )
-    .option('--body-limit <bytes>', `largest request body (${LIMIT_ENV.bodyLimit}; default 2 MiB)`)
+    .option('--body-limit <bytes>', `largest request body (${LIMIT_ENV.bodyLimit}; default 24 MiB)`)
     .option(
       '--max-image-pixels <n>',
-      `largest image width*height, checked before decoding (${LIMIT_ENV.maxImagePixels}; default 2048*2048)`,
+      `largest image width*height, checked before decoding (${LIMIT_ENV.maxImagePixels}; default 48,000,000)`,
     )
     .option(
       '--max-batch-inputs <n>',
