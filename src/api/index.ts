@@ -20,11 +20,7 @@
  * Everything throws the project's errors (DataError, ModelError, BackendError) with a message a user
  * can act on. Tensors need `initBackend()` first.
  */
-export { head, shrink } from './data.js';
-export { mistakesHtml, perClassHtml, plots, toPng } from './plots.js';
-export { buildReport, writeReport } from './report.js';
-export { modelSummary } from './summary.js';
-export { type TrainOptions, trainModel } from './train.js';
+
 export {
   DataError,
   type DatasetSplits,
@@ -45,3 +41,8 @@ export type { EpochHistory, ModelMetadata } from '../model/metadata.js';
 export { RECIPES, type Recipe } from '../train/recipes.js';
 export type { BatchProgress, TrainedModel } from '../train/trainer.js';
 export { VERSION } from '../version.js';
+export { head, shrink } from './data.js';
+export { mistakesHtml, perClassHtml, plots, toPng } from './plots.js';
+export { buildReport, writeReport } from './report.js';
+export { modelSummary } from './summary.js';
+export { type TrainOptions, trainModel } from './train.js';

@@ -1,8 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FastifyInstance, FastifySchemaCompiler, FastifySerializerCompiler } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type {
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifySchemaCompiler,
+  FastifySerializerCompiler,
+} from 'fastify';
+import { type FastifyPluginAsyncZod, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PIXELS } from '../model/infer.js';
 import { type FeedbackStore, UNDO_WINDOW_MS } from '../store/feedback-store.js';
@@ -78,7 +83,7 @@ function resolveModel(registry: ModelRegistry, requested: string | undefined, fa
   if (model) return model;
   if (!registry.scanned) throw HttpError.unavailable('models are still loading; try again shortly');
   const known = registry.list().map((m) => `"${m.name}"`);
-  if (known.length === 0) throw HttpError.unavailable(`no model is loaded (none found in ${registry.dir})`);
+  if (known.length === 0) throw HttpError.unavailable('no model is loaded (none found in the models folder)');
   throw HttpError.notFound(`unknown model "${name}"; served models: ${known.join(', ')}`);
 }
 
@@ -95,10 +100,23 @@ function toPrediction(model: ServedModel, probs: Float32Array, pixels: Uint8Arra
   };
 }
 
+/**
+ * The public API as Fastify plugins, one per concern: predictions, feedback, status (models, health,
+ * metrics), and the admin routes when a token is set (src/serve/admin.ts).
+ */
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const { registry, store, metrics, defaultModel, metricsText, maxImagePixels, adminPerMinute } = deps;
-  const api = app.withTypeProvider<ZodTypeProvider>();
+  app.register(predictRoutes, deps);
+  app.register(feedbackRoutes, deps);
+  app.register(statusRoutes, deps);
+  app.register(reportRoute, deps);
+  const { registry, store, defaultModel, adminPerMinute } = deps;
+  // Retrain / promote / rollback: only when HWR_ADMIN_TOKEN is set (src/serve/admin.ts).
+  registerAdminRoutes(app, { registry, store, defaultModel, perMinute: adminPerMinute });
+}
 
+/** POST /api/predict and /api/predict/batch. */
+const predictRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
+  const { registry, metrics, defaultModel, maxImagePixels } = deps;
   api.post(
     '/api/predict',
     {
@@ -154,7 +172,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       return { results };
     },
   );
+};
 
+/** POST /api/feedback, GET /api/feedback/stats. */
+const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
+  const { registry, store, metrics, defaultModel, maxImagePixels } = deps;
   api.post(
     '/api/feedback',
     {
@@ -219,9 +241,9 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const { id } = request.params;
       const result = store.undo(id, sha256Hex(request.headers[UNDO_HEADER]));
       if (result === 'missing') throw HttpError.notFound(`no feedback row ${id}`);
-      if (result === 'forbidden') throw new HttpError(403, `wrong undo token for feedback row ${id}`);
+      if (result === 'forbidden') throw new HttpError('forbidden', `wrong undo token for feedback row ${id}`);
       if (result === 'expired')
-        throw new HttpError(410, `feedback row ${id} is older than the undo window; it stays stored`);
+        throw new HttpError('gone', `feedback row ${id} is older than the undo window; it stays stored`);
       request.log.info({ feedbackId: id }, 'feedback undone');
       reply.code(204);
       return null;
@@ -239,7 +261,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (request) => store.stats(request.query.model),
   );
+};
 
+/** GET /api/models, /healthz, /readyz, /metrics. */
+const statusRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
+  const { registry, store, metrics, metricsText } = deps;
   api.get(
     '/api/models',
     { schema: { summary: 'Models being served', response: { 200: ModelsReply } } },
@@ -255,33 +281,6 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         loadedAt: m.loadedAt.toISOString(),
       })),
     }),
-  );
-
-  // Untyped reply: the answer is the stored HTML file (a Buffer), which Fastify sends as is.
-  app.get<{ Params: { name: string } }>(
-    '/api/models/:name/report',
-    {
-      schema: {
-        summary: "The served model's evaluation report (report.html, self-contained)",
-        params: z.strictObject({ name: z.string().min(1).max(100) }),
-        produces: ['text/html'],
-        response: { 404: ErrorReply, 503: ErrorReply },
-      },
-    },
-    async (request, reply) => {
-      const model = resolveModel(registry, request.params.name, defaultModel);
-      let html: Buffer;
-      try {
-        html = await readFile(join(model.dir, REPORT_FILE));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        throw HttpError.notFound(
-          `model "${model.name}" (version ${model.version}) has no ${REPORT_FILE}; hwr evaluate --report writes one`,
-        );
-      }
-      // The report carries its own inline <style> and data: images and nothing else.
-      return reply.header('content-security-policy', REPORT_CSP).type('text/html; charset=utf-8').send(html);
-    },
   );
 
   api.get(
@@ -329,11 +328,40 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
   );
 
-  // Retrain / promote / rollback: only when HWR_ADMIN_TOKEN is set (src/serve/admin.ts).
-  registerAdminRoutes(app, { registry, store, defaultModel, perMinute: adminPerMinute });
-
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
+  api.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);
     return metricsText();
   });
-}
+};
+
+/**
+ * GET /api/models/:name/report. A plugin of its own without the zod type provider: the answer is
+ * the stored HTML file (a Buffer), which Fastify sends as is.
+ */
+const reportRoute: FastifyPluginAsync<RouteDeps> = async (app, { registry, defaultModel }) => {
+  app.get<{ Params: { name: string } }>(
+    '/api/models/:name/report',
+    {
+      schema: {
+        summary: "The served model's evaluation report (report.html, self-contained)",
+        params: z.strictObject({ name: z.string().min(1).max(100) }),
+        produces: ['text/html'],
+        response: { 404: ErrorReply, 503: ErrorReply },
+      },
+    },
+    async (request, reply) => {
+      const model = resolveModel(registry, request.params.name, defaultModel);
+      let html: Buffer;
+      try {
+        html = await readFile(join(model.dir, REPORT_FILE));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        throw HttpError.notFound(
+          `model "${model.name}" (version ${model.version}) has no ${REPORT_FILE}; hwr evaluate --report writes one`,
+        );
+      }
+      // The report carries its own inline <style> and data: images and nothing else.
+      return reply.header('content-security-policy', REPORT_CSP).type('text/html; charset=utf-8').send(html);
+    },
+  );
+};

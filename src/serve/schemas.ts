@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PIXELS } from '../model/infer.js';
 import { MAX_STROKES } from '../preprocess/index.js';
+import { ERROR_CODES } from '../util/errors.js';
 
 /** Most inputs one /api/predict/batch request may carry. */
 export const MAX_BATCH_INPUTS = 64;
@@ -113,7 +114,12 @@ export type Prediction = z.infer<typeof Prediction>;
 
 export const BatchResult = z.object({ results: z.array(Prediction) });
 
-export const ErrorReply = z.object({ error: z.string(), statusCode: z.number().int() });
+/** Every error answer: the message for people, the code for programs (util/errors.ts), the status. */
+export const ErrorReply = z.object({
+  error: z.string(),
+  code: z.enum(ERROR_CODES),
+  statusCode: z.number().int(),
+});
 
 export const FeedbackCreated = z.object({
   id: z.number().int(),

@@ -51,6 +51,8 @@ export function registerPredict(program: Command): void {
         }
       }
       if (failed.length)
-        throw new UsageError(`${failed.length} of ${images.length} images could not be read: ${failed.join(', ')}`);
+        throw new UsageError(
+          `${failed.length} of ${images.length} images could not be read: ${failed.join(', ')}`,
+        );
     });
 }
