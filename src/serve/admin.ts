@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ModelError } from '../model/io.js';
@@ -21,8 +21,6 @@ export interface AdminDeps {
   readonly registry: ModelRegistry;
   readonly store: FeedbackStore;
   readonly defaultModel: string;
-  /** Requests per minute per client IP, counted before authentication (0 = no limit). */
-  readonly perMinute: number;
   /** Default: process.env.HWR_ADMIN_TOKEN; no token, no admin routes (404). */
   readonly token?: string;
   /** argv prefix running the hwr CLI for retrain jobs (default: this node + the CLI entry). */
@@ -31,6 +29,8 @@ export interface AdminDeps {
   readonly autoRetrainEvery?: number;
   /** How often new feedback is counted for autoRetrainEvery, ms (default 30 s). */
   readonly autoRetrainPollMs?: number;
+  /** Requests per minute per client IP, counted before authentication (0 = no limit). */
+  readonly perMinute: number;
 }
 
 export const AUTO_RETRAIN_ENV = 'HWR_AUTO_RETRAIN';
@@ -135,6 +135,8 @@ interface AdminContext {
   readonly models: ModelStore;
   readonly jobs: RetrainJobs;
   readonly expected: Buffer;
+  /** The admin rate limit's hook; undefined when the limit is off. */
+  readonly throttle: onRequestHookHandler | undefined;
 }
 
 /**
@@ -152,6 +154,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     models: new ModelStore(registry.dir),
     jobs: new RetrainJobs(join(dirname(deps.store.path), 'retrain-jobs'), deps.hwrCommand),
     expected: digest(token),
+    throttle: adminRateLimit(app, deps.perMinute),
   };
   const every = autoRetrainEvery(deps);
   if (every > 0) startAutoRetrain(app, ctx, every);
@@ -168,16 +171,7 @@ function entryOf(registry: ModelRegistry, name: string): string {
   return basename(served.entryDir);
 }
 
-/** A model store change as the API answers it. */
-async function storeCall(
-  registry: ModelRegistry,
-  fn: () => Promise<{ name: string; current: string | null; versions: { version: string }[] }>,
-) {
-  const e = await storeErrors(registry, fn);
-  return { name: e.name, current: e.current, versions: e.versions.map((v) => v.version) };
-}
-
-/** Runs a store operation; store errors become HTTP errors by their code. */
+/** Runs a model store call; store errors become HTTP errors by their code. */
 async function storeErrors<T>(registry: ModelRegistry, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
@@ -190,6 +184,15 @@ async function storeErrors<T>(registry: ModelRegistry, fn: () => Promise<T>): Pr
     }
     throw err;
   }
+}
+
+/** A model store change as the API answers it. */
+async function storeCall(
+  registry: ModelRegistry,
+  fn: () => Promise<{ name: string; current: string | null; versions: { version: string }[] }>,
+) {
+  const e = await storeErrors(registry, fn);
+  return { name: e.name, current: e.current, versions: e.versions.map((v) => v.version) };
 }
 
 /**
@@ -234,8 +237,7 @@ const security = [{ [BEARER]: [] }];
 /** Every admin route behind the bearer token; the jobs end with the app. */
 const adminPlugin: FastifyPluginAsyncZod<AdminContext> = async (admin, ctx) => {
   // Throttle first: a wrong token costs a request of the budget like any other (hooks run in order).
-  const throttle = adminRateLimit(admin, ctx.deps.perMinute);
-  if (throttle) admin.addHook('onRequest', throttle);
+  if (ctx.throttle) admin.addHook('onRequest', ctx.throttle);
   admin.addHook('onRequest', authenticate(ctx.expected));
   admin.addHook('onClose', async () => ctx.jobs.close());
   await admin.register(retrainRoutes, ctx);
@@ -308,6 +310,27 @@ const retrainRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, { deps, r
 
 /** POST /api/admin/models/:name/promote|rollback. */
 const storeRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, { registry, models }) => {
+  api.post(
+    '/api/admin/models/:name/promote',
+    {
+      schema: {
+        summary: 'Make a stored version current (the server swaps it in)',
+        security,
+        params: NameParams,
+        body: z.object({ version: z.string().regex(/^v\d{4,}$/, 'expected a version like v0002') }).strict(),
+        response: { 200: StoreReply, ...errors },
+      },
+    },
+    async (request) => {
+      const entry = entryOf(registry, request.params.name);
+      const result = await storeCall(registry, () =>
+        models.promote(entry, request.body.version, 'admin API'),
+      );
+      request.log.info({ model: request.params.name, current: result.current }, 'model promoted');
+      return result;
+    },
+  );
+
   api.get(
     '/api/admin/models/:name',
     {
@@ -333,27 +356,6 @@ const storeRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, { registry,
         })),
         events: e.history.events,
       };
-    },
-  );
-
-  api.post(
-    '/api/admin/models/:name/promote',
-    {
-      schema: {
-        summary: 'Make a stored version current (the server swaps it in)',
-        security,
-        params: NameParams,
-        body: z.object({ version: z.string().regex(/^v\d{4,}$/, 'expected a version like v0002') }).strict(),
-        response: { 200: StoreReply, ...errors },
-      },
-    },
-    async (request) => {
-      const entry = entryOf(registry, request.params.name);
-      const result = await storeCall(registry, () =>
-        models.promote(entry, request.body.version, 'admin API'),
-      );
-      request.log.info({ model: request.params.name, current: result.current }, 'model promoted');
-      return result;
     },
   );
 

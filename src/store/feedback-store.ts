@@ -133,25 +133,23 @@ export class FeedbackStore {
   }
 
   /**
-   * Brings the schema up to SCHEMA_VERSION, one migration per write transaction. Several processes
-   * may open a fresh file at once (`hwr serve --workers 2`): BEGIN IMMEDIATE takes the write lock
-   * before the version is read, so each migration runs once and the others wait, then see it done.
+   * Brings the schema up to SCHEMA_VERSION in one write transaction (every pending migration, or
+   * none). Several processes may open a fresh file at once (`hwr serve --workers 2`): BEGIN IMMEDIATE
+   * takes the write lock before the version is read, so the migrations run once and the others wait,
+   * then see them done; one lock per process keeps that wait short on a loaded machine.
    */
   private migrate(): void {
-    const step = this.db.transaction((): boolean => {
-      const version = this.db.pragma('user_version', { simple: true }) as number;
-      if (version > SCHEMA_VERSION)
-        throw new Error(
-          `${this.path} has schema version ${version}, newer than this hwr (${SCHEMA_VERSION}); upgrade hwr`,
-        );
-      if (version === SCHEMA_VERSION) return false;
-      this.db.exec(MIGRATIONS[version]);
-      this.db.pragma(`user_version = ${version + 1}`);
-      return true;
-    });
-    while (step.immediate()) {
-      // next migration, if any
-    }
+    this.db
+      .transaction((): void => {
+        const version = this.db.pragma('user_version', { simple: true }) as number;
+        if (version > SCHEMA_VERSION)
+          throw new Error(
+            `${this.path} has schema version ${version}, newer than this hwr (${SCHEMA_VERSION}); upgrade hwr`,
+          );
+        for (let v = version; v < SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v]);
+        if (version < SCHEMA_VERSION) this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      })
+      .immediate();
   }
 
   /** ok, or degraded since a write failed on a storage fault (until a write succeeds again). */

@@ -85,3 +85,40 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint | un
 export async function removeCheckpoint(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
+
+/** The command-line flag behind each setting a checkpoint records, for the refusal message. */
+const SETTING_FLAGS: Record<string, string> = {
+  name: '--name',
+  arch: '--arch',
+  dataset: '--dataset / --train / --limit',
+  epochs: '--epochs',
+  batchSize: '--batch-size',
+  lr: '--lr',
+  schedule: '--schedule',
+  labelSmoothing: 'the recipe',
+  augment: '--no-augment',
+  seed: '--seed',
+  validationSplit: '--validation-split',
+  points: '--points',
+};
+
+/**
+ * Refuses a resume whose settings differ from the checkpoint's, naming each differing setting, its
+ * flag and both values, so the command can be fixed (or the checkpoint removed) knowingly.
+ */
+export function checkResumeSettings(
+  ckptDir: string,
+  saved: Record<string, unknown>,
+  wanted: Record<string, unknown>,
+): void {
+  const keys = [...new Set([...Object.keys(saved), ...Object.keys(wanted)])];
+  const differing = keys.filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(wanted[k]));
+  if (differing.length === 0) return;
+  const lines = differing.map(
+    (k) =>
+      `  ${k} (${SETTING_FLAGS[k] ?? 'setting'}): ${JSON.stringify(saved[k])} in the checkpoint, ${JSON.stringify(wanted[k])} now`,
+  );
+  throw new Error(
+    `checkpoint ${ckptDir} was made with other settings; resume with the same flags, or delete the checkpoint to start over:\n${lines.join('\n')}`,
+  );
+}

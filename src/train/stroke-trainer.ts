@@ -10,7 +10,13 @@ import { augmentTrajectory, type TrajectoryAugmentOptions } from '../preprocess/
 import { STROKE_CHANNELS, STROKE_SIDE_FEATURES, strokeFeatureBatch } from '../preprocess/stroke-features.js';
 import { deriveSeed, mulberry32, permutation, seedMathRandom } from '../util/random.js';
 import { VERSION } from '../version.js';
-import { checkpointDir, loadCheckpoint, removeCheckpoint, saveCheckpoint } from './checkpoint.js';
+import {
+  checkpointDir,
+  checkResumeSettings,
+  loadCheckpoint,
+  removeCheckpoint,
+  saveCheckpoint,
+} from './checkpoint.js';
 import { learningRateAt, type Schedule } from './recipes.js';
 import { restoreAdamBetaPowers } from './trainer.js';
 import { useFastTrainingPaths } from './training-paths.js';
@@ -131,10 +137,7 @@ async function startModel(cfg: StrokeTrainConfig, numClasses: number, log: (m: s
   if (cfg.resume && !ckpt) log(`no checkpoint at ${ckptDir}; starting from scratch`);
   let model: tfl.LayersModel;
   if (ckpt) {
-    if (JSON.stringify(ckpt.state.config) !== JSON.stringify(runConfig(cfg)))
-      throw new Error(
-        `checkpoint ${ckptDir} was made with other settings: ${JSON.stringify(ckpt.state.config)}`,
-      );
+    checkResumeSettings(ckptDir, ckpt.state.config, runConfig(cfg));
     model = ckpt.model;
     log(`resuming from ${ckptDir} at epoch ${ckpt.state.epoch + 1}, batch ${ckpt.state.batch}`);
   } else {

@@ -9,7 +9,13 @@ import { argmaxRows } from '../util/argmax.js';
 import { deriveSeed, mulberry32, permutation, seedMathRandom } from '../util/random.js';
 import { VERSION } from '../version.js';
 import { type AugmentOptions, isIdentity, warpInto } from './augment.js';
-import { checkpointDir, loadCheckpoint, removeCheckpoint, saveCheckpoint } from './checkpoint.js';
+import {
+  checkpointDir,
+  checkResumeSettings,
+  loadCheckpoint,
+  removeCheckpoint,
+  saveCheckpoint,
+} from './checkpoint.js';
 import { learningRateAt, type Schedule } from './recipes.js';
 import { useFastTrainingPaths } from './training-paths.js';
 
@@ -178,10 +184,7 @@ export async function train(cfg: TrainConfig): Promise<TrainedModel> {
   let wallBefore = 0;
   if (cfg.resume && !ckpt) log(`no checkpoint at ${ckptDir}; starting from scratch`);
   if (ckpt) {
-    if (JSON.stringify(ckpt.state.config) !== JSON.stringify(runConfig(cfg)))
-      throw new Error(
-        `checkpoint ${ckptDir} was made with other settings: ${JSON.stringify(ckpt.state.config)}`,
-      );
+    checkResumeSettings(ckptDir, ckpt.state.config, runConfig(cfg));
     model = ckpt.model;
     ({ history } = ckpt.state);
     startEpoch = ckpt.state.epoch;
