@@ -1,9 +1,10 @@
 /** 4-digit strips for bench:images: MNIST test digits in a row, read whole through segmentLine. */
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { readImage } from '../src/data/image-read.js';
-import { argmaxRows, PIXELS, predictProbs } from '../src/model/infer.js';
+import { PIXELS, predictProbs } from '../src/model/infer.js';
 import type { ModelMetadata } from '../src/model/metadata.js';
 import { PreprocessError, readLine } from '../src/preprocess/index.js';
+import { argmaxRows } from '../src/util/argmax.js';
 import { deriveSeed } from '../src/util/random.js';
 import { digitStrip, mulberry32 } from '../test/synth/paper.js';
 

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../engine/backend.js';
-import { argmaxRows, predictProbs } from '../model/infer.js';
+import { predictProbs } from '../model/infer.js';
 import { loadModel } from '../model/io.js';
+import { argmaxRows } from '../util/argmax.js';
 import {
   DEFAULT_PEN_WIDTH,
   type GrayImage,

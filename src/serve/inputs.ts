@@ -57,7 +57,7 @@ export async function decodeInput(
     }
   } catch (err) {
     if (err instanceof PreprocessError || err instanceof DataError)
-      throw HttpError.badRequest(`${where}${err.message}`);
+      throw HttpError.badRequest(`${where}${err.message}`, err);
     throw err;
   }
   throw HttpError.badRequest(`${where}give exactly one input: "image", "pixels" or "strokes"`);

@@ -244,10 +244,10 @@ export async function applyLimits(app: FastifyInstance, limits: Limits): Promise
   });
   await app.register(fastifyRateLimit, {
     global: false,
-    // Thrown, so the app's error handler answers {"error", "statusCode": 429}; headers are set already.
+    // Thrown, so the app's error handler answers {"error", "code", "statusCode": 429}; headers are set already.
     errorResponseBuilder: (_request, ctx) =>
       new HttpError(
-        429,
+        'too_many_requests',
         `too many requests: at most ${ctx.max} per minute from one client; retry in ${ctx.after}`,
       ),
   });

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifySchemaCompiler, FastifySerializerCompiler } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { type FastifyPluginAsyncZod, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PIXELS } from '../model/infer.js';
 import { type FeedbackStore, UNDO_WINDOW_MS } from '../store/feedback-store.js';
@@ -99,10 +99,21 @@ function toPrediction(model: ServedModel, probs: Float32Array, pixels: Uint8Arra
   };
 }
 
+/**
+ * The public API as Fastify plugins, one per concern: predictions, feedback, status (models and
+ * their reports, health, metrics), and the admin routes when a token is set (src/serve/admin.ts).
+ */
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const { registry, store, metrics, defaultModel, metricsText, maxImagePixels, adminPerMinute } = deps;
-  const api = app.withTypeProvider<ZodTypeProvider>();
+  app.register(predictRoutes, deps);
+  app.register(feedbackRoutes, deps);
+  app.register(statusRoutes, deps);
+  const { registry, store, defaultModel, adminPerMinute } = deps;
+  registerAdminRoutes(app, { registry, store, defaultModel, perMinute: adminPerMinute });
+}
 
+/** POST /api/predict and /api/predict/batch. */
+const predictRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
+  const { registry, metrics, defaultModel, maxImagePixels } = deps;
   api.post(
     '/api/predict',
     {
@@ -158,7 +169,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       return { results };
     },
   );
+};
 
+/** POST /api/feedback, DELETE /api/feedback/:id (undo), GET /api/feedback/stats. */
+const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
+  const { registry, store, metrics, defaultModel, maxImagePixels } = deps;
   api.post(
     '/api/feedback',
     {
@@ -223,9 +238,9 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const { id } = request.params;
       const result = store.undo(id, sha256Hex(request.headers[UNDO_HEADER]));
       if (result === 'missing') throw HttpError.notFound(`no feedback row ${id}`);
-      if (result === 'forbidden') throw new HttpError(403, `wrong undo token for feedback row ${id}`);
+      if (result === 'forbidden') throw new HttpError('forbidden', `wrong undo token for feedback row ${id}`);
       if (result === 'expired')
-        throw new HttpError(410, `feedback row ${id} is older than the undo window; it stays stored`);
+        throw new HttpError('gone', `feedback row ${id} is older than the undo window; it stays stored`);
       request.log.info({ feedbackId: id }, 'feedback undone');
       reply.code(204);
       return null;
@@ -243,7 +258,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (request) => store.stats(request.query.model),
   );
+};
 
+/** GET /api/models, /api/models/:name/report, /healthz, /readyz, /metrics. */
+const statusRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
+  const { registry, store, metrics, defaultModel, metricsText } = deps;
   api.get(
     '/api/models',
     { schema: { summary: 'Models being served', response: { 200: ModelsReply } } },
@@ -262,7 +281,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   );
 
   // Untyped reply: the answer is the stored HTML file (a Buffer), which Fastify sends as is.
-  app.get<{ Params: { name: string } }>(
+  api.get<{ Params: { name: string } }>(
     '/api/models/:name/report',
     {
       schema: {
@@ -333,11 +352,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
   );
 
-  // Retrain / promote / rollback: only when HWR_ADMIN_TOKEN is set (src/serve/admin.ts).
-  registerAdminRoutes(app, { registry, store, defaultModel, perMinute: adminPerMinute });
-
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
+  api.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);
     return metricsText();
   });
-}
+};

@@ -72,7 +72,7 @@ describe('store lock and races', () => {
     await store.promote('digits', first.version, { expectCurrent: 'v0002' });
     const refused = store.promote('digits', second.version, { expectCurrent: 'v0002' });
     await expect(refused).rejects.toThrow(StoreError);
-    await expect(refused).rejects.toMatchObject({ code: 'current-moved' });
+    await expect(refused).rejects.toMatchObject({ reason: 'current-moved', code: 'conflict' });
     await expect(refused).rejects.toThrow(/current is v0003, not v0002 as when the candidate was measured/);
     const history = JSON.parse(await readFile(join(models, 'digits', HISTORY_FILE), 'utf8'));
     expect(history.stack).toEqual(['v0001', 'v0002', 'v0003']);
