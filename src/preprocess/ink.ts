@@ -198,7 +198,9 @@ export function extractInk(image: RgbaImage): InkMap {
   const faint = new Uint8Array(n);
   const faintT = Math.max(FAINT_SIGMAS * sigma, MIN_THRESHOLD / 2);
   for (let i = 0; i < n; i++) faint[i] = signal[i] > faintT ? 1 : 0;
-  const lines = findLinePixels(faint, width, height);
+  // In a small scan a character's own strokes span the image like lines do; no lines are looked for.
+  const lines =
+    Math.min(width, height) < MIN_LOCAL_SIDE ? new Uint8Array(n) : findLinePixels(faint, width, height);
   const mask = new Uint8Array(n);
   for (let i = 0; i < n; i++) mask[i] = signal[i] > threshold && !lines[i] ? 1 : 0;
   const strokes = dropSpecks(mask, width, height).labels;
