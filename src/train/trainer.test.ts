@@ -118,11 +118,11 @@ describe('train', () => {
     await train(config(out, { epochs: 1, signal: controller.signal }));
     // The message names the differing setting, its flag and both values.
     await expect(train(config(out, { epochs: 1, resume: true, lr: 0.5 }))).rejects.toThrow(
-      /other settings[^]*\n {2}lr \(--lr\): [\d.e-]+ in the checkpoint, 0\.5 now$/,
+      /other settings[\s\S]*\n {2}lr \(--lr\): [\d.e-]+ in the checkpoint, 0\.5 now$/,
     );
     const fewer = { ...data, train: subset(data.train, range(0, 512)) };
     await expect(train(config(out, { epochs: 1, resume: true, data: fewer }))).rejects.toThrow(
-      /other settings[^]*\n {2}dataset \(--dataset \/ --train \/ --limit\): .*"train":\d+.* in the checkpoint, .*"train":512/,
+      /other settings[\s\S]*\n {2}dataset \(--dataset \/ --train \/ --limit\): .*"train":\d+.* in the checkpoint, .*"train":512/,
     );
     expect(checkpointDir(out)).toContain('.e.ckpt');
   });
