@@ -1,7 +1,13 @@
 import { DataError } from '../data/dataset.js';
 import { decodeImage, encodeGrayPng } from '../data/image-codec.js';
 import { IMAGE_SIZE, PIXELS } from '../model/infer.js';
-import { PreprocessError, rgbaToMnist, safeParseStrokes, strokesToMnist } from '../preprocess/index.js';
+import {
+  PreprocessError,
+  rgbaToMnist,
+  type Stroke,
+  safeParseStrokes,
+  strokesToMnist,
+} from '../preprocess/index.js';
 import type { InputKind } from './feedback-store.js';
 import { HttpError } from './http-error.js';
 import type { InputValue } from './schemas.js';
@@ -15,6 +21,8 @@ export interface DecodedInput {
   readonly pixels: Uint8Array;
   /** The input as the client sent it, for the feedback store. */
   readonly raw: unknown;
+  /** The checked strokes of a strokes input, for the stroke parts of a fused model. */
+  readonly strokes?: Stroke[];
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -41,7 +49,12 @@ export function decodeInput(input: InputValue, where = '', maxImagePixels = MAX_
     if (input.strokes !== undefined) {
       const parsed = safeParseStrokes(input.strokes);
       if (!parsed.success) throw parsed.error;
-      return { kind: 'strokes', pixels: strokesToMnist(parsed.data), raw: input.strokes };
+      return {
+        kind: 'strokes',
+        pixels: strokesToMnist(parsed.data),
+        raw: input.strokes,
+        strokes: parsed.data,
+      };
     }
     if (input.image !== undefined) {
       const image = decodeImage(base64Bytes(input.image, where), { maxPixels: maxImagePixels });

@@ -2,11 +2,11 @@ import { type FSWatcher, statSync, watch } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { IMAGE_SIZE, PIXELS } from '../model/infer.js';
-import { type LoadedModel, loadModel, METADATA_FILE, ModelError } from '../model/io.js';
+import { disposeLoaded, type LoadedModel, loadModel, METADATA_FILE, ModelError } from '../model/io.js';
 import type { ModelMetadata } from '../model/metadata.js';
 import { isStoreDir, servedDir } from '../store/store.js';
 import type { InferenceThread } from './inference-thread.js';
-import { type BatchingOptions, NO_BATCHING, Predictor } from './predictor.js';
+import { type Answer, type BatchingOptions, NO_BATCHING, Predictor } from './predictor.js';
 
 /** The part of pino's logger the registry uses (Fastify's `app.log` fits). */
 export interface Logger {
@@ -22,7 +22,10 @@ export interface ServedModel {
   readonly dir: string;
   readonly predictor: Predictor;
   readonly loadedAt: Date;
-  /** Identity of the directory contents it was loaded from (inode + metadata mtime). */
+  /**
+   * Identity of the directory contents it was loaded from (inode + metadata mtime). The parts live in
+   * the same directory and are loaded with it, so a swap replaces the CNN and every part at once.
+   */
   readonly fingerprint: string;
 }
 
@@ -52,20 +55,56 @@ async function fingerprintOf(dir: string): Promise<string | undefined> {
   }
 }
 
-/** Checks a freshly loaded model really answers 28x28x1 images with a probability vector. */
+/** A drawn "7" (two strokes): the warm-up input of stroke parts. */
+const WARM_UP_STROKES: [number, number][][] = [
+  [
+    [10, 10],
+    [60, 10],
+    [30, 90],
+  ],
+  [
+    [20, 50],
+    [50, 50],
+  ],
+];
+
+/** Throws unless `probs` is one probability vector per row (finite, >= 0, rows summing to 1). */
+function checkProbs(where: string, probs: Float32Array, classes: number): void {
+  for (let row = 0; row < probs.length / classes; row++) {
+    let sum = 0;
+    for (let c = 0; c < classes; c++) {
+      const p = probs[row * classes + c];
+      if (!Number.isFinite(p) || p < 0) throw new ModelError(`${where}: model outputs ${p}`);
+      sum += p;
+    }
+    if (Math.abs(sum - 1) > 1e-3)
+      throw new ModelError(`${where}: outputs sum to ${sum.toFixed(4)}, not 1 (no softmax?)`);
+  }
+}
+
+/**
+ * Checks a freshly loaded model really answers 28x28x1 images with a probability vector, and each part
+ * the features of a real drawing (so a part whose inputs do not match its feature spec is refused).
+ */
 function validate(loaded: LoadedModel, predictor: Predictor): void {
   const shape = loaded.model.inputs[0].shape;
   if (shape.length !== 4 || shape[1] !== IMAGE_SIZE || shape[2] !== IMAGE_SIZE || shape[3] !== 1)
     throw new ModelError(`${loaded.dir}: model input is [${shape.join(', ')}], expected [null, 28, 28, 1]`);
   // Warm-up: the first pass compiles kernels and allocates; doing it here keeps it off a request.
-  const probs = predictor.predictNow(new Uint8Array(PIXELS), 1);
-  let sum = 0;
-  for (const p of probs) {
-    if (!Number.isFinite(p) || p < 0) throw new ModelError(`${loaded.dir}: model outputs ${p}`);
-    sum += p;
+  const classes = predictor.numClasses;
+  checkProbs(loaded.dir, predictor.predictNow(new Uint8Array(PIXELS), 1), classes);
+  if (loaded.parts.length === 0) return;
+  let answer: Answer;
+  try {
+    [answer] = predictor.answerNow([{ pixels: new Uint8Array(PIXELS), strokes: WARM_UP_STROKES }]);
+  } catch (err) {
+    throw new ModelError(`${loaded.dir}: a part cannot read its stroke features: ${(err as Error).message}`);
   }
-  if (Math.abs(sum - 1) > 1e-3)
-    throw new ModelError(`${loaded.dir}: outputs sum to ${sum.toFixed(4)}, not 1 (no softmax?)`);
+  for (const part of loaded.parts) {
+    const probs = answer.parts?.[part.name];
+    if (!probs) throw new ModelError(`${loaded.dir}: part "${part.name}" gave no answer`);
+    checkProbs(`${loaded.dir}/${part.spec.dir}`, probs, classes);
+  }
 }
 
 /**
@@ -197,7 +236,7 @@ export class ModelRegistry {
           });
     } catch (err) {
       if (predictor) predictor.close();
-      else loaded?.model.dispose();
+      else if (loaded) disposeLoaded(loaded);
       const error = err instanceof Error ? err.message : String(err);
       this.rejected.set(dir, fingerprint);
       log.error(

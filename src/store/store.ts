@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { constants, existsSync, lstatSync, readlinkSync, statSync } from 'node:fs';
 import { access, mkdir, open, readdir, readFile, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { METADATA_FILE, ModelError, readMetadata } from '../model/io.js';
+import { METADATA_FILE, ModelError, readMetadata, verifyModelFiles } from '../model/io.js';
 import type { ModelMetadata } from '../model/metadata.js';
 
 /**
  * The versioned model store. Layout of one model `models/<name>/`:
  *
- *   v0001/ v0002/ ...   immutable model directories (model.json, weights.bin, metadata.json, report)
+ *   v0001/ v0002/ ...   immutable model directories (model.json, weights.bin, metadata.json, report,
+ *                       and each part's subfolder of a fused model, e.g. strokes/)
  *   current -> v0002    relative symlink, switched atomically (rename of a temp symlink + dir fsync)
  *   history.json        the stack of versions that were current, for rollback, plus an event log
  *
@@ -196,10 +197,18 @@ async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Copies a model directory: its files, and the subfolder of each part its metadata lists. */
+async function copyModelDir(from: string, to: string): Promise<void> {
+  await copyDirFiles(from, to);
+  const parts = Object.values((await readMetadata(from)).parts ?? {});
+  for (const part of parts) await copyDirFiles(join(from, part.dir), join(to, part.dir));
+  if (parts.length) await fsyncDir(to);
+}
+
 async function copyDirFiles(from: string, to: string): Promise<void> {
   await mkdir(to);
   for (const e of await readdir(from, { withFileTypes: true })) {
-    if (!e.isFile()) continue; // model dirs are flat; anything else is not part of the model
+    if (!e.isFile()) continue; // part subfolders are copied by copyModelDir; nothing else belongs to a model
     const data = await readFile(join(from, e.name));
     const fh = await open(join(to, e.name), 'w');
     try {
@@ -306,7 +315,7 @@ export class ModelStore {
     await mkdir(tmp);
     try {
       const v1 = formatVersion(1);
-      await copyDirFiles(dir, join(tmp, v1));
+      await copyModelDir(dir, join(tmp, v1));
       await stampMetadata(join(tmp, v1), v1, undefined);
       await writeHistory(tmp, {
         stack: [v1],
@@ -330,7 +339,9 @@ export class ModelStore {
    * `version` = the new version and `parentVersion` (default: the current version).
    */
   async add(name: string, modelDir: string, options: { parentVersion?: string; note?: string } = {}) {
-    await readMetadata(modelDir); // a clear error before anything is written
+    // A clear error before anything is written: metadata, and every network's weights (the CNN's and
+    // each part's) against the sizes and hashes it records.
+    await verifyModelFiles(modelDir);
     const dir = this.dirOf(name);
     const fresh = !existsSync(dir);
     if (fresh) await mkdir(dir, { recursive: true });
@@ -342,7 +353,7 @@ export class ModelStore {
       const parent = options.parentVersion ?? currentVersion(dir) ?? undefined;
       const tmp = join(dir, `.${version}.tmp-${randomBytes(4).toString('hex')}`);
       try {
-        await copyDirFiles(resolve(modelDir), tmp);
+        await copyModelDir(resolve(modelDir), tmp);
         await stampMetadata(tmp, version, parent);
         await rename(tmp, join(dir, version));
         await fsyncDir(dir);
