@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFileAtomic } from '../store/store.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { GATE_FAILED_EXIT } from './gate.js';
 import type { RetrainResult } from './retrain.js';
 
@@ -40,10 +40,13 @@ export interface RetrainRequest {
   readonly promote?: boolean;
 }
 
-/** argv prefix that runs the hwr CLI: this same node, from dist/ or (under tsx) from the sources. */
+/**
+ * argv prefix that runs the hwr CLI: this same node, from dist/ or (under tsx) from the sources.
+ * The child runs cli/entry by path (a separate process), so retrain does not import the CLI above it.
+ */
 export function defaultHwrCommand(): string[] {
   const fromSources = import.meta.url.endsWith('.ts');
-  const entry = fileURLToPath(new URL(`./cli-entry.${fromSources ? 'ts' : 'js'}`, import.meta.url));
+  const entry = fileURLToPath(new URL(`../cli/entry.${fromSources ? 'ts' : 'js'}`, import.meta.url));
   return [process.execPath, ...(fromSources ? ['--import', 'tsx'] : []), entry];
 }
 

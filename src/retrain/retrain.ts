@@ -10,9 +10,9 @@ import { loadModel, ModelError, saveModel } from '../model/io.js';
 import type { ModelMetadata } from '../model/metadata.js';
 import { ModelStore, servedDir } from '../store/store.js';
 import { type AugmentOptions, NO_AUGMENT } from '../train/augment.js';
-import { deriveSeed, mulberry32, permutation } from '../train/random.js';
 import { RECIPES } from '../train/recipes.js';
 import { train } from '../train/trainer.js';
+import { deriveSeed, mulberry32, permutation } from '../util/random.js';
 import { type FeedbackSummary, loadFeedback, splitHoldout } from './feedback.js';
 import { DEFAULT_GATE, decideGate, type GateDecision, type GateOptions } from './gate.js';
 

@@ -19,8 +19,8 @@ import {
 } from 'fastify-type-provider-zod';
 import helmet from 'helmet';
 import { initBackend } from '../engine/backend.js';
+import { FeedbackStore } from '../store/feedback-store.js';
 import { VERSION } from '../version.js';
-import { FeedbackStore } from './feedback-store.js';
 import { HttpError } from './http-error.js';
 import { InferenceThread } from './inference-thread.js';
 import { applyLimits, type Limits, safeParseLimits, serverOptions } from './limits.js';

@@ -1,7 +1,7 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { predictProbs, predictStrokeProbs, type StrokeBatch, toInputTensor } from '../model/infer.js';
 import type { Normalization } from '../model/metadata.js';
-import type { FusedForward } from './fused.js';
+import type { FusedForward } from '../model/fused.js';
 
 /** Larger passes (batch requests) go through model.predict in chunks of 64, bounding memory. */
 const MAX_FUSED_BATCH = 64;

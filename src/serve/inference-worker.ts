@@ -6,8 +6,8 @@ import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '../engine/backend.js';
+import { compileFused } from '../model/fused.js';
 import { type PassModels, runPass } from './forward-pass.js';
-import { compileFused } from './fused.js';
 import type { ToWorker } from './inference-thread.js';
 
 const port = parentPort;

@@ -8,7 +8,7 @@ import {
   safeParseStrokes,
   strokesToMnist,
 } from '../preprocess/index.js';
-import type { InputKind } from './feedback-store.js';
+import type { InputKind } from '../store/feedback-store.js';
 import { HttpError } from './http-error.js';
 import type { InputValue } from './schemas.js';
 

@@ -6,7 +6,7 @@ import type { Fusion } from '../model/metadata.js';
 import { type StrokeFeatures, strokeFeatures } from '../preprocess/stroke-features.js';
 import type { Stroke } from '../preprocess/types.js';
 import { forwardProbs, type PartBatch, type PassInput, type PassOutput, runParts } from './forward-pass.js';
-import { compileFused, type FusedForward } from './fused.js';
+import { compileFused, type FusedForward } from '../model/fused.js';
 import type { InferenceThread } from './inference-thread.js';
 
 export interface BatchingOptions {

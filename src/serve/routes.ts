@@ -2,8 +2,8 @@ import type { FastifyInstance, FastifySchemaCompiler, FastifySerializerCompiler 
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PreprocessError } from '../preprocess/index.js';
+import type { FeedbackStore } from '../store/feedback-store.js';
 import { registerAdminRoutes } from './admin.js';
-import type { FeedbackStore } from './feedback-store.js';
 import { HttpError } from './http-error.js';
 import { type DecodedInput, decodeInput, pngBase64 } from './inputs.js';
 import type { ServeMetrics } from './metrics.js';

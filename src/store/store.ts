@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { constants, existsSync, lstatSync, readlinkSync, statSync } from 'node:fs';
+import { constants, existsSync, lstatSync, readlinkSync } from 'node:fs';
 import { access, mkdir, open, readdir, readFile, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { METADATA_FILE, ModelError, readMetadata, verifyModelFiles } from '../model/io.js';
 import type { ModelMetadata } from '../model/metadata.js';
+import { fsyncDir, isDir, writeFileAtomic } from '../util/fs.js';
 
 /**
  * The versioned model store. Layout of one model `models/<name>/`:
@@ -65,14 +66,6 @@ export function parseVersion(v: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-function isDir(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
 /** True when `dir` is a store (has a `current` symlink). */
 export function isStoreDir(dir: string): boolean {
   try {
@@ -98,28 +91,6 @@ export function currentVersion(dir: string): string | null {
   } catch {
     return null;
   }
-}
-
-async function fsyncDir(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Writes a file so readers see the old or the new content, never half (temp file, fsync, rename). */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
 }
 
 export async function readHistory(dir: string): Promise<History> {
