@@ -3,6 +3,7 @@ import { VERSION } from '../version.js';
 import { registerCompare } from './commands/compare.js';
 import { registerEvaluate } from './commands/evaluate.js';
 import { registerFeedback } from './commands/feedback.js';
+import { registerFuse } from './commands/fuse.js';
 import { registerModel } from './commands/model.js';
 import { registerModels } from './commands/models.js';
 import { registerPredict } from './commands/predict.js';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerEvaluate(program);
   registerCompare(program);
+  registerFuse(program);
   registerPredict(program);
   registerModel(program);
   registerModels(program);

@@ -1,34 +1,46 @@
-import type { Fusion } from './metadata.js';
-
-/** Probabilities below this count as this when taking logs, so one part's hard zero cannot veto a class. */
-const PROB_FLOOR = 1e-7;
+/** Log-probabilities are floored here so one part's confident zero cannot veto every other part. */
+export const FUSION_LOG_FLOOR = Math.log(1e-7);
 
 /**
- * The log-linear fusion of metadata `fusion`: log P(c) = sum over parts p of w_p * log P_p(c), then
- * renormalised (a softmax of the weighted log sum). `answers` maps part names (`image` for the root
- * CNN) to one row of probabilities each; parts without an answer are left out, so the weights of the
- * parts that did answer decide.
+ * Log-linear fusion of several parts' class probabilities (each row-major [n, classes]): the fused
+ * log-probability of class c is sum_p w_p log P_p(c), renormalised with a softmax. Weights need not
+ * sum to 1 (their sum acts as an inverse temperature).
  */
 export function fuseLogLinear(
-  fusion: Pick<Fusion, 'weights'>,
-  answers: Readonly<Record<string, Float32Array>>,
+  parts: readonly { probs: Float32Array; weight: number }[],
   classes: number,
 ): Float32Array {
-  const logits = new Float64Array(classes);
-  for (const [part, probs] of Object.entries(answers)) {
-    const w = fusion.weights[part];
-    if (w === undefined) throw new Error(`fusion has no weight for part "${part}"`);
-    if (w === 0) continue;
-    for (let c = 0; c < classes; c++) logits[c] += w * Math.log(Math.max(probs[c], PROB_FLOOR));
+  if (parts.length === 0) throw new Error('fusion needs at least one part');
+  const n = parts[0].probs.length / classes;
+  for (const p of parts)
+    if (p.probs.length !== n * classes) throw new Error('fusion: parts disagree on the number of rows');
+  const out = new Float32Array(n * classes);
+  const row = new Float64Array(classes);
+  for (let i = 0; i < n; i++) {
+    let max = Number.NEGATIVE_INFINITY;
+    for (let c = 0; c < classes; c++) {
+      let s = 0;
+      for (const p of parts) s += p.weight * Math.max(FUSION_LOG_FLOOR, Math.log(p.probs[i * classes + c]));
+      row[c] = s;
+      max = Math.max(max, s);
+    }
+    let z = 0;
+    for (let c = 0; c < classes; c++) {
+      row[c] = Math.exp(row[c] - max);
+      z += row[c];
+    }
+    for (let c = 0; c < classes; c++) out[i * classes + c] = row[c] / z;
   }
-  let max = Number.NEGATIVE_INFINITY;
-  for (let c = 0; c < classes; c++) max = Math.max(max, logits[c]);
-  let sum = 0;
-  for (let c = 0; c < classes; c++) {
-    logits[c] = Math.exp(logits[c] - max);
-    sum += logits[c];
-  }
-  const out = new Float32Array(classes);
-  for (let c = 0; c < classes; c++) out[c] = logits[c] / sum;
   return out;
+}
+
+/** Share of rows whose largest probability is at the label. */
+export function accuracyOf(probs: Float32Array, labels: ArrayLike<number>, classes: number): number {
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (probs[i * classes + c] > probs[i * classes + best]) best = c;
+    if (best === labels[i]) correct++;
+  }
+  return labels.length ? correct / labels.length : 0;
 }

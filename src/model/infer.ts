@@ -48,38 +48,3 @@ export function argmaxRows(probs: Float32Array, classes: number): Uint8Array {
   }
   return out;
 }
-
-/** n drawings' stroke features, as src/preprocess/stroke-features.ts lays them out. */
-export interface StrokeBatch {
-  /** n x points x channels, row-major. */
-  readonly seq: Float32Array;
-  /** n x side features. */
-  readonly side: Float32Array;
-  readonly n: number;
-}
-
-/**
- * Class probabilities [n, classes] of a stroke part (a two-input model reading `seq` and `side`) for n
- * drawings, in one pass. The shapes come from the model's inputs; a mismatch is an error.
- */
-export function predictStrokeProbs(model: tfl.LayersModel, batch: StrokeBatch): Float32Array {
-  const { n } = batch;
-  const inputs = model.inputNames.map((name, i) => {
-    const shape = model.inputs[i].shape.slice(1) as number[];
-    const data = name === 'seq' ? batch.seq : name === 'side' ? batch.side : undefined;
-    if (!data) throw new Error(`stroke part input "${name}" is neither seq nor side`);
-    const per = shape.reduce((a, b) => a * b, 1);
-    if (data.length !== n * per) throw new Error(`${name}: expected ${n * per} numbers, got ${data.length}`);
-    return tf.tensor(data, [n, ...shape]);
-  });
-  try {
-    const y = model.predict(inputs) as tf.Tensor;
-    try {
-      return y.dataSync() as Float32Array;
-    } finally {
-      y.dispose();
-    }
-  } finally {
-    tf.dispose(inputs);
-  }
-}

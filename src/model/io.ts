@@ -248,14 +248,11 @@ function checkOutputs(dir: string, model: tfl.LayersModel, classes: number): voi
 
 /** A stroke part reads `seq` [points, channels] and `side` [k] (src/preprocess/stroke-features.ts). */
 function checkStrokeInputs(dir: string, model: tfl.LayersModel, spec: ModelPart): void {
+  // predictStrokeProbs (./stroke-infer.ts) feeds the two inputs in this order.
   const names = model.inputNames;
-  const shapes = Object.fromEntries(model.inputs.map((t, i) => [names[i], t.shape]));
-  const seq = shapes.seq;
-  const side = shapes.side;
-  if (names.length !== 2 || !seq || !side)
-    throw new ModelError(
-      `${dir}: a strokes part needs two inputs named seq and side, has [${names.join(', ')}]`,
-    );
+  if (names.length !== 2 || names[0] !== 'seq' || names[1] !== 'side')
+    throw new ModelError(`${dir}: a strokes part needs the inputs [seq, side], has [${names.join(', ')}]`);
+  const [seq, side] = model.inputs.map((t) => t.shape);
   if (seq.length !== 3 || seq[1] !== spec.features.points || !(Number(seq[2]) > 0))
     throw new ModelError(
       `${dir}: input seq is [${seq.join(', ')}], expected [null, ${spec.features.points}, channels]`,

@@ -1,7 +1,8 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { predictProbs, predictStrokeProbs, type StrokeBatch, toInputTensor } from '../model/infer.js';
-import type { Normalization } from '../model/metadata.js';
 import type { FusedForward } from '../model/fused.js';
+import { predictProbs, toInputTensor } from '../model/infer.js';
+import type { Normalization } from '../model/metadata.js';
+import { predictStrokeProbs, type StrokeInputs } from '../model/stroke-infer.js';
 
 /** Larger passes (batch requests) go through model.predict in chunks of 64, bounding memory. */
 const MAX_FUSED_BATCH = 64;
@@ -33,7 +34,7 @@ export function forwardProbs(
 }
 
 /** The stroke features of the drawings of a pass one part reads (the pass's stroke inputs only). */
-export interface PartBatch extends StrokeBatch {
+export interface PartBatch extends StrokeInputs {
   readonly part: string;
 }
 

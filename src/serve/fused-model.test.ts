@@ -63,6 +63,12 @@ async function expectedParts(dir: string, strokes: Strokes) {
   return { image, strokes: strokesProbs };
 }
 
+/** The parts' answers with their fusion weights, as fuseLogLinear takes them. */
+const weighted = (parts: { image: Float32Array; strokes: Float32Array }) => [
+  { probs: parts.image, weight: FUSION.image },
+  { probs: parts.strokes, weight: FUSION.strokes },
+];
+
 function expectClose(got: ArrayLike<number>, want: ArrayLike<number>): void {
   expect(got.length).toBe(want.length);
   for (let i = 0; i < want.length; i++) expect(got[i]).toBeCloseTo(want[i], 5);
@@ -115,7 +121,7 @@ describe('fusion at request time', () => {
     const answer = await predictor.classify({ pixels: strokesToMnist(strokes), strokes });
     expectClose(answer.parts?.image ?? [], want.image);
     expectClose(answer.parts?.strokes ?? [], want.strokes);
-    expectClose(answer.probs, fuseLogLinear({ weights: FUSION }, want, 10));
+    expectClose(answer.probs, fuseLogLinear(weighted(want), 10));
     const pixelsOnly = await predictor.classify({ pixels: strokesToMnist(strokes) });
     expect(pixelsOnly.parts).toBeUndefined();
     expectClose(pixelsOnly.probs, want.image);
@@ -168,7 +174,7 @@ describe('HTTP with a fused model', () => {
       expect(res.statusCode).toBe(200);
       const body = res.json();
       const want = await expectedParts(join(models, 'digits'), strokes);
-      const fused = fuseLogLinear({ weights: FUSION }, want, 10);
+      const fused = fuseLogLinear(weighted(want), 10);
       const best = (p: Float32Array) => String(p.indexOf(Math.max(...p)));
       expect(body.label).toBe(best(fused));
       expect(body.confidence).toBeCloseTo(Math.max(...fused), 5);

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { LoadedPart } from '../model/io.js';
 import type { Normalization } from '../model/metadata.js';
-import type { PassOutput } from './forward-pass.js';
+import type { PartBatch, PassOutput } from './forward-pass.js';
 
 /** Messages to the worker (./inference-worker.ts). */
 export type ToWorker =
@@ -25,20 +25,14 @@ export interface PartMessage {
   seq: ArrayBuffer;
   side: ArrayBuffer;
   n: number;
+  points: number;
+  channels: number;
 }
 
 type FromWorker =
   | { type: 'done'; id: number }
   | ({ type: 'probs'; id: number } & PassOutput)
   | { type: 'error'; id: number; message: string };
-
-/** A part's features for run(): copied into the message. */
-export interface PartInput {
-  readonly part: string;
-  readonly seq: Float32Array;
-  readonly side: Float32Array;
-  readonly n: number;
-}
 
 interface Waiting {
   resolve(value: PassOutput | undefined): void;
@@ -143,7 +137,7 @@ export class InferenceThread {
     key: string,
     pixels: Uint8Array,
     n: number,
-    parts: readonly PartInput[] = [],
+    parts: readonly PartBatch[] = [],
   ): Promise<PassOutput> {
     const copy = pixels.slice().buffer;
     const transfer: ArrayBuffer[] = [copy];
@@ -151,7 +145,7 @@ export class InferenceThread {
       const seq = p.seq.slice().buffer;
       const side = p.side.slice().buffer;
       transfer.push(seq, side);
-      return { part: p.part, seq, side, n: p.n };
+      return { part: p.part, seq, side, n: p.n, points: p.points, channels: p.channels };
     });
     const out = await this.send(
       { type: 'run', id: this.nextId++, key, pixels: copy, n, parts: partMessages },

@@ -38,6 +38,8 @@ async function handle(msg: ToWorker): Promise<void> {
           seq: new Float32Array(p.seq),
           side: new Float32Array(p.side),
           n: p.n,
+          points: p.points,
+          channels: p.channels,
         })),
       });
       // Fresh buffers: a backend may hand out a view of its heap, which must not be transferred.

@@ -1,4 +1,5 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { compileFused, type FusedForward } from '../model/fused.js';
 import { fuseLogLinear } from '../model/fusion.js';
 import { PIXELS } from '../model/infer.js';
 import { disposeLoaded, type LoadedModel, type LoadedPart } from '../model/io.js';
@@ -6,7 +7,6 @@ import type { Fusion } from '../model/metadata.js';
 import { type StrokeFeatures, strokeFeatures } from '../preprocess/stroke-features.js';
 import type { Stroke } from '../preprocess/types.js';
 import { forwardProbs, type PartBatch, type PassInput, type PassOutput, runParts } from './forward-pass.js';
-import { compileFused, type FusedForward } from '../model/fused.js';
 import type { InferenceThread } from './inference-thread.js';
 
 export interface BatchingOptions {
@@ -71,7 +71,15 @@ function passInput(batch: readonly Prepared[], parts: readonly LoadedPart[]): Pa
       seq.set(f.seq, i * f.seq.length);
       side.set(f.side, i * f.side.length);
     });
-    partBatches.push({ part: name, seq, side, n: rows.length });
+    const { channels } = rows[0];
+    partBatches.push({
+      part: name,
+      seq,
+      side,
+      n: rows.length,
+      points: rows[0].seq.length / channels,
+      channels,
+    });
   }
   return { pixels, n: batch.length, parts: partBatches };
 }
@@ -201,7 +209,11 @@ export class Predictor {
         nextRow.set(name, r + 1);
         parts[name] = out.parts[name].slice(r * k, (r + 1) * k);
       }
-      return { probs: fuseLogLinear(this.fusion, parts, k), parts };
+      const weighted = Object.entries(parts).map(([name, probs]) => ({
+        probs,
+        weight: this.fusion.weights[name],
+      }));
+      return { probs: fuseLogLinear(weighted, k), parts };
     });
   }
 
