@@ -45,8 +45,8 @@ export interface SaveOptions {
   /** Extra files (name -> content) written into the same atomic directory, e.g. report.json. */
   readonly extraFiles?: Readonly<Record<string, string | Uint8Array>>;
   /**
-   * The networks of metadata `parts`, by part name, each written to its `dir` subfolder (same weight
-   * dtype) with its weights' size and sha256 recorded in the metadata.
+   * The networks of metadata `parts`, by part name, each written to its `dir` subfolder (in the dtype
+   * its metadata records, else `weights`) with its weights' size and sha256 recorded in the metadata.
    */
   readonly parts?: Readonly<Record<string, tfl.LayersModel>>;
 }
@@ -135,13 +135,16 @@ async function serializeParts(
   for (const [name, part] of Object.entries(listed)) {
     const net = models[name];
     if (!net) throw new ModelError(`metadata.parts lists "${name}" but no network was given to save`);
-    const { modelJson, weights } = await serializeModel(net, dtype);
+    // A part keeps the weight dtype it was stored with (the root's for a new part).
+    const partDtype =
+      part.weights?.dtype === 'float16' || part.weights?.dtype === 'float32' ? part.weights.dtype : dtype;
+    const { modelJson, weights } = await serializeModel(net, partDtype);
     files[`${part.dir}/${MODEL_FILE}`] = modelJson;
     files[`${part.dir}/${WEIGHTS_FILE}`] = weights;
     out[name] = {
       ...part,
       params: net.countParams(),
-      weights: { file: WEIGHTS_FILE, bytes: weights.byteLength, sha256: sha256(weights), dtype },
+      weights: { file: WEIGHTS_FILE, bytes: weights.byteLength, sha256: sha256(weights), dtype: partDtype },
     };
   }
   return out;
