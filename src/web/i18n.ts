@@ -25,6 +25,7 @@ const en = {
   noModels: 'No model is available on the server.',
   confidence: '{label}: {p} %',
   accuracy: '{name} (test accuracy {acc} %)',
+  parts: 'Image net: {image} ({imageP} %) · stroke net: {strokes} ({strokesP} %)',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -55,6 +56,7 @@ const fr: Messages = {
   offline: 'Le serveur est injoignable. Réessayez.',
   noModels: 'Aucun modèle n’est disponible sur le serveur.',
   confidence: '{label} : {p} %',
+  parts: 'Réseau image : {image} ({imageP} %) · réseau tracé : {strokes} ({strokesP} %)',
   accuracy: '{name} (précision en test {acc} %)',
 };
 
