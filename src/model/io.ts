@@ -275,26 +275,6 @@ function checkFusion(dir: string, metadata: ModelMetadata): void {
     if (weights[name] === undefined) throw new ModelError(`${dir}: fusion has no weight for "${name}"`);
 }
 
-/**
- * Checks the weights of the root network and of every part against the sizes and hashes in the
- * metadata, without building the networks (the store runs this before publishing a version).
- */
-export async function verifyModelFiles(dir: string): Promise<ModelMetadata> {
-  const metadata = await readMetadata(dir);
-  checkFusion(dir, metadata);
-  await verifyWeights(dir, metadata.weights);
-  for (const part of Object.values(metadata.parts ?? {}))
-    await verifyWeights(join(dir, part.dir), part.weights);
-  return metadata;
-}
-
-async function verifyWeights(
-  dir: string,
-  expected: { bytes: number; sha256: string } | undefined,
-): Promise<void> {
-  checkWeights(dir, await readWeights(dir, await readModelJson(dir)), expected);
-}
-
 interface ModelJson {
   modelTopology: unknown;
   weightsManifest: tf.io.WeightsManifestConfig;

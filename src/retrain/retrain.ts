@@ -8,7 +8,7 @@ import { isArchName } from '../model/archs.js';
 import { PIXELS } from '../model/infer.js';
 import { disposeLoaded, type LoadedModel, loadModel, ModelError, saveModel } from '../model/io.js';
 import type { ModelMetadata } from '../model/metadata.js';
-import { ModelStore, servedDir } from '../store/store.js';
+import { ModelStore, StoreError, servedDir } from '../store/store.js';
 import { type AugmentOptions, NO_AUGMENT } from '../train/augment.js';
 import { RECIPES } from '../train/recipes.js';
 import { train } from '../train/trainer.js';
@@ -80,6 +80,12 @@ function augmentOf(meta: ModelMetadata): AugmentOptions {
   const a = meta.extra?.augment as AugmentOptions | undefined;
   if (a && typeof a.rotate === 'number') return a;
   return isArchName(meta.arch) ? RECIPES[meta.arch].augment : NO_AUGMENT;
+}
+
+/** The version a plain base directory became when the store adopted it. */
+async function adoptedVersion(store: ModelStore, name: string): Promise<string | null> {
+  const { history } = await store.inspect(name);
+  return history.events.find((e) => e.action === 'adopt')?.version ?? null;
 }
 
 /**
@@ -254,9 +260,19 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
     // The parent is the version actually fine-tuned (a plain base becomes v0001 on adoption).
     const parentVersion = baseDir !== baseArg ? meta.version : undefined;
     const added = await store.add(name, options.out, { parentVersion, note: 'hwr retrain' });
-    await store.promote(name, added.version, `hwr retrain (gate passed, base ${meta.version})`);
-    promoted = added.version;
-    log(`promoted: ${name} current is now ${added.version}`);
+    // Gated against the base only: if another promote moved `current` meanwhile, this one is refused.
+    const expectCurrent = parentVersion ?? (await adoptedVersion(store, name));
+    try {
+      await store.promote(name, added.version, {
+        note: `hwr retrain (gate passed, base ${meta.version})`,
+        expectCurrent,
+      });
+      promoted = added.version;
+      log(`promoted: ${name} current is now ${added.version}`);
+    } catch (err) {
+      if (!(err instanceof StoreError && err.code === 'current-moved')) throw err;
+      log(`not promoted: ${err.message}; the candidate is stored as ${added.version}`);
+    }
   } else if (options.promote) {
     log(`not promoted: the gate failed; the candidate stays in ${options.out}`);
   }

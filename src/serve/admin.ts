@@ -6,8 +6,10 @@ import { z } from 'zod';
 import { ModelError } from '../model/io.js';
 import { RetrainJobs } from '../retrain/jobs.js';
 import type { FeedbackStore } from '../store/feedback-store.js';
-import { CURRENT_LINK, ModelStore } from '../store/store.js';
+import { ModelStore, StoreError, type StoreErrorCode } from '../store/store.js';
 import { HttpError } from './http-error.js';
+import { adminRateLimit } from './limits.js';
+import { BEARER } from './openapi.js';
 import type { ModelRegistry } from './registry.js';
 import { ErrorReply } from './schemas.js';
 
@@ -18,6 +20,8 @@ export interface AdminDeps {
   readonly registry: ModelRegistry;
   readonly store: FeedbackStore;
   readonly defaultModel: string;
+  /** Requests per minute per client IP, counted before authentication (0 = no limit). */
+  readonly perMinute: number;
   /** Default: process.env.HWR_ADMIN_TOKEN; no token, no admin routes (404). */
   readonly token?: string;
   /** argv prefix running the hwr CLI for retrain jobs (default: this node + the CLI entry). */
@@ -93,8 +97,26 @@ const StoreReply = z.object({
   current: z.string().nullable(),
   versions: z.array(z.string()),
 });
+/** HTTP status of each refused store operation. */
+const STORE_STATUS: Record<StoreErrorCode, number> = {
+  invalid: 400,
+  'not-found': 404,
+  'unknown-version': 409,
+  'bad-version': 409,
+  'no-rollback-target': 409,
+  'current-moved': 409,
+  'not-writable': 503,
+};
 const NameParams = z.object({ name: z.string().min(1).max(100) });
-const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply };
+const errors = {
+  400: ErrorReply,
+  401: ErrorReply,
+  403: ErrorReply,
+  404: ErrorReply,
+  409: ErrorReply,
+  429: ErrorReply,
+  503: ErrorReply,
+};
 
 /**
  * POST /api/admin/retrain, GET /api/admin/jobs[/:id], POST /api/admin/models/:name/promote|rollback.
@@ -116,8 +138,10 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       const known = registry.list().map((m) => `"${m.name}"`);
       throw HttpError.notFound(`unknown model "${name}"; served models: ${known.join(', ') || 'none'}`);
     }
-    return basename(served.dir) === CURRENT_LINK ? basename(dirname(served.dir)) : basename(served.dir);
+    return basename(served.entryDir);
   }
+
+  const hideRoot = (message: string) => message.replaceAll(registry.dir, '<models>');
 
   async function storeCall(
     fn: () => Promise<{ name: string; current: string | null; versions: { version: string }[] }>,
@@ -126,14 +150,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       const e = await fn();
       return { name: e.name, current: e.current, versions: e.versions.map((v) => v.version) };
     } catch (err) {
-      if (err instanceof ModelError) {
-        const status = /not writable/.test(err.message)
-          ? 503
-          : /has no version|no earlier version|nothing to roll back/.test(err.message)
-            ? 409
-            : 400;
-        throw new HttpError(status, err.message.replace(registry.dir, '<models>'));
-      }
+      if (err instanceof StoreError) throw new HttpError(STORE_STATUS[err.code], hideRoot(err.message));
+      if (err instanceof ModelError) throw new HttpError(400, hideRoot(err.message));
       throw err;
     }
   }
@@ -173,10 +191,13 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
   }
 
   app.register(async (admin) => {
+    // Throttle first: a wrong token costs a request of the budget like any other (hooks run in order).
+    const throttle = adminRateLimit(app, deps.perMinute);
+    if (throttle) admin.addHook('onRequest', throttle);
     admin.addHook('onRequest', authenticate(expected));
     admin.addHook('onClose', async () => jobs.close());
     const api = admin.withTypeProvider<ZodTypeProvider>();
-    const security = [{ bearer: [] }];
+    const security = [{ [BEARER]: [] }];
 
     api.post(
       '/api/admin/retrain',

@@ -10,7 +10,8 @@ import { range, subset } from '../data/dataset.js';
 import { loadSplit } from '../data/datasets.js';
 import { fuseLogLinear } from '../model/fusion.js';
 import { PIXELS } from '../model/infer.js';
-import { disposeLoaded, loadModel, METADATA_FILE, ModelError, verifyModelFiles } from '../model/io.js';
+import { disposeLoaded, loadModel, METADATA_FILE } from '../model/io.js';
+import { verifyModelDir } from '../model/verify.js';
 import { strokesToMnist } from '../preprocess/index.js';
 import { strokeFeatures } from '../preprocess/stroke-features.js';
 import { ModelStore } from '../store/store.js';
@@ -84,7 +85,7 @@ describe('loading a fused model directory', () => {
     expect(loaded.metadata.parts?.strokes.weights?.sha256).toMatch(/^[0-9a-f]{64}$/);
     disposeLoaded(loaded);
     expect((await loadModel(plainDir)).parts).toEqual([]);
-    await expect(verifyModelFiles(fusedDir)).resolves.toMatchObject({ fusion: { weights: FUSION } });
+    await expect(verifyModelDir(fusedDir)).resolves.toMatchObject({ fusion: { weights: FUSION } });
   });
 
   it('refuses a part whose weights do not match the metadata, or that is missing', async () => {
@@ -95,7 +96,7 @@ describe('loading a fused model directory', () => {
     bytes[10] ^= 0xff;
     await writeFile(weights, bytes);
     await expect(loadModel(broken)).rejects.toThrow(/strokes: weights sha256 does not match/);
-    await expect(verifyModelFiles(broken)).rejects.toThrow(ModelError);
+    await expect(verifyModelDir(broken)).rejects.toThrow(/strokes: weights sha256 does not match/);
     await rm(join(broken, 'strokes'), { recursive: true });
     await expect(loadModel(broken)).rejects.toThrow(/cannot read .*strokes\/model\.json/);
   });
@@ -266,7 +267,7 @@ describe('hot reload and the store', () => {
     }
   }, 60_000);
 
-  it('copies and verifies the part when a fused model enters the store', async () => {
+  it('copies the part into the store, and refuses to make a version with a broken part current', async () => {
     const store = new ModelStore(join(root, 'store'));
     const added = await store.add('digits', fusedDir);
     const loaded = await loadModel(added.dir);
@@ -275,7 +276,8 @@ describe('hot reload and the store', () => {
     const broken = join(root, 'broken-for-store');
     await saveTestModel(broken, { strokes: { fusion: FUSION } });
     await writeFile(join(broken, 'strokes', 'weights.bin'), new Uint8Array(8));
-    await expect(store.add('digits', broken)).rejects.toThrow(/strokes: weights are 8 bytes/);
-    expect((await store.inspect('digits')).versions.map((v) => v.version)).toEqual(['v0001']);
+    const second = await store.add('digits', broken);
+    await expect(store.promote('digits', second.version)).rejects.toThrow(/strokes: weights are 8 bytes/);
+    expect((await store.inspect('digits')).current).toBe('v0001');
   });
 });

@@ -1,12 +1,16 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { FastifyInstance, FastifySchemaCompiler, FastifySerializerCompiler } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PreprocessError } from '../preprocess/index.js';
-import type { FeedbackStore } from '../store/feedback-store.js';
+import { type FeedbackStore, UNDO_WINDOW_MS } from '../store/feedback-store.js';
 import { registerAdminRoutes } from './admin.js';
 import { HttpError } from './http-error.js';
 import { type DecodedInput, decodeInput, pngBase64 } from './inputs.js';
 import type { ServeMetrics } from './metrics.js';
+import { batchExamples, bodyExamples } from './openapi.js';
 import type { Answer } from './predictor.js';
 import type { ModelRegistry, ServedModel } from './registry.js';
 import {
@@ -24,6 +28,9 @@ import {
   type Prediction,
   Prediction as PredictionSchema,
   StatsQuery,
+  UNDO_HEADER,
+  UndoHeaders,
+  UndoParams,
 } from './schemas.js';
 
 export interface RouteDeps {
@@ -31,12 +38,20 @@ export interface RouteDeps {
   readonly store: FeedbackStore;
   readonly metrics: ServeMetrics;
   readonly defaultModel: string;
+  /** Admin requests per minute per client IP (Limits.adminPerMinute). */
+  readonly adminPerMinute: number;
   readonly metricsText: () => Promise<string>;
   /** Largest image (width x height) decoded, checked on the header (default MAX_IMAGE_PIXELS). */
   readonly maxImagePixels?: number;
 }
 
 const DEFAULT_TOP_K = 5;
+const REPORT_FILE = 'report.html';
+const REPORT_CSP =
+  "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+/** 144 random bits per undo token; only its sha256 is stored. */
+const UNDO_TOKEN_BYTES = 18;
+const sha256Hex = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
 
 const errors = {
   400: ErrorReply,
@@ -127,7 +142,7 @@ function partsOf(model: ServedModel): PartInfo[] {
 }
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const { registry, store, metrics, defaultModel, metricsText, maxImagePixels } = deps;
+  const { registry, store, metrics, defaultModel, metricsText, maxImagePixels, adminPerMinute } = deps;
   const api = app.withTypeProvider<ZodTypeProvider>();
 
   api.post(
@@ -136,7 +151,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       schema: {
         summary: 'Classify one drawing',
         description: 'Exactly one of image, pixels or strokes.',
-        body: PredictBody,
+        body: PredictBody.meta(bodyExamples({ topK: 3 })),
         response: { 200: PredictionSchema, ...errors },
       },
       validatorCompiler: predictValidator,
@@ -157,7 +172,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     {
       schema: {
         summary: 'Classify many drawings in one forward pass',
-        body: BatchBody,
+        body: BatchBody.meta(batchExamples()),
         response: { 200: BatchResult, ...errors },
       },
     },
@@ -189,7 +204,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         summary: 'Store a correction: the drawing and its true label',
         description:
           'Stored durably in SQLite. Without "predicted", the model\'s own answer is computed and stored.',
-        body: FeedbackBody,
+        body: FeedbackBody.meta(bodyExamples({ label: '7' })),
         response: { 201: FeedbackCreated, ...errors },
       },
     },
@@ -208,6 +223,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       if (predicted === undefined) {
         predicted = partAnswer(classes, (await classify(model, input)).probs, 1).label;
       }
+      const undoToken = randomBytes(UNDO_TOKEN_BYTES).toString('base64url');
       const id = store.add({
         pixels: input.pixels,
         inputKind: input.kind,
@@ -217,6 +233,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         modelName: model.name,
         modelVersion: model.version,
         classes,
+        undoHash: sha256Hex(undoToken),
       });
       metrics.feedback.inc({ model: model.name });
       request.log.info(
@@ -224,7 +241,31 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         'feedback stored',
       );
       reply.code(201);
-      return { id };
+      return { id, undoToken, undoUntil: new Date(Date.now() + UNDO_WINDOW_MS).toISOString() };
+    },
+  );
+
+  api.delete(
+    '/api/feedback/:id',
+    {
+      schema: {
+        summary: 'Undo a correction just sent (with the one-time token its POST returned)',
+        description: `Allowed for ${UNDO_WINDOW_MS / 60_000} minutes after the row was stored.`,
+        params: UndoParams,
+        headers: UndoHeaders,
+        response: { 204: z.null(), 400: ErrorReply, 403: ErrorReply, 404: ErrorReply, 410: ErrorReply },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const result = store.undo(id, sha256Hex(request.headers[UNDO_HEADER]));
+      if (result === 'missing') throw HttpError.notFound(`no feedback row ${id}`);
+      if (result === 'forbidden') throw new HttpError(403, `wrong undo token for feedback row ${id}`);
+      if (result === 'expired')
+        throw new HttpError(410, `feedback row ${id} is older than the undo window; it stays stored`);
+      request.log.info({ feedbackId: id }, 'feedback undone');
+      reply.code(204);
+      return null;
     },
   );
 
@@ -259,6 +300,33 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     }),
   );
 
+  // Untyped reply: the answer is the stored HTML file (a Buffer), which Fastify sends as is.
+  app.get<{ Params: { name: string } }>(
+    '/api/models/:name/report',
+    {
+      schema: {
+        summary: "The served model's evaluation report (report.html, self-contained)",
+        params: z.strictObject({ name: z.string().min(1).max(100) }),
+        produces: ['text/html'],
+        response: { 404: ErrorReply, 503: ErrorReply },
+      },
+    },
+    async (request, reply) => {
+      const model = resolveModel(registry, request.params.name, defaultModel);
+      let html: Buffer;
+      try {
+        html = await readFile(join(model.dir, REPORT_FILE));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        throw HttpError.notFound(
+          `model "${model.name}" (version ${model.version}) has no ${REPORT_FILE}; hwr evaluate --report writes one`,
+        );
+      }
+      // The report carries its own inline <style> and data: images and nothing else.
+      return reply.header('content-security-policy', REPORT_CSP).type('text/html; charset=utf-8').send(html);
+    },
+  );
+
   api.get(
     '/healthz',
     {
@@ -274,9 +342,18 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     '/readyz',
     {
       schema: {
-        summary: 'Readiness: 503 until at least one model is loaded',
+        summary:
+          'Readiness: 503 until at least one model is loaded; "degraded" (still 200, predictions go on) while feedback cannot be stored',
         response: {
-          200: z.object({ status: z.literal('ready'), models: z.array(z.string()) }),
+          200: z.object({
+            status: z.enum(['ready', 'degraded']),
+            models: z.array(z.string()),
+            feedback: z.object({
+              status: z.enum(['ok', 'degraded']),
+              cause: z.string().optional(),
+              since: z.string().optional(),
+            }),
+          }),
           503: ErrorReply,
         },
       },
@@ -284,14 +361,19 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     async () => {
       if (!registry.ready)
         throw HttpError.unavailable(
-          registry.scanned ? `no model loaded from ${registry.dir}` : 'models are still loading',
+          registry.scanned ? 'no model loaded from the models folder' : 'models are still loading',
         );
-      return { status: 'ready' as const, models: registry.list().map((m) => `${m.name}@${m.version}`) };
+      const feedback = store.health;
+      return {
+        status: feedback.status === 'ok' ? ('ready' as const) : ('degraded' as const),
+        models: registry.list().map((m) => `${m.name}@${m.version}`),
+        feedback,
+      };
     },
   );
 
   // Retrain / promote / rollback: only when HWR_ADMIN_TOKEN is set (src/serve/admin.ts).
-  registerAdminRoutes(app, { registry, store, defaultModel });
+  registerAdminRoutes(app, { registry, store, defaultModel, perMinute: adminPerMinute });
 
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);

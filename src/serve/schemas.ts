@@ -127,7 +127,26 @@ export const BatchResult = z.object({ results: z.array(Prediction) });
 
 export const ErrorReply = z.object({ error: z.string(), statusCode: z.number().int() });
 
-export const FeedbackCreated = z.object({ id: z.number().int() });
+export const FeedbackCreated = z.object({
+  id: z.number().int(),
+  undoToken: z
+    .string()
+    .describe('One-time token: DELETE /api/feedback/{id} with header "x-undo-token" removes the row'),
+  undoUntil: z.string().describe('ISO time after which the row can no longer be removed'),
+});
+
+export const UNDO_HEADER = 'x-undo-token';
+
+export const UndoParams = z.strictObject({
+  id: z.coerce.number({ error: 'id must be a feedback id' }).int().min(1).max(Number.MAX_SAFE_INTEGER),
+});
+
+export const UndoHeaders = z.object({
+  [UNDO_HEADER]: z
+    .string({ error: `the "${UNDO_HEADER}" header is required (the token POST /api/feedback returned)` })
+    .min(1)
+    .max(200),
+});
 
 const LabelStats = z.object({
   count: z.number().int(),

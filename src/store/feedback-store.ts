@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { PIXELS } from '../model/infer.js';
+import { type StorageHealth, StorageHealthTracker } from '../store/storage-fault.js';
 
 export const FEEDBACK_DB_FILE = 'feedback.sqlite';
 
@@ -19,7 +20,15 @@ export interface NewFeedback {
   readonly modelVersion: string;
   /** The model's class list, kept per version so an export can map labels to indices. */
   readonly classes: readonly string[];
+  /** sha256 (hex) of the one-time token that may delete this row within UNDO_WINDOW_MS. */
+  readonly undoHash?: string;
 }
+
+/** How long after its creation a row may be deleted with its undo token. */
+export const UNDO_WINDOW_MS = 10 * 60_000;
+
+/** What `undo` did: deleted, no such row, wrong (or no) token, or the undo window is over. */
+export type UndoResult = 'deleted' | 'missing' | 'forbidden' | 'expired';
 
 export interface FeedbackRow {
   readonly id: number;
@@ -51,7 +60,7 @@ export interface FeedbackStats {
   byLabel: Record<string, LabelStats>;
 }
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE feedback (
@@ -73,6 +82,8 @@ const MIGRATIONS: readonly string[] = [
      first_seen TEXT NOT NULL,
      PRIMARY KEY (model_name, model_version)
    );`,
+  // The one-time undo token's digest; rows stored before it (and by `hwr`'s own tools) have none.
+  'ALTER TABLE feedback ADD COLUMN undo_hash TEXT;',
 ];
 
 /**
@@ -84,6 +95,7 @@ export class FeedbackStore {
   private readonly db: Database.Database;
   private readonly insertRow: Database.Statement;
   private readonly insertVersion: Database.Statement;
+  private readonly tracker = new StorageHealthTracker();
 
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true });
@@ -97,6 +109,11 @@ export class FeedbackStore {
     this.db.pragma('synchronous = FULL');
     // Another process (a second worker, `hwr feedback export`) may hold the lock briefly.
     this.db.pragma('busy_timeout = 5000');
+    // Checkpoint the WAL every 64 pages (256 KiB) and cut it back to 256 KiB afterwards, instead of
+    // SQLite's 1000 pages (4 MB) kept forever: on a small volume the WAL would otherwise take the
+    // space the rows need (2 MiB held ~98 rows with the defaults; see docs/hardening.md).
+    this.db.pragma('wal_autocheckpoint = 64');
+    this.db.pragma(`journal_size_limit = ${256 * 1024}`);
     try {
       this.migrate();
     } catch (err) {
@@ -104,8 +121,8 @@ export class FeedbackStore {
       throw err;
     }
     this.insertRow = this.db.prepare(
-      `INSERT INTO feedback (created_at, model_name, model_version, label, predicted, input_kind, raw_input, pixels)
-       VALUES (@createdAt, @modelName, @modelVersion, @label, @predicted, @inputKind, @rawInput, @pixels)`,
+      `INSERT INTO feedback (created_at, model_name, model_version, label, predicted, input_kind, raw_input, pixels, undo_hash)
+       VALUES (@createdAt, @modelName, @modelVersion, @label, @predicted, @inputKind, @rawInput, @pixels, @undoHash)`,
     );
     this.insertVersion = this.db.prepare(
       `INSERT OR IGNORE INTO model_versions (model_name, model_version, classes, first_seen)
@@ -135,7 +152,12 @@ export class FeedbackStore {
     }
   }
 
-  /** Stores one sample; returns its id. */
+  /** ok, or degraded since a write failed on a storage fault (until a write succeeds again). */
+  get health(): StorageHealth {
+    return this.tracker.health;
+  }
+
+  /** Stores one sample; returns its id. A full disk or I/O fault throws a StorageError. */
   add(sample: NewFeedback): number {
     if (sample.pixels.length !== PIXELS)
       throw new Error(`feedback pixels must be ${PIXELS} bytes, got ${sample.pixels.length}`);
@@ -156,9 +178,28 @@ export class FeedbackStore {
         inputKind: sample.inputKind,
         rawInput: JSON.stringify(sample.rawInput),
         pixels: Buffer.from(sample.pixels.buffer, sample.pixels.byteOffset, sample.pixels.byteLength),
+        undoHash: sample.undoHash ?? null,
       });
     });
-    return Number(run().lastInsertRowid);
+    return Number(this.tracker.write('feedback not stored', run).lastInsertRowid);
+  }
+
+  /**
+   * Deletes row `id` if `undoHash` is the digest stored with it and it is younger than
+   * UNDO_WINDOW_MS at `now`. One transaction: a row is deleted at most once.
+   */
+  undo(id: number, undoHash: string, now = Date.now()): UndoResult {
+    const run = this.db.transaction((): UndoResult => {
+      const row = this.db
+        .prepare('SELECT created_at AS createdAt, undo_hash AS undoHash FROM feedback WHERE id = ?')
+        .get(id) as { createdAt: string; undoHash: string | null } | undefined;
+      if (!row) return 'missing';
+      if (row.undoHash === null || row.undoHash !== undoHash) return 'forbidden';
+      if (now - Date.parse(row.createdAt) > UNDO_WINDOW_MS) return 'expired';
+      this.db.prepare('DELETE FROM feedback WHERE id = ?').run(id);
+      return 'deleted';
+    });
+    return run.immediate();
   }
 
   stats(model?: string): FeedbackStats {

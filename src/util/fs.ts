@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
 
 /** True when `path` is a directory (or a symlink to one); false when it is missing or a file. */
 export function isDir(path: string): boolean {
@@ -37,4 +38,23 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   await writeFileSynced(tmp, data);
   await rename(tmp, path);
+}
+
+/**
+ * Copies the regular files of `from` into a new directory `to` (fsynced), and the subfolders named in
+ * `subdirs` recursively. Dot-files (locks, temp files) are never copied.
+ */
+export async function copyTreeSynced(
+  from: string,
+  to: string,
+  subdirs: (name: string) => boolean,
+): Promise<void> {
+  await mkdir(to);
+  for (const e of await readdir(from, { withFileTypes: true })) {
+    if (e.name.startsWith('.')) continue;
+    if (e.isFile()) await writeFileSynced(join(to, e.name), await readFile(join(from, e.name)));
+    else if (e.isDirectory() && subdirs(e.name))
+      await copyTreeSynced(join(from, e.name), join(to, e.name), () => true);
+  }
+  await fsyncDir(to);
 }

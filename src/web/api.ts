@@ -6,6 +6,23 @@ export interface ModelInfo {
   version: string;
   classes: string[];
   accuracy?: number | null;
+  /** ISO time the served version was trained. */
+  createdAt?: string;
+}
+
+/** GET /api/feedback/stats for one model. */
+export interface FeedbackStats {
+  total: number;
+  withPrediction: number;
+  correct: number;
+  accuracy: number | null;
+}
+
+/** POST /api/feedback's answer: the row and the one-time token that can remove it until undoUntil. */
+export interface FeedbackCreated {
+  id: number;
+  undoToken: string;
+  undoUntil: string;
 }
 
 /** One network's own answer. */
@@ -39,7 +56,11 @@ async function call<T>(path: string, init?: RequestInit): Promise<T> {
   try {
     res = await fetch(path, {
       ...init,
-      headers: { accept: 'application/json', ...(init?.body ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        accept: 'application/json',
+        ...(init?.body ? { 'content-type': 'application/json' } : {}),
+        ...(init?.headers as Record<string, string> | undefined),
+      },
     });
   } catch {
     throw new ApiError('network', 0);
@@ -76,6 +97,21 @@ export function sendFeedback(body: {
   model: string;
   label: string;
   predicted?: string;
-}): Promise<{ id: number | string }> {
+}): Promise<FeedbackCreated> {
   return call('/api/feedback', { method: 'POST', body: JSON.stringify(body) });
 }
+
+/** DELETE /api/feedback/:id with the token its POST returned (204, no body). */
+export async function undoFeedback(created: FeedbackCreated): Promise<void> {
+  await call(`/api/feedback/${created.id}`, {
+    method: 'DELETE',
+    headers: { 'x-undo-token': created.undoToken },
+  });
+}
+
+export function feedbackStats(model: string): Promise<FeedbackStats> {
+  return call(`/api/feedback/stats?model=${encodeURIComponent(model)}`);
+}
+
+/** Where the served model's evaluation report is (GET /api/models/:name/report). */
+export const reportUrl = (model: string): string => `/api/models/${encodeURIComponent(model)}/report`;

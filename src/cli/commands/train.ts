@@ -4,9 +4,9 @@ import { type ImageDataset, range, subset } from '../../data/dataset.js';
 import { datasetNames, loadDataset } from '../../data/datasets.js';
 import { unipenDatasetName } from '../../data/unipen-dataset.js';
 import { initBackend } from '../../engine/backend.js';
-import { buildReport, evaluateModel } from '../../eval/index.js';
+import { publishModel } from '../../eval/publish.js';
 import { ARCH_NAMES, isArchName, isStrokeArchName, STROKE_ARCH_NAMES } from '../../model/archs.js';
-import { loadModel, saveModel } from '../../model/io.js';
+import { loadModel } from '../../model/io.js';
 import { NO_AUGMENT } from '../../train/augment.js';
 import { progressReporter } from '../../train/progress.js';
 import { RECIPES, type Schedule } from '../../train/recipes.js';
@@ -162,17 +162,11 @@ export function registerTrain(program: Command): void {
           process.exitCode = 130;
           return;
         }
-        // Save, then judge the model as it will ship (reloaded from disk, float16 rounding included):
-        // the test accuracy in metadata and the report come from that copy.
-        await saveModel(result.model, result.metadata, opts.out, { weights: opts.weights });
-        const saved = await loadModel(opts.out);
-        const evaluation = evaluateModel(saved, data.test, { datasetName: `${data.name} test` });
-        const extra = { ...result.metadata.extra, trainedTestAccuracy: result.metadata.testAccuracy };
-        const final = { ...saved.metadata, testAccuracy: evaluation.accuracy, extra };
-        const reportFiles = opts.report ? await buildReport(evaluation, { metadata: final }) : {};
-        const meta = await saveModel(saved.model, final, opts.out, {
+        // Judged as it ships (reloaded from disk, float16 rounding included); report beside it.
+        const { metadata: meta } = await publishModel(result.model, result.metadata, opts.out, data.test, {
           weights: opts.weights,
-          extraFiles: reportFiles,
+          report: opts.report,
+          datasetName: `${data.name} test`,
         });
         log(
           `test accuracy ${((meta.testAccuracy ?? 0) * 100).toFixed(2)}% on ${meta.dataset.testSamples} images | ` +
