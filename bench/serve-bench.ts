@@ -361,7 +361,9 @@ async function partCosts(modelDir: string, strokes: Stroke[], batch: number): Pr
 }
 
 /** The first value of a comma-separated list option. */
-const list0 = (name: 'batch') => (args[name] as string).split(',')[0];
+function list0(name: 'batch'): string {
+  return (args[name] as string).split(',')[0];
+}
 
 async function main(): Promise<void> {
   // Options are checked before anything is created or started.
