@@ -105,3 +105,43 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||5000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["tini", "--", "hwr-entrypoint"]
 CMD ["serve"]
+
+# --- notebook-deps: the tslab kernel's packages (notebooks/package.json) -------------------------------
+FROM toolchain AS notebook-deps
+WORKDIR /notebooks
+COPY notebooks/package.json notebooks/package-lock.json ./
+RUN npm ci --ignore-scripts
+
+# --- notebook: Jupyter (Debian's) + the tslab TypeScript kernel + hwr as a library -------------------
+# `docker compose --profile notebook up notebook` (docs/notebook.md). Built on the runtime image, so
+# the notebooks import the very hwr the web service runs.
+FROM runtime AS notebook
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends jupyter-notebook jupyter-nbconvert python3-nbconvert jupyter-client \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*
+# tslab in its own folder: its bundled TypeScript is only the kernel's; `hwr` is a link to /app, so
+# cells `import * as hwr from 'hwr'` through package.json `exports`. tslab's zeromq ships its
+# prebuilt addon, so no install script is needed.
+COPY --from=notebook-deps /notebooks/node_modules /app/notebooks/node_modules
+COPY notebooks/package.json notebooks/package-lock.json /app/notebooks/
+RUN ln -s ../.. /app/notebooks/node_modules/hwr \
+ && ln -s /app/notebooks/node_modules/.bin/tslab /usr/local/bin/tslab \
+ && tslab --version
+COPY notebooks/jupyter /app/notebooks/jupyter
+COPY notebooks/paper.ipynb notebooks/letters.ipynb /app/notebooks/
+# The letters notebook's quick run reads this UNIPEN sample (160 letters).
+COPY test/fixtures/letters /app/test/fixtures/letters
+COPY docker/notebook.sh /usr/local/bin/hwr-notebook
+RUN chmod 0755 /usr/local/bin/hwr-notebook \
+ && chown hwr:hwr /app/notebooks /app/notebooks/*.ipynb \
+ && mkdir -p /app/.cache && chown hwr:hwr /app/.cache \
+ && JUPYTER_PATH=/app/notebooks/jupyter jupyter kernelspec list | grep -q tslab
+ENV JUPYTER_PATH=/app/notebooks/jupyter
+USER hwr
+WORKDIR /app/notebooks
+EXPOSE 8888
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8888/api').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["tini", "--", "hwr-notebook"]
+CMD []

@@ -14,6 +14,13 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     assetsInlineLimit: 0,
     sourcemap: true,
+    // Two pages: the draw page at / and the admin view at /admin (served as admin.html).
+    rollupOptions: {
+      input: {
+        main: resolve(import.meta.dirname, 'src/web/index.html'),
+        admin: resolve(import.meta.dirname, 'src/web/admin.html'),
+      },
+    },
   },
   server: {
     // `npm run dev:web` next to `hwr serve --port 3000`: the dev page talks to the real API.

@@ -25,7 +25,7 @@ setup() {
       jupyter-notebook jupyter-nbconvert python3-nbconvert jupyter-client >/dev/null
   fi
   [ -x "$NB/node_modules/.bin/tslab" ] || npm ci --prefix "$NB" --no-audit --no-fund
-  [ -f "$ROOT/dist/index.js" ] || npm run --prefix "$ROOT" build
+  [ -f "$ROOT/dist/api/index.js" ] || npm run --prefix "$ROOT" build
   ln -sfn ../.. "$NB/node_modules/hwr"
   # The kernel spec (notebooks/jupyter/kernels/tslab) starts `tslab` from PATH.
   export PATH="$NB/node_modules/.bin:$PATH"

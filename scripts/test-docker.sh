@@ -3,11 +3,13 @@
 # Starts a real Docker engine (../shared/tools/docker-engine.sh), lints the Dockerfile, compose file,
 # entrypoint and Vagrantfile, builds the image, runs the compose stack and checks through the API on
 # 127.0.0.1: a digit is predicted right, feedback survives a web restart, a trainer run is hot-reloaded
-# with no failed request, the retrain placeholder, and a push/pull through a local registry.
+# with no failed request, the retrain placeholder, the notebook profile (Jupyter token, tslab kernel,
+# paper.ipynb and letters.ipynb executed in quick mode and checked, the saved model served by web),
+# and a push/pull through a local registry.
 # Skips (exit 0) where the engine cannot run. Only loopback addresses are contacted (the image build
 # itself fetches from apt and npm).
 #
-# Environment: HWR_TEST_PORT (5000), HWR_TEST_REGISTRY_PORT (5001), HWR_TEST_PROJECT (hwrtest),
+# Environment: HWR_TEST_PORT (5000), HWR_TEST_REGISTRY_PORT (5001), HWR_TEST_NOTEBOOK_PORT (8888), HWR_TEST_PROJECT (hwrtest),
 # HWR_TEST_TAG (smoke), HWR_IMAGE_BUDGET_MB (450).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,7 +58,7 @@ cleanup() {
     dc logs --no-color --tail 40 web 2>/dev/null
   fi
   if [ -n "${DOCKER_HOST:-}" ]; then
-    dc --profile retrain down -v --remove-orphans >/dev/null 2>&1
+    dc --profile retrain --profile notebook down -v --remove-orphans >/dev/null 2>&1
     docker rmi "127.0.0.1:$REG_PORT/$IMAGE" >/dev/null 2>&1
   fi
   if [ -n "$REG_PID" ]; then
@@ -201,6 +203,62 @@ else
 fi
 SMOKE_S=$(($(now) - t))
 
+step "notebook (profile notebook: Jupyter + tslab, both notebooks in quick mode)"
+t=$(now)
+NB_PORT=${HWR_TEST_NOTEBOOK_PORT:-8888}
+if port_busy "$NB_PORT"; then
+  echo "127.0.0.1:$NB_PORT is in use; set HWR_TEST_NOTEBOOK_PORT" >&2
+  exit 1
+fi
+export HWR_NOTEBOOK_PUBLISH=127.0.0.1:$NB_PORT
+HWR_NOTEBOOK_TOKEN=$(node -e "console.log(require('crypto').randomBytes(24).toString('hex'))")
+export HWR_NOTEBOOK_TOKEN
+dc --profile notebook build notebook
+dc --profile notebook up -d notebook
+jupyter=http://127.0.0.1:$NB_PORT
+for _ in $(seq 1 90); do
+  curl -fsS "$jupyter/api" >/dev/null 2>&1 && break
+  sleep 2
+done
+anon=$(curl -s -o /dev/null -w '%{http_code}' "$jupyter/api/kernelspecs")
+[ "$anon" = 403 ] || {
+  echo "Jupyter answered $anon to a request without the token (expected 403)" >&2
+  exit 1
+}
+specs=$(curl -fsS -H "Authorization: token $HWR_NOTEBOOK_TOKEN" "$jupyter/api/kernelspecs")
+grep -q '"tslab"' <<<"$specs" || {
+  echo "the tslab kernel is not listed: $specs" >&2
+  exit 1
+}
+echo "Jupyter on $jupyter: 403 without the token, tslab kernel listed with it"
+for name in paper letters; do
+  nt=$(now)
+  dc --profile notebook exec -T notebook jupyter-nbconvert --to notebook --execute --stdout \
+    --ExecutePreprocessor.timeout=900 --ExecutePreprocessor.startup_timeout=300 "$name.ipynb" \
+    >"$WORK/$name.ipynb" 2>"$WORK/$name.log" || {
+    tail -20 "$WORK/$name.log" >&2
+    exit 1
+  }
+  echo "$name.ipynb executed in the container in $(($(now) - nt)) s"
+done
+node scripts/notebook-check.mjs "$WORK/paper.ipynb" "$WORK/letters.ipynb"
+# paper.ipynb saved `paper-notebook` into the models volume: web serves it (hot reload).
+served=
+for _ in $(seq 1 30); do
+  served=$(smoke version --model paper-notebook 2>/dev/null) && break
+  sleep 1
+done
+[ -n "$served" ] || {
+  echo "web does not serve the model paper.ipynb saved (paper-notebook)" >&2
+  exit 1
+}
+grep -q "version $served)" "$WORK/paper.ipynb" || {
+  echo "web serves paper-notebook $served, not the version the notebook saved" >&2
+  exit 1
+}
+echo "web serves paper-notebook $served, saved by the notebook"
+NOTEBOOK_S=$(($(now) - t))
+
 step "registry push/pull (127.0.0.1:$REG_PORT)"
 if port_busy "$REG_PORT"; then
   echo "127.0.0.1:$REG_PORT is in use; set HWR_TEST_REGISTRY_PORT" >&2
@@ -237,6 +295,6 @@ curl -fsS "http://127.0.0.1:$REG_PORT/v2/_catalog"
 echo "pushed and pulled back $remote ($pulled_id)"
 
 step "down"
-dc --profile retrain down -v --remove-orphans
+dc --profile retrain --profile notebook down -v --remove-orphans
 
-echo "timings: build ${BUILD_S} s, up ${UP_S} s, smoke ${SMOKE_S} s, total $(($(now) - T0)) s; image $IMAGE ${SIZE_MB} MB"
+echo "timings: build ${BUILD_S} s, up ${UP_S} s, smoke ${SMOKE_S} s, notebook ${NOTEBOOK_S} s, total $(($(now) - T0)) s; image $IMAGE ${SIZE_MB} MB"

@@ -1,4 +1,6 @@
 import { Command, CommanderError } from 'commander';
+import { z } from 'zod';
+import { type ErrorData, errorData } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { registerCompare } from './commands/compare.js';
 import { registerEvaluate } from './commands/evaluate.js';
@@ -7,24 +9,18 @@ import { registerFuse } from './commands/fuse.js';
 import { registerModel } from './commands/model.js';
 import { registerModels } from './commands/models.js';
 import { registerPredict } from './commands/predict.js';
+import { registerRead } from './commands/read.js';
 import { registerRetrain } from './commands/retrain.js';
 import { registerServe } from './commands/serve.js';
 import { registerTrain } from './commands/train.js';
 
-/** Errors whose message is the whole story for a CLI user (no stack trace). */
-function isUserError(err: unknown): err is Error {
-  return (
-    err instanceof Error &&
-    [
-      'DataError',
-      'ModelError',
-      'UsageError',
-      'BackendError',
-      'PreprocessError',
-      'ZodError',
-      'HttpError',
-    ].includes(err.name)
-  );
+/**
+ * The CLI edge: an hwr error (or a zod error from a file or value that fails its schema) is data, a
+ * code and a message printed without a stack trace (exit 1); anything else is a bug and keeps its stack.
+ */
+function userError(err: unknown): ErrorData | undefined {
+  if (err instanceof z.ZodError) return { code: 'invalid_input', message: err.message };
+  return errorData(err);
 }
 
 export function buildProgram(): Command {
@@ -44,6 +40,7 @@ export function buildProgram(): Command {
   registerCompare(program);
   registerFuse(program);
   registerPredict(program);
+  registerRead(program);
   registerModel(program);
   registerModels(program);
   registerServe(program);
@@ -58,8 +55,9 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) process.exit(err.exitCode);
-    if (isUserError(err)) {
-      console.error(`hwr: ${err.message}`);
+    const data = userError(err);
+    if (data) {
+      console.error(`hwr: ${data.message}`);
       process.exit(1);
     }
     throw err;

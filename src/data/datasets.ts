@@ -262,14 +262,5 @@ registerDataset('mnist+unipen-digits', async (split, options) => {
   return subset(joined, permutation(joined.n, mulberry32(0x6d6e7570)));
 });
 
-/** Built-in dataset names (registerDataset may add more; see datasetNames()). */
-export const DATASET_NAMES: readonly string[] = [
-  'mnist',
-  'fashion-mnist',
-  'emnist-letters',
-  'emnist-digits',
-  'letters',
-  'unipen-digits',
-  'mnist+unipen-digits',
-  'files',
-];
+/** Built-in dataset names: the registrations above (registerDataset may add more; see datasetNames()). */
+export const DATASET_NAMES: readonly string[] = datasetNames();

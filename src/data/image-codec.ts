@@ -119,12 +119,11 @@ function jpegDimensions(bytes: Uint8Array): Dimensions {
 }
 
 /**
- * Decodes a PNG or JPEG (detected by magic bytes, not by name or MIME type) to RGBA. The header's
- * dimensions are checked against `maxPixels` first, so a small file that claims a huge image
- * (decompression bomb) is rejected without allocating it.
+ * Checks a PNG or JPEG (detected by magic bytes, not by name or MIME type) without decoding it: the
+ * header's dimensions against `maxPixels`, and an interlaced PNG's data against its header, so a small
+ * file that claims or inflates to a huge image (decompression bomb) is refused before any allocation.
  */
-export function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): RgbaImage {
-  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+export function checkImageHeader(bytes: Uint8Array, maxPixels: number): ImageFormat {
   const format = detectImageFormat(bytes);
   if (!format) {
     throw new DataError(
@@ -140,6 +139,17 @@ export function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): Rgb
     );
   }
   if (format === 'png') checkInterlacedPngSize(bytes, { width, height });
+  return format;
+}
+
+/**
+ * Decodes a PNG or JPEG (detected by magic bytes, not by name or MIME type) to RGBA. The header's
+ * dimensions are checked against `maxPixels` first, so a small file that claims a huge image
+ * (decompression bomb) is rejected without allocating it.
+ */
+export function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): RgbaImage {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const format = checkImageHeader(bytes, maxPixels);
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   try {
     if (format === 'png') {

@@ -25,23 +25,6 @@ type KernelArgs = Parameters<tf.KernelFunc>[0];
 /** Kernels a training step needs that wasm does not register; run on the cpu backend. */
 const CPU_FALLBACK_KERNELS: readonly string[] = [];
 
-/** Names of every kernel this module registers or replaces on wasm. */
-export const WASM_TRAINING_KERNELS: readonly string[] = [
-  tf.Conv2D,
-  tf.FusedConv2D,
-  tf._FusedMatMul,
-  tf.Conv2DBackpropFilter,
-  tf.Conv2DBackpropInput,
-  tf.BatchMatMul,
-  tf.MaxPoolGrad,
-  tf.Sum,
-  tf.Mean,
-  tf.Tile,
-  tf.Identity,
-  tf.Cast,
-  ...CPU_FALLBACK_KERNELS,
-];
-
 let registered = false;
 /** OpenBLAS, when loaded: the GEMMs below run on it instead of XNNPACK. */
 let blas: Blas | undefined;
@@ -666,21 +649,29 @@ function replace(kernelName: string, kernelFunc: tf.KernelFunc): void {
   tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc, setupFunc: existing?.setupFunc });
 }
 
+/** Every kernel this module registers or replaces on wasm, with its implementation: one table. */
+const TRAINING_KERNELS: readonly (readonly [string, tf.KernelFunc])[] = [
+  [tf.Conv2D, conv2D],
+  [tf.FusedConv2D, fusedConv2D],
+  [tf._FusedMatMul, fusedMatMul],
+  [tf.Conv2DBackpropFilter, conv2DBackpropFilter],
+  [tf.Conv2DBackpropInput, conv2DBackpropInput],
+  [tf.BatchMatMul, batchMatMul],
+  [tf.MaxPoolGrad, maxPoolGrad],
+  [tf.Sum, sum],
+  [tf.Mean, mean],
+  [tf.Tile, tile],
+  [tf.Identity, (args) => shareOrCall(tf.Identity, args)],
+  [tf.Cast, (args) => shareOrCall(tf.Cast, args)],
+  ...CPU_FALLBACK_KERNELS.map((name) => [name, cpuFallback(name)] as const),
+];
+
+/** Names of every kernel this module registers or replaces on wasm. */
+export const WASM_TRAINING_KERNELS: readonly string[] = TRAINING_KERNELS.map(([name]) => name);
+
 /** Registers the training kernels on the wasm backend; idempotent. Needs the wasm backend imported. */
 export function registerWasmTrainingKernels(): void {
   if (registered) return;
   registered = true;
-  replace(tf.Conv2D, conv2D);
-  replace(tf.FusedConv2D, fusedConv2D);
-  replace(tf._FusedMatMul, fusedMatMul);
-  replace(tf.Conv2DBackpropFilter, conv2DBackpropFilter);
-  replace(tf.Conv2DBackpropInput, conv2DBackpropInput);
-  replace(tf.BatchMatMul, batchMatMul);
-  replace(tf.MaxPoolGrad, maxPoolGrad);
-  replace(tf.Sum, sum);
-  replace(tf.Mean, mean);
-  replace(tf.Tile, tile);
-  replace(tf.Identity, (args) => shareOrCall(tf.Identity, args));
-  replace(tf.Cast, (args) => shareOrCall(tf.Cast, args));
-  for (const name of CPU_FALLBACK_KERNELS) replace(name, cpuFallback(name));
+  for (const [name, kernel] of TRAINING_KERNELS) replace(name, kernel);
 }

@@ -1,7 +1,8 @@
 import { DataError, type ImageDataset } from '../data/dataset.js';
 import { IMAGE_SIZE, PIXELS, predictProbs } from '../model/infer.js';
 import { type LoadedModel, ModelError } from '../model/io.js';
-import { argmax, computeMetrics, type Metrics } from './metrics.js';
+import { argmaxRows } from '../util/argmax.js';
+import { computeMetrics, type Metrics } from './metrics.js';
 
 /** A misclassified sample, with its pixels so a report can show it without the dataset. */
 export interface Mistake {
@@ -78,7 +79,7 @@ export function evaluateModel(
   const k = ds.classes.length;
   const probs = predictProbs(loaded.model, ds.images, ds.n, loaded.metadata.normalization, options.batchSize);
   const predictSeconds = (performance.now() - t0) / 1000;
-  const predicted = argmax(probs, k);
+  const predicted = argmaxRows(probs, k);
   const metrics = computeMetrics(ds.labels, probs, ds.classes, { predicted });
   const mistakes = confidentMistakes(ds, probs, predicted, options.mistakes ?? 24);
   const seconds = (performance.now() - t0) / 1000;

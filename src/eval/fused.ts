@@ -7,6 +7,7 @@ import { accuracyOf, fuseLogLinear } from '../model/fusion.js';
 import { PIXELS, predictProbs } from '../model/infer.js';
 import type { LoadedModel } from '../model/io.js';
 import type { StrokeFeatureSpec } from '../model/metadata.js';
+import { loadParts } from '../model/parts.js';
 import { predictStrokeProbs } from '../model/stroke-infer.js';
 import { PreprocessError, type Stroke, strokesToMnist } from '../preprocess/index.js';
 import { strokeFeatureBatch } from '../preprocess/stroke-features.js';
@@ -46,7 +47,11 @@ export function samplesAsDrawings(name: string, samples: readonly StrokeSample[]
  * Runs the image CNN on each drawing rendered exactly as `/api/predict` renders strokes
  * (strokesToMnist) and the stroke net on its strokeFeatures.
  */
-export function partProbabilities(image: LoadedModel, strokes: StrokeNet, set: LabelledDrawings): PartProbs {
+export function partProbabilities(
+  image: LoadedModel,
+  strokes: StrokeNet | undefined,
+  set: LabelledDrawings,
+): PartProbs {
   const pixels = new Uint8Array(set.drawings.length * PIXELS);
   const kept: number[] = [];
   for (let i = 0; i < set.drawings.length; i++) {
@@ -64,14 +69,19 @@ export function partProbabilities(image: LoadedModel, strokes: StrokeNet, set: L
     n,
     image.metadata.normalization,
   );
-  const features = strokeFeatureBatch(
-    kept.map((i) => set.drawings[i]),
-    strokes.features,
-  );
+  const strokeProbs = strokes
+    ? predictStrokeProbs(
+        strokes.model,
+        strokeFeatureBatch(
+          kept.map((i) => set.drawings[i]),
+          strokes.features,
+        ),
+      )
+    : new Float32Array(imageProbs.length);
   return {
     name: set.name,
     image: imageProbs,
-    strokes: predictStrokeProbs(strokes.model, features),
+    strokes: strokeProbs,
     labels: Uint8Array.from(kept.map((i) => set.labels[i])),
     classes: image.metadata.classes.length,
     skipped: set.drawings.length - n,
@@ -166,3 +176,52 @@ export async function readStrokeFixture(path: string, classes: readonly string[]
     labels: Uint8Array.from(labels),
   };
 }
+
+/** A fused model's parts and its fusion on a set of drawings. */
+export interface PartsEvaluation extends FusionScore {
+  readonly set: string;
+  readonly weights: { image: number; strokes: number };
+  /** Per drawing: the model's final answer (fused when it has a stroke part) was right. */
+  readonly correct: boolean[];
+  readonly skipped: number;
+}
+
+/**
+ * Evaluates a model directory on drawings the way `/api/predict` answers strokes: the image CNN on the
+ * rendering, the stroke part on the trajectory, fused with the model's fitted weights. A model without
+ * a stroke part answers with the CNN alone (strokes and fused then repeat the image figure).
+ */
+export async function evaluateParts(image: LoadedModel, set: LabelledDrawings): Promise<PartsEvaluation> {
+  const parts = await loadParts(image.dir, image.metadata);
+  const strokes = parts.find((p) => p.part.input === 'strokes');
+  const classes = image.metadata.classes.length;
+  const fitted = image.metadata.fusion?.weights;
+  const weights = strokes
+    ? { image: fitted?.image ?? 0.5, strokes: fitted?.[strokes.name] ?? 0.5 }
+    : { image: 1, strokes: 0 };
+  // Without a stroke part, both "parts" are the CNN: the fusion then is the CNN's answer.
+  const probs = strokes
+    ? partProbabilities(image, { model: strokes.model, features: strokes.part.features }, set)
+    : (() => {
+        const p = partProbabilities(image, undefined, set);
+        return { ...p, strokes: p.image };
+      })();
+  const fused = fusedProbs(probs, weights);
+  const correct = Array.from(probs.labels, (label, i) => {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (fused[i * classes + c] > fused[i * classes + best]) best = c;
+    return best === label;
+  });
+  return { set: set.name, weights, correct, skipped: probs.skipped, ...scoreFusion(probs, weights) };
+}
+
+export function formatPartsEvaluation(e: PartsEvaluation, modelName: string): string {
+  return [
+    `${modelName} on ${e.samples} ${e.set} drawings, as /api/predict answers strokes${e.skipped ? ` (${e.skipped} unreadable left out)` : ''}:`,
+    `  image part    ${pct(e.image)}`,
+    `  stroke part   ${pct(e.strokes)}`,
+    `  fused         ${pct(e.fused)}  (log-linear weights: image ${e.weights.image}, strokes ${e.weights.strokes})`,
+  ].join('\n');
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;

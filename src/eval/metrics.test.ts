@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { argmaxRows } from '../util/argmax.js';
 import {
-  argmax,
   computeMetrics,
   confusionMatrix,
   logLoss,
@@ -163,7 +163,7 @@ describe('edge cases', () => {
   });
 
   it('argmax and top-k break ties towards the lower class index', () => {
-    expect(Array.from(argmax([0.5, 0.5, 0.2, 0.2, 0.6, 0.2], 3))).toEqual([0, 1]);
+    expect(Array.from(argmaxRows([0.5, 0.5, 0.2, 0.2, 0.6, 0.2], 3))).toEqual([0, 1]);
     // True class 1 ties with class 0: ranked second.
     expect(topKAccuracy([1], [0.4, 0.4, 0.2], 3, 1)).toBe(0);
     expect(topKAccuracy([1], [0.4, 0.4, 0.2], 3, 2)).toBe(1);

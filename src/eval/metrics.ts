@@ -13,6 +13,7 @@
  * - macro averages are the mean over the classes whose value is not null; weighted averages weight
  *   by support (so absent classes weigh 0). Each exclusion is listed in `notes`.
  */
+import { argmaxRows } from '../util/argmax.js';
 
 export interface ClassMetrics {
   readonly label: string;
@@ -81,19 +82,6 @@ function checkInputs(labels: ArrayLike<number>, probs: ArrayLike<number>, numCla
     if (!Number.isInteger(y) || y < 0 || y >= numClasses)
       throw new RangeError(`label ${y} at sample ${i} is outside 0..${numClasses - 1}`);
   }
-}
-
-/** Argmax per row; ties go to the lowest class index (as numpy's argmax). */
-export function argmax(probs: ArrayLike<number>, numClasses: number): Uint16Array {
-  const n = probs.length / numClasses;
-  const out = new Uint16Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    const o = i * numClasses;
-    for (let c = 1; c < numClasses; c++) if (probs[o + c] > probs[o + best]) best = c;
-    out[i] = best;
-  }
-  return out;
 }
 
 export function confusionMatrix(
@@ -251,7 +239,7 @@ export function computeMetrics(
   checkInputs(labels, probs, k);
   const n = labels.length;
   if (n === 0) throw new RangeError('cannot compute metrics on 0 samples');
-  const predicted = options.predicted ?? argmax(probs, k);
+  const predicted = options.predicted ?? argmaxRows(probs, k);
   const confusion = confusionMatrix(labels, predicted, k);
   const notes: string[] = [];
   const roc = classes.map((_, c) => rocCurve(labels, column(probs, k, c), c));

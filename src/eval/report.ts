@@ -110,7 +110,7 @@ function reportHtml(
     `architecture <b>${esc(result.model.arch)}</b>`,
     meta ? `${meta.params.toLocaleString('en')} parameters` : '',
     meta
-      ? `trained ${meta.training.epochs} epochs in ${meta.training.wallSeconds.toFixed(0)} s on ${esc(meta.training.backend)}`
+      ? `trained ${meta.training.epochs} epoch${meta.training.epochs === 1 ? '' : 's'} in ${meta.training.wallSeconds.toFixed(0)} s on ${esc(meta.training.backend)}`
       : '',
     meta ? `created ${esc(meta.createdAt)}` : '',
     `hwr ${esc(VERSION)}`,

@@ -36,15 +36,3 @@ export function predictProbs(
   }
   return probs;
 }
-
-/** Index of the largest value in each row. */
-export function argmaxRows(probs: Float32Array, classes: number): Uint8Array {
-  const n = probs.length / classes;
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (probs[i * classes + c] > probs[i * classes + best]) best = c;
-    out[i] = best;
-  }
-  return out;
-}

@@ -4,6 +4,7 @@
  * rendering all run this same code, so a drawing is seen identically everywhere.
  */
 export { PreprocessError } from './errors.js';
+export { extractInk, type InkMap } from './ink.js';
 export {
   grayToMnist,
   MAX_RASTER_PIXELS,
@@ -13,6 +14,7 @@ export {
   rgbaInk,
   rgbaToMnist,
 } from './mnist.js';
+export { type CharacterCrop, type Classify, type ReadCharacter, readLine } from './segment.js';
 export {
   DEFAULT_PEN_WIDTH,
   DEFAULT_RESOLUTION,

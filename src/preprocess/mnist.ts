@@ -1,4 +1,5 @@
 import { PreprocessError } from './errors.js';
+import { extractInk } from './ink.js';
 import { resampleWindow } from './resample.js';
 import type { GrayImage, RgbaImage } from './types.js';
 
@@ -36,7 +37,7 @@ function checkSize(width: number, height: number, length: number, channels: numb
  * Ink-high float raster → MNIST form: bounding box of the ink, longer side scaled to 20 px (aspect
  * kept, area-averaged), pasted into 28x28 so the intensity centre of mass sits at (14, 14).
  */
-function inkToMnist(ink: Float64Array, width: number, height: number): Uint8Array {
+export function inkToMnist(ink: Float64Array, width: number, height: number): Uint8Array {
   let peak = 0;
   for (let i = 0; i < ink.length; i++) if (ink[i] > peak) peak = ink[i];
   if (peak < MIN_PEAK_INK) throw new PreprocessError('nothing drawn');
@@ -94,74 +95,25 @@ function inkToMnist(ink: Float64Array, width: number, height: number): Uint8Arra
   return out;
 }
 
+/** Throws a PreprocessError unless `image` is a well-formed RGBA raster within MAX_RASTER_PIXELS. */
+export function checkRgba(image: RgbaImage): void {
+  checkSize(image.width, image.height, image.data?.length ?? -1, 4);
+}
+
 /** Ink-high grayscale raster of any size → 784 bytes in MNIST form. */
 export function grayToMnist(image: GrayImage): Uint8Array {
   checkSize(image.width, image.height, image.data?.length ?? -1, 1);
   return inkToMnist(Float64Array.from(image.data), image.width, image.height);
 }
 
-/** Indices of the outer 1-pixel ring (the background sample). */
-function borderIndices(width: number, height: number): number[] {
-  const out: number[] = [];
-  for (let x = 0; x < width; x++) {
-    out.push(x);
-    if (height > 1) out.push((height - 1) * width + x);
-  }
-  for (let y = 1; y < height - 1; y++) {
-    out.push(y * width);
-    if (width > 1) out.push(y * width + width - 1);
-  }
-  return out;
-}
-
-function quantile(values: number[], q: number): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-
 /**
- * Ink of an RGBA raster, 0..255 floats. Transparent pixels are background. When most of the border
- * is transparent (a canvas export), ink is the alpha itself; otherwise the background is the border's
- * median luminance and ink is the deviation from it on the side (darker or lighter) that holds more
- * ink, minus the border's own noise level.
+ * Ink of an RGBA raster, 0..255 floats, with the paper, ruled lines, frames and specks taken out
+ * (ink.ts). Transparent pixels are background; a mostly transparent image (a canvas export) carries
+ * its ink in the alpha channel.
  */
 export function rgbaInk(image: RgbaImage): Float64Array {
-  const { width, height, data } = image;
-  checkSize(width, height, data?.length ?? -1, 4);
-  const n = width * height;
-  const ink = new Float64Array(n);
-  const border = borderIndices(width, height);
-  const transparent = border.filter((i) => data[i * 4 + 3] < 128).length;
-  if (transparent * 2 >= border.length) {
-    for (let i = 0; i < n; i++) ink[i] = data[i * 4 + 3];
-    return ink;
-  }
-  const lum = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const p = i * 4;
-    lum[i] = 0.299 * data[p] + 0.587 * data[p + 1] + 0.114 * data[p + 2];
-  }
-  const background = quantile(
-    border.filter((i) => data[i * 4 + 3] >= 128).map((i) => lum[i]),
-    0.5,
-  );
-  let darkMass = 0;
-  let lightMass = 0;
-  for (let i = 0; i < n; i++) {
-    const a = data[i * 4 + 3] / 255;
-    lum[i] = a * lum[i] + (1 - a) * background;
-    const d = lum[i] - background;
-    if (d < 0) darkMass -= d;
-    else lightMass += d;
-  }
-  const sign = darkMass >= lightMass ? -1 : 1;
-  const floor = quantile(
-    border.map((i) => Math.max(0, sign * (lum[i] - background))),
-    0.95,
-  );
-  for (let i = 0; i < n; i++) ink[i] = Math.max(0, sign * (lum[i] - background) - floor);
-  return ink;
+  checkRgba(image);
+  return extractInk(image).ink;
 }
 
 /** RGBA raster of any size (dark-on-light, light-on-dark or ink on transparent) → 784 bytes in MNIST form. */

@@ -9,7 +9,7 @@ import { PIXELS } from '../model/infer.js';
 import { RetrainJobs } from '../retrain/jobs.js';
 import { FeedbackStore } from '../store/feedback-store.js';
 import { registerAdminRoutes } from './admin.js';
-import { HttpError } from './http-error.js';
+import { addErrorHandlers, DEFAULT_BODY_LIMIT } from './app.js';
 import { ModelRegistry } from './registry.js';
 import { saveTestModel } from './testing.js';
 
@@ -41,10 +41,7 @@ async function setup(exitCode: number, extra: { autoRetrainEvery?: number } = {}
   app = Fastify();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
-    const statusCode = err instanceof HttpError ? err.statusCode : (err.statusCode ?? 500);
-    reply.code(statusCode).send({ error: err.message, statusCode });
-  });
+  addErrorHandlers(app, DEFAULT_BODY_LIMIT);
   registerAdminRoutes(app, {
     registry,
     store,

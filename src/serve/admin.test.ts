@@ -102,6 +102,7 @@ describe('admin API', () => {
 
     const missing = await promote(locked, auth, 'v0009');
     expect(missing.statusCode).toBe(409);
+    expect(missing.json()).toMatchObject({ code: 'conflict', statusCode: 409 });
     expect(missing.json().error).toMatch(/no version v0009/);
     expect(missing.json().error).not.toContain(root); // no server paths in answers
     expect((await promote(locked, auth, '../v1')).statusCode).toBe(400);
@@ -110,7 +111,7 @@ describe('admin API', () => {
       url: '/api/admin/models/letters/rollback',
       headers: { authorization: auth },
     });
-    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json()).toMatchObject({ code: 'not_found', statusCode: 404 });
 
     const back = await locked.app.inject({
       method: 'POST',
@@ -124,6 +125,20 @@ describe('admin API', () => {
       headers: { authorization: auth },
     });
     expect(again.statusCode).toBe(409);
+    // The version list with each version's facts and the history of switches.
+    const versions = await locked.app.inject({
+      url: '/api/admin/models/digits',
+      headers: { authorization: auth },
+    });
+    expect(versions.statusCode).toBe(200);
+    const body = versions.json();
+    expect(body.current).toBe('v0001');
+    expect(body.versions.map((v: { version: string }) => v.version)).toEqual(['v0001', 'v0002']);
+    expect(body.versions[0]).toMatchObject({ bad: null, createdAt: expect.any(String) });
+    expect(body.events.map((e: { action: string; version: string }) => `${e.action} ${e.version}`)).toEqual(
+      expect.arrayContaining(['promote v0002', 'rollback v0001']),
+    );
+    expect((await locked.app.inject({ url: '/api/admin/models/digits' })).statusCode).toBe(401);
     const job = await locked.app.inject({ url: '/api/admin/jobs/nope', headers: { authorization: auth } });
     expect(job.statusCode).toBe(404);
     const bad = await locked.app.inject({
@@ -132,7 +147,7 @@ describe('admin API', () => {
       headers: { authorization: auth },
       payload: { epochs: 0 },
     });
-    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ code: 'invalid_input', statusCode: 400 });
   });
 
   it('throttles token guesses before checking them: 120 wrong tokens meet 429s, on their own budget', async () => {

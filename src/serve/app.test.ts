@@ -238,7 +238,11 @@ describe('malformed requests get a clear 4xx and the server keeps serving', () =
         headers: { 'content-type': 'application/json' },
       });
       expect(res.statusCode).toBe(400);
-      expect(res.json()).toEqual({ error: 'request body is not valid JSON', statusCode: 400 });
+      expect(res.json()).toEqual({
+        error: 'request body is not valid JSON',
+        code: 'bad_request',
+        statusCode: 400,
+      });
     }
   });
 
@@ -250,7 +254,7 @@ describe('malformed requests get a clear 4xx and the server keeps serving', () =
       headers: { 'content-type': 'application/json' },
     });
     expect(res.statusCode).toBe(413);
-    expect(res.json().error).toMatch(/larger than the limit of 2097152 bytes/);
+    expect(res.json().error).toMatch(/larger than the limit of 25165824 bytes/);
   });
 
   it('a non-JSON content type → 415; an unknown route → 404 JSON', async () => {
@@ -263,7 +267,11 @@ describe('malformed requests get a clear 4xx and the server keeps serving', () =
     expect(res.statusCode).toBe(415);
     const missing = await hwr.app.inject('/api/nothing-here');
     expect(missing.statusCode).toBe(404);
-    expect(missing.json()).toEqual({ error: 'no route GET /api/nothing-here', statusCode: 404 });
+    expect(missing.json()).toEqual({
+      error: 'no route GET /api/nothing-here',
+      code: 'not_found',
+      statusCode: 404,
+    });
   });
 
   it('batch errors name the bad input; batches are capped', async () => {
@@ -317,6 +325,8 @@ describe('feedback', () => {
     expect(stats.byLabel['1'].count).toBeGreaterThanOrEqual(1);
     expect(stats.accuracy).toBeGreaterThan(0);
     expect(stats.accuracy).toBeLessThan(1); // the '1' we said was predicted as '7' is wrong
+    expect(stats.confusions).toContainEqual({ label: '1', predicted: '7', count: expect.any(Number) });
+    for (const c of stats.confusions) expect(c.label).not.toBe(c.predicted);
 
     // Another connection to the same file (as after a restart) sees every row, bytes intact.
     const store = new FeedbackStore(join(root, 'data'));
@@ -486,7 +496,8 @@ describe('options', () => {
         payload: { pixels: Array(PIXELS).fill(0) },
       });
       expect(predict.statusCode).toBe(503);
-      expect(predict.json().error).toMatch(/no model is loaded \(none found in /);
+      expect(predict.json().error).toBe('no model is loaded (none found in the models folder)');
+      expect((await other.app.inject('/readyz')).json().error).toBe('no model loaded from the models folder');
       expect((await other.app.inject('/')).body).toMatch(/not built/);
     } finally {
       await other.app.close();

@@ -1,5 +1,6 @@
 import { DataError } from '../data/dataset.js';
-import { decodeImage, encodeGrayPng } from '../data/image-codec.js';
+import { encodeGrayPng } from '../data/image-codec.js';
+import { type ReadImage, readImage } from '../data/image-read.js';
 import { IMAGE_SIZE, PIXELS } from '../model/infer.js';
 import {
   PreprocessError,
@@ -12,8 +13,11 @@ import type { InputKind } from '../store/feedback-store.js';
 import { HttpError } from './http-error.js';
 import type { InputValue } from './schemas.js';
 
-/** Largest decoded image accepted (checked on the header, before decoding): 16 MB of RGBA. */
-export const MAX_IMAGE_PIXELS = 2048 * 2048;
+/**
+ * Largest image accepted (width x height, checked on the header, before decoding): a 48 Mpx phone
+ * photo (8000 x 6000). libvips decodes it shrunk (JPEG shrink-on-load) to the 1024 px work size.
+ */
+export const MAX_IMAGE_PIXELS = 48_000_000;
 
 export interface DecodedInput {
   readonly kind: InputKind;
@@ -27,7 +31,7 @@ export interface DecodedInput {
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
-function base64Bytes(text: string, where: string): Uint8Array {
+export function base64Bytes(text: string, where: string): Uint8Array {
   // Accept what canvas.toDataURL() gives, and base64 wrapped over lines.
   const body = text.replace(/^data:image\/[a-z+.-]+;base64,/i, '').replace(/\s+/g, '');
   if (body.length === 0 || body.length % 4 === 1 || !BASE64.test(body))
@@ -39,7 +43,11 @@ function base64Bytes(text: string, where: string): Uint8Array {
  * Turns one validated input (exactly one of image / pixels / strokes) into the 28x28 image the model
  * sees, through the shared preprocessing. Bad content becomes a 400 HttpError naming the problem.
  */
-export function decodeInput(input: InputValue, where = '', maxImagePixels = MAX_IMAGE_PIXELS): DecodedInput {
+export async function decodeInput(
+  input: InputValue,
+  where = '',
+  maxImagePixels = MAX_IMAGE_PIXELS,
+): Promise<DecodedInput> {
   try {
     if (input.pixels !== undefined) {
       const pixels = new Uint8Array(PIXELS);
@@ -57,15 +65,32 @@ export function decodeInput(input: InputValue, where = '', maxImagePixels = MAX_
       };
     }
     if (input.image !== undefined) {
-      const image = decodeImage(base64Bytes(input.image, where), { maxPixels: maxImagePixels });
+      const image = await readImage(base64Bytes(input.image, where), { maxPixels: maxImagePixels });
       return { kind: 'image', pixels: rgbaToMnist(image), raw: input.image };
     }
   } catch (err) {
     if (err instanceof PreprocessError || err instanceof DataError)
-      throw HttpError.badRequest(`${where}${err.message}`);
+      throw HttpError.badRequest(`${where}${err.message}`, err);
     throw err;
   }
   throw HttpError.badRequest(`${where}give exactly one input: "image", "pixels" or "strokes"`);
+}
+
+/**
+ * Decodes a base64 image for reading (EXIF upright, shrunk to the work size); bad content is a 400
+ * naming the problem.
+ */
+export async function decodeImageInput(
+  image: string,
+  maxImagePixels: number,
+  where = '',
+): Promise<ReadImage> {
+  try {
+    return await readImage(base64Bytes(image, where), { maxPixels: maxImagePixels });
+  } catch (err) {
+    if (err instanceof DataError) throw HttpError.badRequest(`${where}${err.message}`);
+    throw err;
+  }
 }
 
 /** Base64 PNG of a 28x28 image (what the page shows as "what the model saw"). */

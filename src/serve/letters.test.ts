@@ -9,9 +9,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LETTER_CLASSES } from '../data/dataset.js';
 import { initBackend } from '../engine/backend.js';
-import { argmaxRows, predictProbs } from '../model/infer.js';
+import { predictProbs } from '../model/infer.js';
 import { loadModel } from '../model/io.js';
 import { type Stroke, strokesToMnist } from '../preprocess/index.js';
+import { argmaxRows } from '../util/argmax.js';
 import { buildApp, type HwrApp } from './app.js';
 
 const MODEL_DIR = resolve(

@@ -2,6 +2,7 @@ import type { ServerOptions } from 'node:http';
 import fastifyRateLimit from '@fastify/rate-limit';
 import type {
   FastifyInstance,
+  FastifyReply,
   FastifyRequest,
   FastifyServerOptions,
   onRequestHookHandler,
@@ -48,7 +49,8 @@ export interface Limits {
 }
 
 export const DEFAULT_LIMITS: Limits = {
-  bodyLimit: 2 * 1024 * 1024,
+  // A 16 MiB phone photo as multipart (or 17.9 MiB as base64 JSON).
+  bodyLimit: 24 * 1024 * 1024,
   maxImagePixels: MAX_IMAGE_PIXELS,
   maxBatchInputs: MAX_BATCH_INPUTS,
   maxStrokes: MAX_STROKES,
@@ -140,6 +142,9 @@ export function serverOptions(limits: Limits): Partial<FastifyServerOptions> & {
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     trustProxy: limits.trustProxy,
     http: {
+      // Node answers a request without Host with a bare 400 and no body; the app's onRequest hook
+      // (requireHost) answers it with a JSON error instead.
+      requireHostHeader: false,
       // Node rejects headersTimeout > requestTimeout; its default (60 s) stays otherwise.
       headersTimeout: limits.requestTimeoutMs ? Math.min(60_000, limits.requestTimeoutMs) : 60_000,
       // How often Node checks requestTimeout/headersTimeout (default 30 s); at least 4 checks per timeout.
@@ -150,7 +155,7 @@ export function serverOptions(limits: Limits): Partial<FastifyServerOptions> & {
   };
 }
 
-const PREDICT_ROUTES = new Set(['/api/predict', '/api/predict/batch']);
+const PREDICT_ROUTES = new Set(['/api/predict', '/api/predict/batch', '/api/read']);
 const FEEDBACK_ROUTES = new Set(['/api/feedback']);
 
 interface InputLike {
@@ -184,6 +189,16 @@ function inputCaps(limits: Limits) {
       checkStrokes(body, limits, '');
     }
   };
+}
+
+/**
+ * HTTP/1.1 requests must name a Host (RFC 9112 3.2): a 400 with a JSON message otherwise, and the
+ * connection closed, as for any malformed request.
+ */
+export async function requireHost(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (request.raw.httpVersion !== '1.1' || request.headers.host !== undefined) return;
+  reply.header('connection', 'close');
+  throw HttpError.badRequest('missing Host header (HTTP/1.1 requests must have one)');
 }
 
 function addPreHandler(route: RouteOptions, hook: (request: FastifyRequest) => Promise<void>): void {
@@ -229,10 +244,10 @@ export async function applyLimits(app: FastifyInstance, limits: Limits): Promise
   });
   await app.register(fastifyRateLimit, {
     global: false,
-    // Thrown, so the app's error handler answers {"error", "statusCode": 429}; headers are set already.
+    // Thrown, so the app's error handler answers {"error", "code", "statusCode": 429}; headers are set already.
     errorResponseBuilder: (_request, ctx) =>
       new HttpError(
-        429,
+        'too_many_requests',
         `too many requests: at most ${ctx.max} per minute from one client; retry in ${ctx.after}`,
       ),
   });

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifySchemaCompiler, FastifySerializerCompiler } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { type FastifyPluginAsyncZod, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PreprocessError } from '../preprocess/index.js';
 import { type FeedbackStore, UNDO_WINDOW_MS } from '../store/feedback-store.js';
@@ -75,13 +75,17 @@ const predictSerializer: FastifySerializerCompiler<unknown> = (def) =>
     ? (data: unknown) => JSON.stringify(data)
     : serializerCompiler(def as Parameters<typeof serializerCompiler>[0]);
 
-function resolveModel(registry: ModelRegistry, requested: string | undefined, fallback: string): ServedModel {
+export function resolveModel(
+  registry: ModelRegistry,
+  requested: string | undefined,
+  fallback: string,
+): ServedModel {
   const name = requested ?? fallback;
   const model = registry.get(name);
   if (model) return model;
   if (!registry.scanned) throw HttpError.unavailable('models are still loading; try again shortly');
   const known = registry.list().map((m) => `"${m.name}"`);
-  if (known.length === 0) throw HttpError.unavailable(`no model is loaded (none found in ${registry.dir})`);
+  if (known.length === 0) throw HttpError.unavailable('no model is loaded (none found in the models folder)');
   throw HttpError.notFound(`unknown model "${name}"; served models: ${known.join(', ')}`);
 }
 
@@ -141,10 +145,21 @@ function partsOf(model: ServedModel): PartInfo[] {
   ];
 }
 
+/**
+ * The public API as Fastify plugins, one per concern: predictions, feedback, status (models and
+ * their reports, health, metrics), and the admin routes when a token is set (src/serve/admin.ts).
+ */
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const { registry, store, metrics, defaultModel, metricsText, maxImagePixels, adminPerMinute } = deps;
-  const api = app.withTypeProvider<ZodTypeProvider>();
+  app.register(predictRoutes, deps);
+  app.register(feedbackRoutes, deps);
+  app.register(statusRoutes, deps);
+  const { registry, store, defaultModel, adminPerMinute } = deps;
+  registerAdminRoutes(app, { registry, store, defaultModel, perMinute: adminPerMinute });
+}
 
+/** POST /api/predict and /api/predict/batch. */
+const predictRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
+  const { registry, metrics, defaultModel, maxImagePixels } = deps;
   api.post(
     '/api/predict',
     {
@@ -159,7 +174,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (request) => {
       const model = resolveModel(registry, request.body.model, defaultModel);
-      const input = decodeInput(request.body, '', maxImagePixels);
+      const input = await decodeInput(request.body, '', maxImagePixels);
       const answer = await classify(model, input);
       const result = toPrediction(model, answer, input.pixels, request.body.topK ?? DEFAULT_TOP_K);
       metrics.predictions.inc({ model: model.name, label: result.label });
@@ -178,8 +193,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (request) => {
       const model = resolveModel(registry, request.body.model, defaultModel);
-      const inputs: DecodedInput[] = request.body.inputs.map((input, i) =>
-        decodeInput(input, `inputs[${i}]: `, maxImagePixels),
+      const inputs: DecodedInput[] = await Promise.all(
+        request.body.inputs.map((input, i) => decodeInput(input, `inputs[${i}]: `, maxImagePixels)),
       );
       let answers: Answer[];
       try {
@@ -196,7 +211,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       return { results };
     },
   );
+};
 
+/** POST /api/feedback, DELETE /api/feedback/:id (undo), GET /api/feedback/stats. */
+const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
+  const { registry, store, metrics, defaultModel, maxImagePixels } = deps;
   api.post(
     '/api/feedback',
     {
@@ -218,7 +237,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         );
       if (body.predicted !== undefined && !classes.includes(body.predicted))
         throw HttpError.badRequest(`predicted "${body.predicted}" is not a class of model "${model.name}"`);
-      const input = decodeInput(body, '', maxImagePixels);
+      const input = await decodeInput(body, '', maxImagePixels);
       let predicted = body.predicted;
       if (predicted === undefined) {
         predicted = partAnswer(classes, (await classify(model, input)).probs, 1).label;
@@ -260,9 +279,9 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const { id } = request.params;
       const result = store.undo(id, sha256Hex(request.headers[UNDO_HEADER]));
       if (result === 'missing') throw HttpError.notFound(`no feedback row ${id}`);
-      if (result === 'forbidden') throw new HttpError(403, `wrong undo token for feedback row ${id}`);
+      if (result === 'forbidden') throw new HttpError('forbidden', `wrong undo token for feedback row ${id}`);
       if (result === 'expired')
-        throw new HttpError(410, `feedback row ${id} is older than the undo window; it stays stored`);
+        throw new HttpError('gone', `feedback row ${id} is older than the undo window; it stays stored`);
       request.log.info({ feedbackId: id }, 'feedback undone');
       reply.code(204);
       return null;
@@ -280,7 +299,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (request) => store.stats(request.query.model),
   );
+};
 
+/** GET /api/models, /api/models/:name/report, /healthz, /readyz, /metrics. */
+const statusRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
+  const { registry, store, metrics, defaultModel, metricsText } = deps;
   api.get(
     '/api/models',
     { schema: { summary: 'Models being served', response: { 200: ModelsReply } } },
@@ -301,7 +324,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   );
 
   // Untyped reply: the answer is the stored HTML file (a Buffer), which Fastify sends as is.
-  app.get<{ Params: { name: string } }>(
+  api.get<{ Params: { name: string } }>(
     '/api/models/:name/report',
     {
       schema: {
@@ -372,11 +395,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
   );
 
-  // Retrain / promote / rollback: only when HWR_ADMIN_TOKEN is set (src/serve/admin.ts).
-  registerAdminRoutes(app, { registry, store, defaultModel, perMinute: adminPerMinute });
-
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
+  api.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);
     return metricsText();
   });
-}
+};

@@ -2,11 +2,12 @@ import { z } from 'zod';
 import { PIXELS } from '../model/infer.js';
 import { Fusion } from '../model/metadata.js';
 import { MAX_STROKES } from '../preprocess/index.js';
+import { ERROR_CODES } from '../util/errors.js';
 
 /** Most inputs one /api/predict/batch request may carry. */
 export const MAX_BATCH_INPUTS = 64;
-/** Longest base64 image string (the body limit caps it anyway). */
-const MAX_IMAGE_CHARS = 3 * 1024 * 1024;
+/** Longest base64 image string: the largest body limit (the body limit caps it first). */
+const MAX_IMAGE_CHARS = 64 * 1024 * 1024;
 
 const Pixel = z
   .number({ error: 'each pixel must be a number from 0 to 255' })
@@ -125,7 +126,12 @@ export type Prediction = z.infer<typeof Prediction>;
 
 export const BatchResult = z.object({ results: z.array(Prediction) });
 
-export const ErrorReply = z.object({ error: z.string(), statusCode: z.number().int() });
+/** Every error answer: the message for people, the code for programs (util/errors.ts), the status. */
+export const ErrorReply = z.object({
+  error: z.string(),
+  code: z.enum(ERROR_CODES),
+  statusCode: z.number().int(),
+});
 
 export const FeedbackCreated = z.object({
   id: z.number().int(),
@@ -161,6 +167,9 @@ export const FeedbackStatsReply = z.object({
   correct: z.number().int(),
   accuracy: z.number().nullable(),
   byLabel: z.record(z.string(), LabelStats),
+  confusions: z
+    .array(z.object({ label: z.string(), predicted: z.string(), count: z.number().int() }))
+    .describe('(true label, predicted) pairs the model got wrong, most frequent first'),
 });
 
 export const StatsQuery = z.strictObject({ model: z.string().min(1).max(100).optional() });

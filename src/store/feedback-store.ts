@@ -58,6 +58,8 @@ export interface FeedbackStats {
   /** correct / withPrediction, null when no row carries a prediction. */
   accuracy: number | null;
   byLabel: Record<string, LabelStats>;
+  /** (true label, predicted) pairs the model got wrong, most frequent first. */
+  confusions: { label: string; predicted: string; count: number }[];
 }
 
 const SCHEMA_VERSION = 2;
@@ -221,6 +223,13 @@ export class FeedbackStore {
       withPrediction += r.withPrediction;
       correct += r.correct;
     }
+    const confusions = this.db
+      .prepare(
+        `SELECT label, predicted, COUNT(*) AS count FROM feedback
+         WHERE predicted IS NOT NULL AND predicted <> label ${model === undefined ? '' : 'AND model_name = ?'}
+         GROUP BY label, predicted ORDER BY count DESC, label, predicted`,
+      )
+      .all(...(model === undefined ? [] : [model])) as FeedbackStats['confusions'];
     return {
       model: model ?? null,
       total,
@@ -228,6 +237,7 @@ export class FeedbackStore {
       correct,
       accuracy: withPrediction ? correct / withPrediction : null,
       byLabel,
+      confusions,
     };
   }
 

@@ -71,7 +71,7 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, options: L
           log(`took over the stale lock ${path}: ${stale}`);
         } else if (renamed) await rename(moved, path).catch(() => rm(moved, { force: true }));
       } else if (Date.now() > deadline)
-        throw new ModelError(`${path} is held by another store operation; try again`);
+        throw new ModelError(`${path} is held by another store operation; try again`, { code: 'conflict' });
       else await new Promise((r) => setTimeout(r, 50));
     }
   }

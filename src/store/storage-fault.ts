@@ -3,6 +3,7 @@
  * error, a read-only file system. They are not bugs of a request, so they get their own answers:
  * 507 Insufficient Storage for a full disk, 503 for the others, each with a message naming the cause.
  */
+import { HwrError } from '../util/errors.js';
 export type StorageFaultKind = 'disk-full' | 'io-error' | 'read-only' | 'busy';
 
 export const STORAGE_FAULT_STATUS: Readonly<Record<StorageFaultKind, number>> = {
@@ -32,17 +33,22 @@ export function storageFaultOf(err: unknown): { kind: StorageFaultKind; code: st
 }
 
 /** A write (or read) the storage refused; `kind` and `code` say why. */
-export class StorageError extends Error {
+export class StorageError extends HwrError {
   override readonly name = 'StorageError';
   readonly status: number;
 
   constructor(
     readonly kind: StorageFaultKind,
-    readonly code: string,
+    /** The SQLite or file-system code underneath (SQLITE_FULL, ENOSPC, ...). */
+    readonly fault: string,
     what: string,
     options?: { cause?: unknown },
   ) {
-    super(`${what}: ${DESCRIPTION[kind]} (${code})`, options);
+    super(
+      kind === 'disk-full' ? 'storage_full' : 'unavailable',
+      `${what}: ${DESCRIPTION[kind]} (${fault})`,
+      options,
+    );
     this.status = STORAGE_FAULT_STATUS[kind];
   }
 }

@@ -6,6 +6,7 @@ import { initBackend } from '../engine/backend.js';
 import { METADATA_FILE, ModelError, readMetadata } from '../model/io.js';
 import type { ModelMetadata } from '../model/metadata.js';
 import { verifyModelDir, weightsRecord } from '../model/verify.js';
+import type { ErrorCode } from '../util/errors.js';
 import { copyTreeSynced, fsyncDir, isDir, writeFileAtomic } from '../util/fs.js';
 import {
   type BadVersion,
@@ -36,7 +37,7 @@ const VERSION_RE = /^v(\d{4,})$/;
 
 export type EntryKind = 'store' | 'plain';
 
-/** Why a store operation was refused; callers (the admin API) map the code to a status. */
+/** Why a store operation was refused, in detail; its HwrError code (and so its HTTP status) follows. */
 export type StoreErrorCode =
   | 'invalid'
   | 'not-found'
@@ -46,13 +47,23 @@ export type StoreErrorCode =
   | 'current-moved'
   | 'not-writable';
 
+const CODE_OF_REASON: Readonly<Record<StoreErrorCode, ErrorCode>> = {
+  invalid: 'invalid_input',
+  'not-found': 'not_found',
+  'unknown-version': 'conflict',
+  'bad-version': 'conflict',
+  'no-rollback-target': 'conflict',
+  'current-moved': 'conflict',
+  'not-writable': 'unavailable',
+};
+
 export class StoreError extends ModelError {
   constructor(
-    readonly code: StoreErrorCode,
+    readonly reason: StoreErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(message, { code: CODE_OF_REASON[reason], cause: options?.cause });
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Stroke } from '../preprocess/index.js';
+import { ERROR_CODES, type ErrorCode, HwrError } from '../util/errors.js';
 
 /** The HTTP API served by src/serve (see its OpenAPI page at /docs). */
 export interface ModelInfo {
@@ -41,13 +42,14 @@ export interface Prediction extends PartAnswer {
 }
 
 /** An API answer that is not a success: the server's message when it sent one. */
-export class ApiError extends Error {
+export class ApiError extends HwrError {
   override readonly name = 'ApiError';
   constructor(
     message: string,
     readonly status: number,
+    code: ErrorCode = status === 0 ? 'unavailable' : 'internal',
   ) {
-    super(message);
+    super(code, message);
   }
 }
 
@@ -73,11 +75,10 @@ async function call<T>(path: string, init?: RequestInit): Promise<T> {
     body = undefined;
   }
   if (!res.ok) {
-    const message =
-      body && typeof body === 'object' && 'error' in body && typeof body.error === 'string'
-        ? body.error
-        : `${res.status} ${res.statusText}`;
-    throw new ApiError(message, res.status);
+    const answer = (body ?? {}) as { error?: unknown; code?: unknown };
+    const code = ERROR_CODES.find((c) => c === answer.code);
+    if (typeof answer.error === 'string') throw new ApiError(answer.error, res.status, code);
+    throw new ApiError(`${res.status} ${res.statusText}`, res.status, code);
   }
   return body as T;
 }

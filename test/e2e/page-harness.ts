@@ -7,9 +7,10 @@ import { resolve } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { initBackend } from '../../src/engine/backend.js';
-import { argmaxRows, predictProbs } from '../../src/model/infer.js';
+import { predictProbs } from '../../src/model/infer.js';
 import { loadModel } from '../../src/model/io.js';
 import { type Stroke, strokesToMnist } from '../../src/preprocess/index.js';
+import { argmaxRows } from '../../src/util/argmax.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 /** Fixture strokes live in a 280-unit square (200 drawing + 40 margin each side). */

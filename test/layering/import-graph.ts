@@ -4,9 +4,10 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import ts from 'typescript';
 
 /**
- * Folders of src/ from the top down. A file may import from its own folder, from a folder on a
- * lower line, and from a sibling on the same line, as long as the folders form no circle. Files
- * directly in src/ (version.ts) sit with util at the bottom.
+ * Folders of src/ from the top down (cli: the commands; api: hwr as a library, for notebooks). A
+ * file may import from its own folder, from a folder on a lower line, and from a sibling on the same
+ * line, as long as the folders form no circle. Files directly in src/ (version.ts) sit with util at
+ * the bottom.
  */
 export const LAYERS: readonly (readonly string[])[] = [
   ['cli', 'api'],

@@ -1,11 +1,22 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { decodeImage } from '../../data/image-codec.js';
+import { readImage } from '../../data/image-read.js';
 import { initBackend } from '../../engine/backend.js';
 import { predictProbs } from '../../model/infer.js';
 import { loadModel } from '../../model/io.js';
 import { rgbaToMnist } from '../../preprocess/index.js';
 import { parseIntOption, UsageError } from '../usage-error.js';
+
+/** Largest image the CLI decodes (a 100 Mpx scan); libvips shrinks it while decoding. */
+export const CLI_MAX_PIXELS = 100_000_000;
+
+export async function readFileBytes(file: string): Promise<Uint8Array> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    throw new Error(`cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
 
 export function registerPredict(program: Command): void {
   program
@@ -19,18 +30,16 @@ export function registerPredict(program: Command): void {
       const top = parseIntOption('top', opts.top, 1);
       await initBackend();
       const { model, metadata } = await loadModel(opts.model);
+      // A bad file is reported and skipped: the others are still read; the exit code says so at the end.
+      const failed: string[] = [];
       for (const file of images) {
-        let bytes: Uint8Array;
-        try {
-          bytes = await readFile(file);
-        } catch {
-          throw new UsageError(`cannot read image ${file}`);
-        }
         let pixels: Uint8Array;
         try {
-          pixels = rgbaToMnist(decodeImage(bytes));
+          pixels = rgbaToMnist(await readImage(await readFileBytes(file), { maxPixels: CLI_MAX_PIXELS }));
         } catch (err) {
-          throw new UsageError(`${file}: ${(err as Error).message}`);
+          console.error(`hwr predict: ${file}: ${(err as Error).message}`);
+          failed.push(file);
+          continue;
         }
         const probs = predictProbs(model, pixels, 1, metadata.normalization);
         const ranked = [...probs]
@@ -44,5 +53,9 @@ export function registerPredict(program: Command): void {
           console.log(`${file}: ${ranked[0].label} (${(ranked[0].p * 100).toFixed(1)}%) — top ${rest}`);
         }
       }
+      if (failed.length)
+        throw new UsageError(
+          `${failed.length} of ${images.length} images could not be read: ${failed.join(', ')}`,
+        );
     });
 }

@@ -31,6 +31,19 @@ interface ServeCliOptions {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
+/** A port that cannot be taken is a usage problem: say which flag picks another. */
+export function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  if (err.code === 'EADDRINUSE')
+    return new UsageError(
+      `port ${port} on ${host} is already in use (another hwr serve?): pick a free one with --port N (or PORT=N)`,
+    );
+  if (err.code === 'EACCES')
+    return new UsageError(`no permission to listen on port ${port}: use --port with a number above 1023`);
+  if (err.code === 'EADDRNOTAVAIL')
+    return new UsageError(`${host} is not an address of this machine: check --host`);
+  return err;
+}
+
 export function registerServe(program: Command): void {
   program
     .command('serve')
@@ -53,10 +66,10 @@ export function registerServe(program: Command): void {
       '--no-inference-thread',
       'run forward passes on the event-loop thread (default with one process: on a worker thread beside it)',
     )
-    .option('--body-limit <bytes>', `largest request body (${LIMIT_ENV.bodyLimit}; default 2 MiB)`)
+    .option('--body-limit <bytes>', `largest request body (${LIMIT_ENV.bodyLimit}; default 24 MiB)`)
     .option(
       '--max-image-pixels <n>',
-      `largest image width*height, checked before decoding (${LIMIT_ENV.maxImagePixels}; default 2048*2048)`,
+      `largest image width*height, checked before decoding (${LIMIT_ENV.maxImagePixels}; default 48,000,000)`,
     )
     .option(
       '--max-batch-inputs <n>',
@@ -139,7 +152,9 @@ export function registerServe(program: Command): void {
           logger: { level: opts.logLevel },
         },
         workers,
-      );
+      ).catch((err: NodeJS.ErrnoException) => {
+        throw listenError(err, opts.host, port);
+      });
       if (!server) return; // cluster primary: the workers serve
       server.app.log.info({ url: server.url, docs: `${server.url}/docs` }, 'hwr serve listening');
       installGracefulShutdown(server.app, { timeoutMs: shutdownTimeoutMs });

@@ -1,0 +1,84 @@
+/**
+ * Screenshots for the docs, taken from the real page and server: the draw page on a 390 px phone
+ * (answer, then the saved correction), the admin view and the shipped digits model's report.
+ *
+ *   npm run docs:screenshots        # writes docs/screenshots/*.png
+ *
+ * Serves a copy of models/digits from a temporary folder with a throwaway admin token and feedback
+ * database; draws held-out UNIPEN digits from test/fixtures; needs /usr/bin/chromium.
+ */
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ADMIN_TOKEN_ENV } from '../src/serve/admin.js';
+import { startServer } from '../src/serve/app.js';
+import { buildWebPage, drawFixture, launchChromium, readableFixtures } from '../test/e2e/page-harness.js';
+
+const OUT = resolve('docs/screenshots');
+const TOKEN = `screenshots-${Math.random().toString(36).slice(2)}-token`;
+
+const tmp = mkdtempSync(join(tmpdir(), 'hwr-screenshots-'));
+try {
+  mkdirSync(OUT, { recursive: true });
+  const webDir = join(tmp, 'web');
+  await buildWebPage(webDir);
+  cpSync('models/digits', join(tmp, 'models', 'digits'), { recursive: true });
+  const fixtures = await readableFixtures(
+    join(tmp, 'models', 'digits'),
+    'test/fixtures/strokes/digits.json',
+    10,
+  );
+  process.env[ADMIN_TOKEN_ENV] = TOKEN;
+  const server = await startServer({
+    port: 0,
+    modelsDir: join(tmp, 'models'),
+    dataDir: join(tmp, 'data'),
+    webDir,
+    watch: false,
+    waitForModels: true,
+  });
+  delete process.env[ADMIN_TOKEN_ENV];
+  const browser = await launchChromium();
+  try {
+    // Phone: a few corrections first, so the counts line has numbers.
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
+    const page = await phone.newPage();
+    await page.goto(server.url);
+    await page.locator('body[data-ready="true"]').waitFor();
+    for (const f of fixtures.slice(0, 6)) {
+      await drawFixture(page, f);
+      await page.getByTestId('predict').click();
+      await page.getByTestId('feedback-right').waitFor();
+      await page.getByTestId('feedback-right').click();
+      await page.getByTestId('saved').waitFor();
+    }
+    await drawFixture(page, fixtures[6]);
+    await page.getByTestId('predict').click();
+    await page.getByTestId('feedback-right').waitFor();
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(OUT, 'phone-page.png'), fullPage: true });
+    await page.getByTestId('feedback-label').first().click();
+    await page.getByTestId('saved').waitFor();
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(OUT, 'phone-saved.png'), fullPage: true });
+    await phone.close();
+
+    const desktop = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const admin = await desktop.newPage();
+    await admin.goto(`${server.url}/admin`);
+    await admin.getByTestId('token').fill(TOKEN);
+    await admin.getByTestId('signin').click();
+    await admin.locator('body[data-ready="true"]').waitFor();
+    await admin.screenshot({ path: join(OUT, 'admin.png'), fullPage: true });
+    const report = await desktop.newPage();
+    await report.goto(`${server.url}/api/models/digits/report`);
+    await report.screenshot({ path: join(OUT, 'report.png') });
+    await desktop.close();
+  } finally {
+    await browser.close();
+    await server.app.close();
+  }
+  console.log(`wrote ${OUT}/{phone-page,phone-saved,admin,report}.png`);
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}

@@ -1,0 +1,165 @@
+/**
+ * Ruled lines, squared paper and frames: straight bands of ink that cross (nearly) the whole image,
+ * found along a few slopes (a photo of a sheet is rarely level) and taken out of the ink mask, except
+ * where a stroke crosses them (ink right above and below the band is kept, so a digit written across a
+ * line is not cut in two). A band counts as a line only when it cannot be part of the writing: it runs
+ * well past the writing's extent, or there are several parallel ones that the writing does not touch
+ * (a frame, ruled lines above and below). The bar of a tightly cropped 7 spans the image too, but
+ * fails both tests.
+ */
+import { labelComponents } from './components.js';
+
+/** A row (at the best slope) is a line core when its ink covers this share of the image width. */
+const CORE_COVERAGE = 0.8;
+/** Neighbouring rows with this coverage belong to the same band (anti-aliasing, slope). */
+const EDGE_COVERAGE = 0.4;
+/** Slopes tried, as tangents: -6..6 degrees by 1 degree. */
+const SLOPES = Array.from({ length: 13 }, (_, i) => Math.tan(((i - 6) * Math.PI) / 180));
+/** A band thicker than this share of the image height (or 3 px) is a blob, not a line. */
+const MAX_THICKNESS = 0.08;
+/** Lines must run past the writing: the writing spans at most this share of the line's length. */
+const MAX_WRITING_EXTENT = 0.6;
+
+interface Band {
+  readonly rMin: number;
+  readonly rMax: number;
+}
+
+interface Bands {
+  readonly slope: number;
+  readonly offset: number;
+  readonly bands: Band[];
+}
+
+/** Row index (at `slope`, shifted by `offset`) through pixel (x, y). */
+const rowOf = (x: number, y: number, slope: number, offset: number): number =>
+  Math.round(y - x * slope) + offset;
+
+/** Near-horizontal bands of `mask` at the slope where the fullest row is fullest. */
+function findBands(mask: Uint8Array, width: number, height: number): Bands {
+  const offset = Math.ceil(width * Math.abs(SLOPES[0])) + 1;
+  const rows = height + 2 * offset;
+  const counts = SLOPES.map(() => new Int32Array(rows));
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      if (!mask[y * width + x]) continue;
+      for (let k = 0; k < SLOPES.length; k++) counts[k][rowOf(x, y, SLOPES[k], offset)]++;
+    }
+  let best = 0;
+  let bestK = 6;
+  counts.forEach((c, k) => {
+    for (const v of c)
+      if (v > best || (v === best && Math.abs(k - 6) < Math.abs(bestK - 6))) {
+        best = v;
+        bestK = k;
+      }
+  });
+  const c = counts[bestK];
+  const bands: Band[] = [];
+  const maxThick = Math.max(3, MAX_THICKNESS * height);
+  for (let r = 0; r < rows; r++) {
+    if (c[r] < CORE_COVERAGE * width) continue;
+    let rMin = r;
+    let rMax = r;
+    while (rMin > 0 && c[rMin - 1] >= EDGE_COVERAGE * width) rMin--;
+    while (rMax + 1 < rows && c[rMax + 1] >= EDGE_COVERAGE * width) rMax++;
+    if (rMax - rMin + 1 <= maxThick) bands.push({ rMin, rMax });
+    r = rMax;
+  }
+  return { slope: SLOPES[bestK], offset, bands };
+}
+
+/** Pixels of the mask in the bands, minus the runs where a stroke continues on both sides. */
+function bandPixels(mask: Uint8Array, width: number, height: number, found: Bands): Uint8Array {
+  const line = new Uint8Array(mask.length);
+  const inBand = new Uint8Array(height + 2 * found.offset + 1);
+  for (const b of found.bands) inBand.fill(1, b.rMin, b.rMax + 1);
+  if (found.bands.length === 0) return line;
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const p = y * width + x;
+      if (!mask[p]) continue;
+      if (inBand[rowOf(x, y, found.slope, found.offset)]) line[p] = 1;
+    }
+  const strokeAt = (x: number, y: number): boolean => {
+    if (y < 0 || y >= height) return false;
+    for (let nx = Math.max(0, x - 1); nx <= Math.min(width - 1, x + 1); nx++)
+      if (mask[y * width + nx] && !line[y * width + nx]) return true;
+    return false;
+  };
+  const keep: number[] = [];
+  for (let x = 0; x < width; x++) {
+    for (let y = 0; y < height; y++) {
+      if (!line[y * width + x]) continue;
+      let end = y;
+      while (end + 1 < height && line[(end + 1) * width + x]) end++;
+      if (strokeAt(x, y - 1) && strokeAt(x, end + 1)) for (let k = y; k <= end; k++) keep.push(k * width + x);
+      y = end;
+    }
+  }
+  for (const p of keep) line[p] = 0;
+  return line;
+}
+
+function transpose(src: Uint8Array, width: number, height: number): Uint8Array {
+  const out = new Uint8Array(src.length);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) out[x * height + y] = src[y * width + x];
+  return out;
+}
+
+interface Extent {
+  readonly x0: number;
+  readonly x1: number;
+  readonly y0: number;
+  readonly y1: number;
+}
+
+/** Bounding box of the writing left after removing the candidate lines (specks ignored). */
+function writingExtent(mask: Uint8Array, width: number, height: number): Extent | undefined {
+  const { components } = labelComponents(mask, width, height);
+  const largest = components.reduce((m, c) => Math.max(m, c.area), 0);
+  const kept = components.filter((c) => c.area >= 0.05 * largest);
+  if (kept.length === 0) return undefined;
+  return {
+    x0: Math.min(...kept.map((c) => c.x0)),
+    x1: Math.max(...kept.map((c) => c.x1)),
+    y0: Math.min(...kept.map((c) => c.y0)),
+    y1: Math.max(...kept.map((c) => c.y1)),
+  };
+}
+
+/** Whether the bands of one orientation are lines rather than strokes of the writing (see the file comment). */
+function areLines(found: Bands, width: number, writing: Extent): boolean {
+  if (found.bands.length === 0) return false;
+  if (writing.x1 - writing.x0 + 1 <= MAX_WRITING_EXTENT * width) return true;
+  if (found.bands.length < 2) return false;
+  // Several parallel bands, none touching the writing: rows of the band at the writing's ends.
+  return found.bands.every((b) => {
+    const ends = [writing.x0, writing.x1].map((x) => Math.round(x * found.slope) - found.offset);
+    const top = Math.min(...ends) + b.rMin;
+    const bottom = Math.max(...ends) + b.rMax;
+    return bottom < writing.y0 - 1 || top > writing.y1 + 1;
+  });
+}
+
+/**
+ * The mask pixels that belong to ruled lines, grid lines or frames (1 = line). Crossing strokes are
+ * left to the writing.
+ */
+export function findLinePixels(mask: Uint8Array, width: number, height: number): Uint8Array {
+  const horizontal = findBands(mask, width, height);
+  const maskT = transpose(mask, width, height);
+  const vertical = findBands(maskT, height, width);
+  const hLine = bandPixels(mask, width, height, horizontal);
+  const vLine = transpose(bandPixels(maskT, height, width, vertical), height, width);
+  const rest = new Uint8Array(mask.length);
+  for (let i = 0; i < mask.length; i++) rest[i] = mask[i] && !hLine[i] && !vLine[i] ? 1 : 0;
+  const writing = writingExtent(rest, width, height);
+  const out = new Uint8Array(mask.length);
+  if (!writing) return out;
+  const useH = areLines(horizontal, width, writing);
+  const writingT = { x0: writing.y0, x1: writing.y1, y0: writing.x0, y1: writing.x1 };
+  const useV = areLines(vertical, height, writingT);
+  for (let i = 0; i < mask.length; i++) out[i] = (useH && hLine[i]) || (useV && vLine[i]) ? 1 : 0;
+  return out;
+}

@@ -1,0 +1,194 @@
+// Handwriting on paper through the HTTP API with the shipped digits model: scans and photos generated
+// from MNIST test digits (test/synth/paper.ts, seeded; not the bench's slice or seed), as JSON and as
+// multipart uploads, single digits on /api/predict and 4-digit strips on /api/read.
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEGRADATIONS, digitStrip, mulberry32, ruledPhoto } from '../../test/synth/paper.js';
+import { loadSplit } from '../data/datasets.js';
+import { PIXELS } from '../model/infer.js';
+import { deriveSeed } from '../util/random.js';
+import { buildApp, type HwrApp } from './app.js';
+
+const MODEL_DIR = resolve(fileURLToPath(new URL('../../models/digits', import.meta.url)));
+const haveModel = existsSync(join(MODEL_DIR, 'metadata.json'));
+const FIRST = 7000;
+const COUNT = 20;
+const SEED = 17;
+
+let root: string;
+let hwr: HwrApp;
+let digits: Awaited<ReturnType<typeof loadSplit>>;
+const digit = (i: number) => digits.images.subarray(i * PIXELS, (i + 1) * PIXELS);
+const label = (i: number) => String(digits.labels[i]);
+
+function multipart(fields: Record<string, string>, file: Uint8Array, type = 'image/jpeg') {
+  const boundary = '----hwr-test-boundary';
+  const parts: Buffer[] = [];
+  for (const [name, value] of Object.entries(fields))
+    parts.push(
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`),
+    );
+  parts.push(
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="photo.jpg"\r\nContent-Type: ${type}\r\n\r\n`,
+    ),
+    Buffer.from(file),
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  );
+  return {
+    payload: Buffer.concat(parts),
+    headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+  };
+}
+
+beforeAll(async () => {
+  digits = await loadSplit('mnist', 'test');
+  if (!haveModel) return;
+  root = await mkdtemp(join(tmpdir(), 'hwr-paper-'));
+  await symlink(MODEL_DIR, join(root, 'digits'));
+  hwr = await buildApp({
+    modelsDir: root,
+    dataDir: join(root, 'data'),
+    webDir: false,
+    watch: false,
+    waitForModels: true,
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await hwr?.app.close();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+describe.skipIf(!haveModel)('paper scans and photos on /api/predict', () => {
+  // Each: 20 digits, none refused, at least 19 read right (the bench measures these kinds at 99-100 %).
+  it.each(['touching border', 'frame', 'ruled photo', '16x16 scan'])(
+    'reads %s images',
+    async (kind) => {
+      let right = 0;
+      for (let i = FIRST; i < FIRST + COUNT; i++) {
+        const bytes = await DEGRADATIONS[kind](digit(i), mulberry32(deriveSeed(SEED, kind, i)));
+        const reply = await hwr.app.inject({
+          method: 'POST',
+          url: '/api/predict',
+          payload: { image: Buffer.from(bytes).toString('base64') },
+        });
+        expect(reply.statusCode, reply.body).toBe(200);
+        if (reply.json().label === label(i)) right++;
+      }
+      expect(right).toBeGreaterThanOrEqual(COUNT - 1);
+    },
+    60_000,
+  );
+
+  it('takes a multipart upload (curl -F image=@photo.jpg) and answers as for the JSON body', async () => {
+    const bytes = await ruledPhoto([digit(FIRST)], mulberry32(SEED));
+    const form = await hwr.app.inject({
+      method: 'POST',
+      url: '/api/predict',
+      ...multipart({ topK: '2' }, bytes),
+    });
+    expect(form.statusCode, form.body).toBe(200);
+    const json = await hwr.app.inject({
+      method: 'POST',
+      url: '/api/predict',
+      payload: { image: Buffer.from(bytes).toString('base64'), topK: 2 },
+    });
+    expect(form.json()).toEqual(json.json());
+    expect(form.json().top).toHaveLength(2);
+    const text = await hwr.app.inject({
+      method: 'POST',
+      url: '/api/predict',
+      ...multipart({ image2: 'x' }, bytes),
+    });
+    expect(text.statusCode).toBe(400);
+    expect(text.json().error).toMatch(/image2/);
+  });
+
+  it('accepts a 24 Mpx phone photo over 12 MiB, shrinking it before work', async () => {
+    // Sensor noise makes the JPEG big; the digit is drawn 2000 px tall in the middle.
+    const noise = await sharp({
+      create: {
+        width: 6000,
+        height: 4000,
+        channels: 3,
+        background: '#f2efe6',
+        noise: { type: 'gaussian', mean: 200, sigma: 40 },
+      },
+    })
+      .raw()
+      .toBuffer();
+    const glyph = await sharp(Buffer.from(digit(FIRST).map((v) => 255 - v)), {
+      raw: { width: 28, height: 28, channels: 1 },
+    })
+      .resize(2000, 2000)
+      .toColourspace('srgb')
+      .png()
+      .toBuffer();
+    const photo = await sharp(noise, { raw: { width: 6000, height: 4000, channels: 3 } })
+      .composite([{ input: glyph, left: 2000, top: 1000, blend: 'multiply' }])
+      .jpeg({ quality: 95 })
+      .toBuffer();
+    expect(photo.length).toBeGreaterThan(12 * 2 ** 20);
+    const reply = await hwr.app.inject({ method: 'POST', url: '/api/predict', ...multipart({}, photo) });
+    expect(reply.statusCode, reply.body).toBe(200);
+    expect(reply.json().label).toBe(label(FIRST));
+  }, 180_000);
+
+  it('refuses a decompression bomb (a header claiming 65535x65535) with a 400 before decoding', async () => {
+    const small = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#fff' } })
+      .jpeg()
+      .toBuffer();
+    const sof = small.indexOf(Buffer.from([0xff, 0xc0]));
+    small.writeUInt16BE(65535, sof + 5);
+    small.writeUInt16BE(65535, sof + 7);
+    const reply = await hwr.app.inject({ method: 'POST', url: '/api/predict', ...multipart({}, small) });
+    expect(reply.statusCode).toBe(400);
+    expect(reply.json().error).toMatch(/65535x65535 .* more than the/);
+  });
+});
+
+describe.skipIf(!haveModel)('lines of digits on /api/read', () => {
+  it('reads 4-digit strips whole, left to right, with a box per digit', async () => {
+    let whole = 0;
+    const strips = 10;
+    for (let s = 0; s < strips; s++) {
+      const rand = mulberry32(deriveSeed(SEED, 'strip', s));
+      const picks = Array.from({ length: 4 }, (_, k) => FIRST + 4 * s + k);
+      const bytes = await digitStrip(picks.map(digit), rand);
+      const reply = await hwr.app.inject({
+        method: 'POST',
+        url: '/api/read',
+        payload: { image: Buffer.from(bytes).toString('base64') },
+      });
+      expect(reply.statusCode, reply.body).toBe(200);
+      const body = reply.json();
+      if (body.text === picks.map(label).join('')) whole++;
+      const xs = body.characters.map((c: { box: { x: number } }) => c.box.x);
+      expect(xs).toEqual([...xs].sort((a, b) => a - b));
+      for (const c of body.characters) expect(c.top[0].label).toBe(c.label);
+    }
+    expect(whole).toBeGreaterThanOrEqual(8);
+  }, 60_000);
+
+  it('answers 400 for a blank page and 404 for an unknown model', async () => {
+    const blank = await sharp({ create: { width: 200, height: 80, channels: 3, background: '#fafafa' } })
+      .png()
+      .toBuffer();
+    const image = blank.toString('base64');
+    const none = await hwr.app.inject({ method: 'POST', url: '/api/read', payload: { image } });
+    expect(none.statusCode).toBe(400);
+    expect(none.json().error).toBe('nothing drawn');
+    const unknown = await hwr.app.inject({
+      method: 'POST',
+      url: '/api/read',
+      payload: { image, model: 'nope' },
+    });
+    expect(unknown.statusCode).toBe(404);
+  });
+});

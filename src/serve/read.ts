@@ -1,0 +1,119 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { PreprocessError, type ReadCharacter, readLine } from '../preprocess/index.js';
+import { HttpError } from './http-error.js';
+import { decodeImageInput, pngBase64 } from './inputs.js';
+import type { ServeMetrics } from './metrics.js';
+import type { ModelRegistry } from './registry.js';
+import { resolveModel } from './routes.js';
+import { ErrorReply, InputFields } from './schemas.js';
+
+const DEFAULT_TOP_K = 3;
+
+export const ReadBody = z.strictObject({
+  image: InputFields.image
+    .unwrap()
+    .describe('Base64 PNG or JPEG of one line of handwriting (or multipart field "image")'),
+  model: z.string().min(1).max(100).optional().describe('Model name (default "digits"; "letters" reads a-z)'),
+  topK: z
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .optional()
+    .describe('How many classes to list per character (default 3)'),
+});
+
+const Box = z.object({
+  x: z.number().int(),
+  y: z.number().int(),
+  width: z.number().int(),
+  height: z.number().int(),
+});
+
+export const ReadCharacterReply = z.object({
+  box: Box.describe('Where the character is, in pixels of the upright image as sent'),
+  label: z.string(),
+  confidence: z.number(),
+  top: z.array(z.object({ label: z.string(), p: z.number() })),
+  input: z
+    .string()
+    .describe('Base64 PNG of the 28x28 crop the model saw (send it back with a label as feedback)'),
+});
+
+export const ReadReply = z.object({
+  text: z.string().describe('The labels left to right'),
+  characters: z.array(ReadCharacterReply),
+  model: z.object({ name: z.string(), version: z.string() }),
+});
+export type ReadReply = z.infer<typeof ReadReply>;
+
+export interface ReadDeps {
+  readonly registry: ModelRegistry;
+  readonly metrics: ServeMetrics;
+  readonly defaultModel: string;
+  readonly maxImagePixels: number;
+}
+
+/**
+ * POST /api/read: a photo or scan of a line of handwriting → its characters, left to right, each with
+ * its box, label and top-k (segmentation in src/preprocess/segment.ts).
+ */
+export function registerReadRoute(app: FastifyInstance, deps: ReadDeps): void {
+  app.withTypeProvider<ZodTypeProvider>().post(
+    '/api/read',
+    {
+      schema: {
+        summary: 'Read a line of handwriting (a number, a word) from a photo or scan',
+        description: 'JSON {"image": base64} or multipart/form-data with an "image" file.',
+        body: ReadBody,
+        response: {
+          200: ReadReply,
+          400: ErrorReply,
+          404: ErrorReply,
+          413: ErrorReply,
+          415: ErrorReply,
+          503: ErrorReply,
+        },
+      },
+    },
+    async (request) => {
+      const model = resolveModel(deps.registry, request.body.model, deps.defaultModel);
+      const image = await decodeImageInput(request.body.image, deps.maxImagePixels);
+      let crops: ReadCharacter[];
+      try {
+        crops = await readLine(image, (pixels) => Promise.all(pixels.map((p) => model.predictor.predict(p))));
+      } catch (err) {
+        if (err instanceof PreprocessError) throw HttpError.badRequest(err.message);
+        throw err;
+      }
+      const scale =
+        Math.max(image.original.width, image.original.height) / Math.max(image.width, image.height);
+      const classes = model.metadata.classes;
+      const topK = request.body.topK ?? DEFAULT_TOP_K;
+      const characters = crops.map((c) => {
+        const p = c.probs;
+        const order = Array.from(p.keys()).sort((a, b) => p[b] - p[a]);
+        deps.metrics.predictions.inc({ model: model.name, label: classes[order[0]] });
+        return {
+          box: {
+            x: Math.round(c.box.x * scale),
+            y: Math.round(c.box.y * scale),
+            width: Math.round(c.box.width * scale),
+            height: Math.round(c.box.height * scale),
+          },
+          label: classes[order[0]],
+          confidence: p[order[0]],
+          top: order.slice(0, topK).map((i) => ({ label: classes[i], p: p[i] })),
+          input: pngBase64(c.pixels),
+        };
+      });
+      return {
+        text: characters.map((c) => c.label).join(''),
+        characters,
+        model: { name: model.name, version: model.version },
+      };
+    },
+  );
+}
