@@ -34,8 +34,10 @@ import { loadSplit } from '../src/data/datasets.js';
 import { initBackend } from '../src/engine/backend.js';
 import { buildModel } from '../src/model/archs.js';
 import { PIXELS } from '../src/model/infer.js';
-import { readMetadata } from '../src/model/io.js';
+import { loadModel, readMetadata } from '../src/model/io.js';
+import { type Stroke, strokesToMnist } from '../src/preprocess/index.js';
 import { serveWorkers } from '../src/serve/cluster.js';
+import { Predictor } from '../src/serve/predictor.js';
 import { saveTestModel } from '../src/serve/testing.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -337,6 +339,53 @@ async function measure(
   return result;
 }
 
+/**
+ * What one strokes request costs in each stage, measured in this process on one thread before the
+ * servers start (median of 200 passes of `batch` requests, per request): rendering the 28x28 image,
+ * the stroke features, the image CNN's pass, each part's pass and the fusion. The servers run the
+ * same code (Predictor.answerNow is one pass of both networks plus the fusion).
+ */
+async function partCosts(modelDir: string, strokes: Stroke[], batch: number): Promise<string> {
+  await initBackend({ threads: 1 });
+  const loaded = await loadModel(modelDir);
+  const predictor = new Predictor(loaded);
+  const timeMs = (fn: () => void): number => {
+    for (let i = 0; i < 20; i++) fn(); // warm-up
+    const runs: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const t0 = performance.now();
+      fn();
+      runs.push(performance.now() - t0);
+    }
+    runs.sort((a, b) => a - b);
+    return runs[runs.length >> 1] / batch;
+  };
+  const pixels = strokesToMnist(strokes);
+  const inputs = Array.from({ length: batch }, () => ({ pixels, strokes }));
+  const images = new Uint8Array(batch * PIXELS);
+  for (let i = 0; i < batch; i++) images.set(pixels, i * PIXELS);
+  const render = timeMs(() => {
+    for (let i = 0; i < batch; i++) strokesToMnist(strokes);
+  });
+  const image = timeMs(() => predictor.predictNow(images, batch));
+  const whole = timeMs(() => predictor.answerNow(inputs));
+  const imageOnly = timeMs(() => predictor.answerNow(inputs.map((x) => ({ pixels: x.pixels }))));
+  const parts = loaded.parts.map((p) => p.name).join(' + ');
+  predictor.close();
+  const us = (ms: number) => `${(ms * 1000).toFixed(0)} µs`;
+  if (loaded.parts.length === 0)
+    return `per strokes request (batch ${batch}, 1 thread): render ${us(render)}, image CNN ${us(image)}; no parts (image-only model)`;
+  return (
+    `per strokes request (batch ${batch}, 1 thread): render ${us(render)}, image CNN ${us(image)}, ` +
+    `${parts} (features + pass + fusion) ${us(whole - imageOnly)}; the whole pass ${us(whole)}`
+  );
+}
+
+/** The first value of a comma-separated list option. */
+function list0(name: 'batch'): string {
+  return (args[name] as string).split(',')[0];
+}
+
 async function main(): Promise<void> {
   // Options are checked before anything is created or started.
   const client = pickClient(args.client as string);
@@ -353,7 +402,15 @@ async function main(): Promise<void> {
     await mkdir(modelsDir);
     await symlink(shipped, join(modelsDir, modelName));
     const meta = await readMetadata(shipped);
-    modelNote = `models/${modelName} (${meta.arch}, ${meta.params} params, version ${meta.version})`;
+    const parts = Object.entries(meta.parts ?? {}).map(([n, p]) => `${n}: ${p.arch}, ${p.params} params`);
+    const fusion = meta.fusion
+      ? `; fused log-linear ${Object.entries(meta.fusion.weights)
+          .map(([n, w]) => `${n} ${w}`)
+          .join(', ')}`
+      : '';
+    modelNote =
+      `models/${modelName} (${meta.arch}, ${meta.params} params, version ${meta.version}` +
+      `${parts.length ? `; parts ${parts.join('; ')}` : ''}${fusion})`;
   } else {
     await initBackend();
     const meta = await saveTestModel(join(modelsDir, 'digits'), {
@@ -384,8 +441,13 @@ async function main(): Promise<void> {
     'strokes',
     JSON.stringify({ strokes: fixture.samples[0].strokes, ...named }),
   );
+  const costs = await partCosts(
+    join(modelsDir, modelName),
+    fixture.samples[0].strokes,
+    Number(list0('batch')),
+  );
   console.log(
-    `hwr model: ${modelNote}\nbodies: pixels ${pixelsBody.json.length} B, strokes ${strokesBody.json.length} B; ` +
+    `hwr model: ${modelNote}\n${costs}\nbodies: pixels ${pixelsBody.json.length} B, strokes ${strokesBody.json.length} B; ` +
       `${args.connections} connections, ${args.duration} s per case after ${args.warmup} s warm-up; client ${client}` +
       `${client === 'autocannon' ? ' (wrk not found: apt-get install wrk for a client that takes ~10x less CPU)' : ''}\n`,
   );
@@ -521,11 +583,13 @@ async function main(): Promise<void> {
       const best = Math.max(...peerRps[c.kind]);
       const ratio = rps / best;
       const p99 = median(c.ours.map((o) => o.p99));
-      const meets = ratio >= 3 && p99 <= 50 ? 'meets' : 'misses';
+      // Strokes (the fused model's input) have the tighter target of issue 16.
+      const target = c.kind === 'strokes' ? { ratio: 5, p99: 10 } : { ratio: 3, p99: 50 };
+      const meets = ratio >= target.ratio && p99 <= target.p99 ? 'meets' : 'misses';
       summary.push(
         `${c.label.padEnd(44)} ${rps.toFixed(0)} req/s = ${ratio.toFixed(2)}x the peer's best ${best.toFixed(0)} req/s` +
           ` (paired rounds: ${c.ratios.map((x) => `${x.toFixed(2)}x`).join(', ')}), p99 ${p99.toFixed(1)} ms` +
-          ` (${meets} the >= 3x at p99 <= 50 ms target)` +
+          ` (${meets} the >= ${target.ratio}x at p99 <= ${target.p99} ms target)` +
           (c.cpuRatios.length ? `; peer/hwr CPU per request ${median(c.cpuRatios).toFixed(2)}x` : ''),
       );
     }

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { IMAGE_SIZE, PIXELS, predictProbs } from './infer.js';
-import { loadModel, MODEL_FILE, ModelError, readLayersModel, readMetadata } from './io.js';
+import { disposeLoaded, loadModel, MODEL_FILE, ModelError, readMetadata } from './io.js';
 import type { ModelMetadata } from './metadata.js';
 
 /**
@@ -35,25 +35,11 @@ export function checkProbabilities(probs: ArrayLike<number>, dir: string): void 
     throw new ModelError(`${dir}: outputs sum to ${sum.toFixed(4)}, not 1 (no softmax?)`);
 }
 
-function outputCount(model: tfl.LayersModel): number | null {
-  const out = model.outputs[0].shape;
-  return out[out.length - 1];
-}
-
-async function verifyParts(dir: string, metadata: ModelMetadata): Promise<void> {
-  for (const [name, part] of Object.entries(metadata.parts ?? {})) {
+/** Parts must record their weights too (loadModel checks them only when recorded). */
+function checkPartsRecorded(dir: string, metadata: ModelMetadata): void {
+  for (const [name, part] of Object.entries(metadata.parts ?? {}))
     if (!part.weights)
       throw new ModelError(`${dir}: part "${name}" has no weights size and sha256 in metadata.json`);
-    const model = await readLayersModel(join(dir, part.dir), part.weights);
-    try {
-      if (outputCount(model) !== metadata.classes.length)
-        throw new ModelError(
-          `${dir}/${part.dir}: part "${name}" has ${outputCount(model)} outputs but metadata lists ${metadata.classes.length} classes`,
-        );
-    } finally {
-      model.dispose();
-    }
-  }
 }
 
 /**
@@ -66,14 +52,15 @@ export async function verifyModelDir(dir: string): Promise<ModelMetadata> {
     throw new ModelError(
       `${dir}: metadata.json records no weights size and sha256, so the weights cannot be checked (hwr train and hwr models add record them)`,
     );
-  const { model } = await loadModel(dir);
+  checkPartsRecorded(dir, metadata);
+  // loadModel checks every part as well: weights, outputs against the classes, stroke inputs, fusion.
+  const loaded = await loadModel(dir);
   try {
-    checkInputShape(model, dir);
-    checkProbabilities(predictProbs(model, new Uint8Array(PIXELS), 1, metadata.normalization), dir);
+    checkInputShape(loaded.model, dir);
+    checkProbabilities(predictProbs(loaded.model, new Uint8Array(PIXELS), 1, metadata.normalization), dir);
   } finally {
-    model.dispose();
+    disposeLoaded(loaded);
   }
-  await verifyParts(dir, metadata);
   return metadata;
 }
 

@@ -87,10 +87,12 @@ beforeAll(async () => {
   process.env.HWR_ADMIN_TOKEN = TOKEN;
   root = await mkdtemp(join(tmpdir(), 'hwr-retrain-'));
   const train = await loadSplit('mnist', 'train');
-  // The shipped model: a plain directory, trained for a few seconds on 3000 MNIST digits.
+  // The shipped model: a plain directory, trained for a few seconds on 3000 MNIST digits, fused with
+  // a stroke part at weight 0 (answers are the CNN's, as with a part not fitted to help yet).
   await saveTestModel(join(root, 'models', 'digits'), {
     trainOn: subset(train, range(0, 3000)),
     version: 'base',
+    strokes: { fusion: { image: 1, strokes: 0 } },
   });
   hwr = await buildApp({
     modelsDir: join(root, 'models'),
@@ -168,6 +170,10 @@ describe('improving from feedback', () => {
     const gate = meta.extra?.gate as GateDecision;
     expect(meta.parentVersion).toBe('v0001');
     expect(gate.passed).toBe(true);
+    // The stroke part is carried over unchanged (same weights) with its fusion weights.
+    const base = await readMetadata(join(dir, 'v0001'));
+    expect(meta.parts?.strokes.weights?.sha256).toBe(base.parts?.strokes.weights?.sha256);
+    expect(meta.fusion?.weights).toEqual({ image: 1, strokes: 0 });
     expect(gate.test.delta).toBeGreaterThanOrEqual(-0.002);
     console.log(
       `writer style (unseen writers, ${unseenSamples.length} digits): ${(before.accuracy * 100).toFixed(1)}% -> ${(after.accuracy * 100).toFixed(1)}%` +

@@ -6,7 +6,7 @@ import { initBackend } from '../engine/backend.js';
 import { compareResults, evaluateModel } from '../eval/index.js';
 import { isArchName } from '../model/archs.js';
 import { PIXELS } from '../model/infer.js';
-import { loadModel, ModelError, saveModel } from '../model/io.js';
+import { disposeLoaded, type LoadedModel, loadModel, ModelError, saveModel } from '../model/io.js';
 import type { ModelMetadata } from '../model/metadata.js';
 import { ModelStore, StoreError, servedDir } from '../store/store.js';
 import { type AugmentOptions, NO_AUGMENT } from '../train/augment.js';
@@ -86,6 +86,30 @@ function augmentOf(meta: ModelMetadata): AugmentOptions {
 async function adoptedVersion(store: ModelStore, name: string): Promise<string | null> {
   const { history } = await store.inspect(name);
   return history.events.find((e) => e.action === 'adopt')?.version ?? null;
+}
+
+/**
+ * The stroke parts of a fused base, carried into the candidate unchanged: the fine-tune touches the
+ * image CNN only, so each part keeps its weights and test accuracy and the fusion its weights. The
+ * fusion's accuracy figures were measured with the base's CNN and are left out (stale otherwise).
+ */
+function carriedParts(base: LoadedModel): {
+  metadata: Pick<ModelMetadata, 'parts' | 'fusion'>;
+  nets: Record<string, LoadedModel['model']>;
+} {
+  const { parts, fusion } = base.metadata;
+  if (!parts || !fusion) return { metadata: {}, nets: {} };
+  return {
+    metadata: {
+      parts,
+      fusion: {
+        method: fusion.method,
+        weights: fusion.weights,
+        fittedOn: `${fusion.fittedOn}; carried unchanged from ${base.metadata.version} by retrain (image CNN fine-tuned)`,
+      },
+    },
+    nets: Object.fromEntries(base.parts.map((p) => [p.name, p.model])),
+  };
 }
 
 /**
@@ -183,12 +207,15 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
   const baseInfo = { name: meta.name, version: meta.version, dir: baseDir };
   if (trained.interrupted) {
     trained.model.dispose();
+    for (const p of base.parts) p.model.dispose();
     return { candidateDir: resolve(options.out), base: baseInfo, feedback: feedbackInfo, interrupted: true };
   }
 
   // Judge the candidate as saved (reloaded from disk), like hwr train does.
+  const carried = carriedParts(base);
   const draft: ModelMetadata = {
     ...trained.metadata,
+    ...carried.metadata,
     parentVersion: meta.version,
     dataset: {
       ...trained.metadata.dataset,
@@ -197,8 +224,10 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
   };
   await saveModel(trained.model, draft, options.out, {
     weights: (meta.weights?.dtype as 'float32' | 'float16' | undefined) ?? 'float32',
+    parts: carried.nets,
   });
   trained.model.dispose();
+  for (const p of base.parts) p.model.dispose();
   const candidate = await loadModel(options.out);
   const candTest = evaluateModel(candidate, test, { ...evalOpts, datasetName: `${datasetName} test` });
   const candHoldout = evaluateModel(candidate, holdout, { ...evalOpts, datasetName: 'feedback holdout' });
@@ -220,8 +249,9 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
   };
   await saveModel(candidate.model, final, options.out, {
     weights: (meta.weights?.dtype as 'float32' | 'float16' | undefined) ?? 'float32',
+    parts: Object.fromEntries(candidate.parts.map((p) => [p.name, p.model])),
   });
-  candidate.model.dispose(); // the base model object was trained in place and disposed above
+  disposeLoaded(candidate); // the base model object was trained in place and disposed above
 
   let promoted: string | undefined;
   if (options.promote && gate.passed) {

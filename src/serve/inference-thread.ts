@@ -2,21 +2,40 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { LoadedPart } from '../model/io.js';
 import type { Normalization } from '../model/metadata.js';
+import type { PartBatch, PassOutput } from './forward-pass.js';
 
 /** Messages to the worker (./inference-worker.ts). */
 export type ToWorker =
-  | { type: 'load'; id: number; key: string; artifacts: tf.io.ModelArtifacts; norm: Normalization }
-  | { type: 'run'; id: number; key: string; pixels: ArrayBuffer; n: number }
+  | {
+      type: 'load';
+      id: number;
+      key: string;
+      artifacts: tf.io.ModelArtifacts;
+      norm: Normalization;
+      parts: { name: string; artifacts: tf.io.ModelArtifacts }[];
+    }
+  | { type: 'run'; id: number; key: string; pixels: ArrayBuffer; n: number; parts: PartMessage[] }
   | { type: 'unload'; key: string };
+
+/** A part's stroke features in a run message (transferred buffers). */
+export interface PartMessage {
+  part: string;
+  seq: ArrayBuffer;
+  side: ArrayBuffer;
+  n: number;
+  points: number;
+  channels: number;
+}
 
 type FromWorker =
   | { type: 'done'; id: number }
-  | { type: 'probs'; id: number; probs: Float32Array }
+  | ({ type: 'probs'; id: number } & PassOutput)
   | { type: 'error'; id: number; message: string };
 
 interface Waiting {
-  resolve(value: Float32Array | undefined): void;
+  resolve(value: PassOutput | undefined): void;
   reject(err: Error): void;
 }
 
@@ -69,7 +88,7 @@ export class InferenceThread {
     if (!w) return;
     this.waiting.delete(msg.id);
     if (msg.type === 'error') w.reject(new Error(msg.message));
-    else w.resolve(msg.type === 'probs' ? msg.probs : undefined);
+    else w.resolve(msg.type === 'probs' ? { probs: msg.probs, parts: msg.parts } : undefined);
   }
 
   private fail(err: Error): void {
@@ -89,7 +108,7 @@ export class InferenceThread {
   private send(
     msg: ToWorker & { id: number },
     transfer: ArrayBuffer[] = [],
-  ): Promise<Float32Array | undefined> {
+  ): Promise<PassOutput | undefined> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.waiting.set(msg.id, { resolve, reject });
@@ -97,25 +116,43 @@ export class InferenceThread {
     });
   }
 
-  /** Copies a loaded model into the thread under `key`. */
-  async load(key: string, model: tfl.LayersModel, norm: Normalization): Promise<void> {
-    let artifacts: tf.io.ModelArtifacts | undefined;
-    await model.save(
-      tf.io.withSaveHandler(async (a) => {
-        artifacts = a;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }),
-    );
-    if (!artifacts) throw new Error('model.save produced no artifacts');
-    await this.send({ type: 'load', id: this.nextId++, key, artifacts, norm });
+  /** Copies a loaded model and its parts into the thread under `key`. */
+  async load(
+    key: string,
+    model: tfl.LayersModel,
+    norm: Normalization,
+    parts: readonly LoadedPart[] = [],
+  ): Promise<void> {
+    const artifacts = await artifactsOf(model);
+    const partArtifacts = [];
+    for (const p of parts) partArtifacts.push({ name: p.name, artifacts: await artifactsOf(p.model) });
+    await this.send({ type: 'load', id: this.nextId++, key, artifacts, norm, parts: partArtifacts });
   }
 
-  /** Probabilities [n, classes] for n images (n·784 bytes, copied). */
-  async run(key: string, pixels: Uint8Array, n: number): Promise<Float32Array> {
+  /**
+   * One pass: the image CNN's probabilities [n, classes] for n images (n·784 bytes) and each given
+   * part's for its stroke features (inputs are copied).
+   */
+  async run(
+    key: string,
+    pixels: Uint8Array,
+    n: number,
+    parts: readonly PartBatch[] = [],
+  ): Promise<PassOutput> {
     const copy = pixels.slice().buffer;
-    const probs = await this.send({ type: 'run', id: this.nextId++, key, pixels: copy, n }, [copy]);
-    if (!probs) throw new Error('inference thread answered without probabilities');
-    return probs;
+    const transfer: ArrayBuffer[] = [copy];
+    const partMessages = parts.map((p): PartMessage => {
+      const seq = p.seq.slice().buffer;
+      const side = p.side.slice().buffer;
+      transfer.push(seq, side);
+      return { part: p.part, seq, side, n: p.n, points: p.points, channels: p.channels };
+    });
+    const out = await this.send(
+      { type: 'run', id: this.nextId++, key, pixels: copy, n, parts: partMessages },
+      transfer,
+    );
+    if (!out) throw new Error('inference thread answered without probabilities');
+    return out;
   }
 
   unload(key: string): void {
@@ -126,4 +163,16 @@ export class InferenceThread {
     this.stop(new Error('inference thread closed'));
     await this.worker.terminate();
   }
+}
+
+async function artifactsOf(model: tfl.LayersModel): Promise<tf.io.ModelArtifacts> {
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  if (!artifacts) throw new Error('model.save produced no artifacts');
+  return artifacts;
 }

@@ -6,20 +6,13 @@ import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '../engine/backend.js';
-import { compileFused, type FusedForward } from '../model/fused.js';
-import type { Normalization } from '../model/metadata.js';
+import { compileFused } from '../model/fused.js';
+import { type PassModels, runPass } from './forward-pass.js';
 import type { ToWorker } from './inference-thread.js';
-import { forwardProbs } from './predictor.js';
-
-interface Held {
-  readonly model: tfl.LayersModel;
-  readonly fused: FusedForward | undefined;
-  readonly norm: Normalization;
-}
 
 const port = parentPort;
 if (!port) throw new Error('inference-worker.ts runs as a worker thread');
-const models = new Map<string, Held>();
+const models = new Map<string, PassModels>();
 // One wasm thread: the event loop's thread is the other core's user.
 const ready = initBackend({ threads: 1 });
 
@@ -28,18 +21,36 @@ async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case 'load': {
       const model = await tfl.loadLayersModel(tf.io.fromMemory(msg.artifacts));
-      models.set(msg.key, { model, fused: compileFused(model), norm: msg.norm });
+      const parts = new Map<string, tfl.LayersModel>();
+      for (const p of msg.parts) parts.set(p.name, await tfl.loadLayersModel(tf.io.fromMemory(p.artifacts)));
+      models.set(msg.key, { model, fused: compileFused(model), norm: msg.norm, parts });
       port?.postMessage({ type: 'done', id: msg.id });
       return;
     }
     case 'run': {
       const held = models.get(msg.key);
       if (!held) throw new Error(`model ${msg.key} is not loaded in the inference thread`);
-      // A fresh buffer: a backend may hand out a view of its heap, which must not be transferred.
-      const probs = new Float32Array(
-        forwardProbs(held.model, held.fused, held.norm, new Uint8Array(msg.pixels), msg.n),
-      );
-      port?.postMessage({ type: 'probs', id: msg.id, probs }, [probs.buffer as ArrayBuffer]);
+      const out = runPass(held, {
+        pixels: new Uint8Array(msg.pixels),
+        n: msg.n,
+        parts: msg.parts.map((p) => ({
+          part: p.part,
+          seq: new Float32Array(p.seq),
+          side: new Float32Array(p.side),
+          n: p.n,
+          points: p.points,
+          channels: p.channels,
+        })),
+      });
+      // Fresh buffers: a backend may hand out a view of its heap, which must not be transferred.
+      const probs = new Float32Array(out.probs);
+      const parts: Record<string, Float32Array> = {};
+      const transfer: ArrayBuffer[] = [probs.buffer as ArrayBuffer];
+      for (const [name, p] of Object.entries(out.parts)) {
+        parts[name] = new Float32Array(p);
+        transfer.push(parts[name].buffer as ArrayBuffer);
+      }
+      port?.postMessage({ type: 'probs', id: msg.id, probs, parts }, transfer);
       return;
     }
     case 'unload': {
@@ -47,6 +58,7 @@ async function handle(msg: ToWorker): Promise<void> {
       models.delete(msg.key);
       held?.fused?.dispose();
       held?.model.dispose();
+      for (const net of held?.parts.values() ?? []) net.dispose();
       return;
     }
   }

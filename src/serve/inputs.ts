@@ -2,7 +2,13 @@ import { DataError } from '../data/dataset.js';
 import { encodeGrayPng } from '../data/image-codec.js';
 import { type ReadImage, readImage } from '../data/image-read.js';
 import { IMAGE_SIZE, PIXELS } from '../model/infer.js';
-import { PreprocessError, rgbaToMnist, safeParseStrokes, strokesToMnist } from '../preprocess/index.js';
+import {
+  PreprocessError,
+  rgbaToMnist,
+  type Stroke,
+  safeParseStrokes,
+  strokesToMnist,
+} from '../preprocess/index.js';
 import type { InputKind } from '../store/feedback-store.js';
 import { HttpError } from './http-error.js';
 import type { InputValue } from './schemas.js';
@@ -19,6 +25,8 @@ export interface DecodedInput {
   readonly pixels: Uint8Array;
   /** The input as the client sent it, for the feedback store. */
   readonly raw: unknown;
+  /** The checked strokes of a strokes input, for the stroke parts of a fused model. */
+  readonly strokes?: Stroke[];
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -49,7 +57,12 @@ export async function decodeInput(
     if (input.strokes !== undefined) {
       const parsed = safeParseStrokes(input.strokes);
       if (!parsed.success) throw parsed.error;
-      return { kind: 'strokes', pixels: strokesToMnist(parsed.data), raw: input.strokes };
+      return {
+        kind: 'strokes',
+        pixels: strokesToMnist(parsed.data),
+        raw: input.strokes,
+        strokes: parsed.data,
+      };
     }
     if (input.image !== undefined) {
       const image = await readImage(base64Bytes(input.image, where), { maxPixels: maxImagePixels });

@@ -1,8 +1,12 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { compileFused, type FusedForward } from '../model/fused.js';
-import { PIXELS, predictProbs, toInputTensor } from '../model/infer.js';
-import type { LoadedModel } from '../model/io.js';
-import type { Normalization } from '../model/metadata.js';
+import { fuseLogLinear } from '../model/fusion.js';
+import { PIXELS } from '../model/infer.js';
+import { disposeLoaded, type LoadedModel, type LoadedPart } from '../model/io.js';
+import type { Fusion } from '../model/metadata.js';
+import { type StrokeFeatures, strokeFeatures } from '../preprocess/stroke-features.js';
+import type { Stroke } from '../preprocess/types.js';
+import { forwardProbs, type PartBatch, type PassInput, type PassOutput, runParts } from './forward-pass.js';
 import type { InferenceThread } from './inference-thread.js';
 
 export interface BatchingOptions {
@@ -26,63 +30,76 @@ export const NO_BATCHING: BatchingOptions = { maxBatch: 1, maxWaitMs: 0 };
  */
 export const DEFAULT_BATCHING: BatchingOptions = { maxBatch: 4, maxWaitMs: 0, maxInFlight: 2 };
 
-/** Larger passes (batch requests) go through model.predict in chunks of 64, bounding memory. */
-const MAX_FUSED_BATCH = 64;
-
-/**
- * Probabilities [n, classes] for n images (n * 784 bytes) in one pass: through the fused plan when
- * there is one and the batch is small, else `model.predict` in chunks. Used on the event loop's thread
- * and in the inference thread alike.
- */
-export function forwardProbs(
-  model: tfl.LayersModel,
-  fused: FusedForward | undefined,
-  norm: Normalization,
-  pixels: Uint8Array,
-  n: number,
-): Float32Array {
-  if (!fused || n > MAX_FUSED_BATCH) return predictProbs(model, pixels, n, norm, MAX_FUSED_BATCH);
-  const x = toInputTensor(pixels, n, norm);
-  try {
-    const y = fused.run(x);
-    try {
-      return y.dataSync() as Float32Array;
-    } finally {
-      y.dispose();
-    }
-  } finally {
-    x.dispose();
-  }
-}
-
-/** The images of queued predictions, one after another. */
-function concatPixels(batch: readonly Pending[]): Uint8Array {
-  const input = new Uint8Array(batch.length * PIXELS);
-  batch.forEach((p, i) => {
-    input.set(p.pixels, i * PIXELS);
-  });
-  return input;
-}
-
-interface Pending {
+/** One input to classify: its 28x28 image (784 bytes), and its pen strokes when it was drawn. */
+export interface PredictInput {
   readonly pixels: Uint8Array;
-  readonly resolve: (probs: Float32Array) => void;
+  readonly strokes?: readonly Stroke[];
+}
+
+/** What a model answered for one input. */
+export interface Answer {
+  /** The served probabilities: the fusion of every part when several answered, else the image CNN's. */
+  readonly probs: Float32Array;
+  /** Each part's own probabilities (`image` is the root CNN), present when the answer is fused. */
+  readonly parts?: Readonly<Record<string, Float32Array>>;
+}
+
+/** An input with the features each stroke part reads (only for strokes input on a model with parts). */
+interface Prepared {
+  readonly pixels: Uint8Array;
+  readonly features?: ReadonlyMap<string, StrokeFeatures>;
+}
+
+interface Pending extends Prepared {
+  readonly resolve: (answer: Answer) => void;
   readonly reject: (err: unknown) => void;
 }
 
+/** One pass's input: every image, and per part the features of the inputs that have them, in batch order. */
+function passInput(batch: readonly Prepared[], parts: readonly LoadedPart[]): PassInput {
+  const pixels = new Uint8Array(batch.length * PIXELS);
+  batch.forEach((p, i) => {
+    pixels.set(p.pixels, i * PIXELS);
+  });
+  const partBatches: PartBatch[] = [];
+  for (const { name } of parts) {
+    const rows = batch.flatMap((p) => p.features?.get(name) ?? []);
+    if (rows.length === 0) continue;
+    const seq = new Float32Array(rows.length * rows[0].seq.length);
+    const side = new Float32Array(rows.length * rows[0].side.length);
+    rows.forEach((f, i) => {
+      seq.set(f.seq, i * f.seq.length);
+      side.set(f.side, i * f.side.length);
+    });
+    const { channels } = rows[0];
+    partBatches.push({
+      part: name,
+      seq,
+      side,
+      n: rows.length,
+      points: rows[0].seq.length / channels,
+      channels,
+    });
+  }
+  return { pixels, n: batch.length, parts: partBatches };
+}
+
 /**
- * Runs one model. With micro-batching, concurrent single-image predictions are collected for at most
- * `maxWaitMs` (or until `maxBatch` are queued) and answered from one forward pass. With an inference
- * thread (`useThread`), those passes run there, one at a time, while requests keep queueing here: the
- * next pass starts as soon as the previous one answers.
+ * Runs one model and its parts. With micro-batching, concurrent predictions are collected for at most
+ * `maxWaitMs` (or until `maxBatch` are queued) and answered from one forward pass: the image CNN over
+ * every input, each stroke part over the inputs drawn as strokes. With an inference thread
+ * (`useThread`), those passes run there while requests keep queueing here: the next pass starts as
+ * soon as a pass slot frees. Fusing the parts' answers (a few dozen numbers) happens here.
  */
 export class Predictor {
   readonly numClasses: number;
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private closed = false;
-  /** Fused inference plan (./fused.ts), or undefined for models it does not cover. */
+  /** Fused inference plan of the image CNN (./fused.ts), or undefined for models it does not cover. */
   private readonly fused: FusedForward | undefined;
+  private readonly fusion: Pick<Fusion, 'weights'>;
+  private readonly partNets: ReadonlyMap<string, tfl.LayersModel>;
   /** The inference thread holding a copy of this model under `key`, once loaded there. */
   private offload: { thread: InferenceThread; key: string } | undefined;
   /** Passes sent to the inference thread and not answered yet. */
@@ -94,14 +111,17 @@ export class Predictor {
   ) {
     this.numClasses = loaded.metadata.classes.length;
     this.fused = compileFused(loaded.model);
+    // loadModel refuses parts without fusion weights; an image-only model never fuses.
+    this.fusion = loaded.metadata.fusion ?? { weights: { image: 1 } };
+    this.partNets = new Map(loaded.parts.map((p) => [p.name, p.model]));
   }
 
   /**
-   * Copies the model into an inference thread and runs queued predictions there from now on. Throws
-   * (and keeps predicting on this thread) if the copy fails.
+   * Copies the model and its parts into an inference thread and runs queued predictions there from
+   * now on. Throws (and keeps predicting on this thread) if the copy fails.
    */
   async useThread(thread: InferenceThread, key: string): Promise<void> {
-    await thread.load(key, this.loaded.model, this.loaded.metadata.normalization);
+    await thread.load(key, this.loaded.model, this.loaded.metadata.normalization, this.loaded.parts);
     this.offload = { thread, key };
   }
 
@@ -115,24 +135,41 @@ export class Predictor {
     return this.fused !== undefined;
   }
 
-  /** Probabilities for n images (n * 784 bytes), computed now, in one pass. */
+  /** The image CNN's probabilities for n images (n * 784 bytes), computed now, in one pass. */
   predictNow(pixels: Uint8Array, n: number): Float32Array {
     if (this.closed) throw new Error('model was unloaded');
     return forwardProbs(this.loaded.model, this.fused, this.loaded.metadata.normalization, pixels, n);
   }
 
-  /** Probabilities for one image (784 bytes). */
-  predict(pixels: Uint8Array): Promise<Float32Array> {
+  /** Answers for many inputs, computed now, in one pass (stroke features are computed first). */
+  answerNow(inputs: readonly PredictInput[]): Answer[] {
+    const batch = inputs.map((input) => this.prepare(input));
+    return this.answers(batch, this.passNow(passInput(batch, this.loaded.parts)));
+  }
+
+  /** The image CNN's probabilities for one image (784 bytes). */
+  async predict(pixels: Uint8Array): Promise<Float32Array> {
+    return (await this.classify({ pixels })).probs;
+  }
+
+  /**
+   * The answer for one input: fused over the image CNN and the stroke parts when it has strokes and
+   * the model has parts, else the CNN's. Bad strokes reject with the PreprocessError naming the problem.
+   */
+  classify(input: PredictInput): Promise<Answer> {
     if (this.closed) return Promise.reject(new Error('model was unloaded'));
-    if (!this.offloaded && this.batching.maxBatch <= 1) {
-      try {
-        return Promise.resolve(this.predictNow(pixels, 1));
-      } catch (err) {
-        return Promise.reject(err);
-      }
+    let prepared: Prepared;
+    try {
+      prepared = this.prepare(input);
+      if (!this.offloaded && this.batching.maxBatch <= 1)
+        return Promise.resolve(
+          this.answers([prepared], this.passNow(passInput([prepared], this.loaded.parts)))[0],
+        );
+    } catch (err) {
+      return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ pixels, resolve, reject });
+      this.queue.push({ ...prepared, resolve, reject });
       // With every pass slot taken, the next answer flushes the queue.
       if (this.inFlight >= this.maxInFlight) return;
       if (this.queue.length >= this.batching.maxBatch) this.flush();
@@ -141,6 +178,42 @@ export class Predictor {
           this.batching.maxWaitMs > 0
             ? setTimeout(() => this.flush(), this.batching.maxWaitMs)
             : setImmediate(() => this.flush());
+    });
+  }
+
+  /** The stroke features each part reads, computed on this thread (cheap beside a forward pass). */
+  private prepare(input: PredictInput): Prepared {
+    const { strokes } = input;
+    if (!strokes || this.loaded.parts.length === 0) return { pixels: input.pixels };
+    const features = new Map<string, StrokeFeatures>();
+    for (const part of this.loaded.parts)
+      features.set(part.name, strokeFeatures(strokes, part.spec.features));
+    return { pixels: input.pixels, features };
+  }
+
+  /** One pass on this thread: the image CNN (through predictNow) and the parts. */
+  private passNow(input: PassInput): PassOutput {
+    return { probs: this.predictNow(input.pixels, input.n), parts: runParts(this.partNets, input.parts) };
+  }
+
+  /** Each input's answer from a pass's rows: fused where parts answered it, else the CNN's row. */
+  private answers(batch: readonly Prepared[], out: PassOutput): Answer[] {
+    const k = this.numClasses;
+    const nextRow = new Map<string, number>();
+    return batch.map((p, i) => {
+      const image = out.probs.slice(i * k, (i + 1) * k);
+      if (!p.features) return { probs: image };
+      const parts: Record<string, Float32Array> = { image };
+      for (const name of p.features.keys()) {
+        const r = nextRow.get(name) ?? 0;
+        nextRow.set(name, r + 1);
+        parts[name] = out.parts[name].slice(r * k, (r + 1) * k);
+      }
+      const weighted = Object.entries(parts).map(([name, probs]) => ({
+        probs,
+        weight: this.fusion.weights[name],
+      }));
+      return { probs: fuseLogLinear(weighted, k), parts };
     });
   }
 
@@ -158,17 +231,16 @@ export class Predictor {
     this.queue = [];
     if (batch.length === 0) return;
     try {
-      this.answer(batch, this.predictNow(concatPixels(batch), batch.length));
+      this.resolveAll(batch, this.passNow(passInput(batch, this.loaded.parts)));
     } catch (err) {
       for (const p of batch) p.reject(err);
     }
   }
 
-  /** Resolves each queued prediction with its row of probs. */
-  private answer(batch: readonly Pending[], probs: Float32Array): void {
-    const k = this.numClasses;
+  private resolveAll(batch: readonly Pending[], out: PassOutput): void {
+    const answers = this.answers(batch, out);
     batch.forEach((p, i) => {
-      p.resolve(probs.slice(i * k, (i + 1) * k));
+      p.resolve(answers[i]);
     });
   }
 
@@ -184,18 +256,18 @@ export class Predictor {
 
   private sendPass(offload: { thread: InferenceThread; key: string }): void {
     const batch = this.queue.splice(0, Math.max(1, this.batching.maxBatch));
-    const input = concatPixels(batch);
+    const input = passInput(batch, this.loaded.parts);
     this.inFlight++;
     offload.thread
-      .run(offload.key, input, batch.length)
+      .run(offload.key, input.pixels, input.n, input.parts)
       .catch((err: Error) => {
         if (this.closed) throw err;
         // The thread failed (it logs why): answer this batch here; `offloaded` is false from now on
         // if the thread is gone.
-        return this.predictNow(input, batch.length);
+        return this.passNow(input);
       })
       .then(
-        (probs) => this.answer(batch, probs),
+        (out) => this.resolveAll(batch, out),
         (err: unknown) => {
           for (const p of batch) p.reject(err);
         },
@@ -206,7 +278,7 @@ export class Predictor {
       });
   }
 
-  /** Answers what is queued, then frees the model's tensors. */
+  /** Answers what is queued, then frees the model's tensors (the CNN's and every part's). */
   close(): void {
     // Queued work goes to this thread: the inference thread's copy is unloaded below.
     const offload = this.offload;
@@ -215,6 +287,6 @@ export class Predictor {
     this.closed = true;
     if (offload) offload.thread.unload(offload.key);
     this.fused?.dispose();
-    this.loaded.model.dispose();
+    disposeLoaded(this.loaded);
   }
 }

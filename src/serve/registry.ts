@@ -2,12 +2,12 @@ import { type FSWatcher, readdirSync, statSync, watch } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { PIXELS } from '../model/infer.js';
-import { type LoadedModel, loadModel, METADATA_FILE, ModelError } from '../model/io.js';
+import { disposeLoaded, type LoadedModel, loadModel, METADATA_FILE, ModelError } from '../model/io.js';
 import type { ModelMetadata } from '../model/metadata.js';
 import { checkInputShape, checkProbabilities } from '../model/verify.js';
 import { CURRENT_LINK, fallbackVersions, isStoreDir, servedDir } from '../store/store.js';
 import type { InferenceThread } from './inference-thread.js';
-import { type BatchingOptions, NO_BATCHING, Predictor } from './predictor.js';
+import { type Answer, type BatchingOptions, NO_BATCHING, Predictor } from './predictor.js';
 
 /** The part of pino's logger the registry uses (Fastify's `app.log` fits). */
 export interface Logger {
@@ -25,7 +25,10 @@ export interface ServedModel {
   readonly entryDir: string;
   readonly predictor: Predictor;
   readonly loadedAt: Date;
-  /** Identity of the directory contents it was loaded from (fingerprintOf). */
+  /**
+   * Identity of the directory contents it was loaded from (fingerprintOf). The parts live in the same
+   * directory and are loaded with it, so a swap replaces the CNN and every part at once.
+   */
   readonly fingerprint: string;
 }
 
@@ -81,11 +84,40 @@ async function fingerprintOf(dir: string): Promise<string | undefined> {
   }
 }
 
-/** Checks a freshly loaded model as the store does before a promote (src/model/verify.ts). */
+/** A drawn "7" (two strokes): the warm-up input of stroke parts. */
+const WARM_UP_STROKES: [number, number][][] = [
+  [
+    [10, 10],
+    [60, 10],
+    [30, 90],
+  ],
+  [
+    [20, 50],
+    [50, 50],
+  ],
+];
+
+/**
+ * Checks a freshly loaded model as the store does before a promote (src/model/verify.ts), and each
+ * part on the features of a real drawing (so a part whose inputs do not match its feature spec is
+ * refused).
+ */
 function validate(loaded: LoadedModel, predictor: Predictor): void {
   checkInputShape(loaded.model, loaded.dir);
   // Warm-up: the first pass compiles kernels and allocates; doing it here keeps it off a request.
   checkProbabilities(predictor.predictNow(new Uint8Array(PIXELS), 1), loaded.dir);
+  if (loaded.parts.length === 0) return;
+  let answer: Answer;
+  try {
+    [answer] = predictor.answerNow([{ pixels: new Uint8Array(PIXELS), strokes: WARM_UP_STROKES }]);
+  } catch (err) {
+    throw new ModelError(`${loaded.dir}: a part cannot read its stroke features: ${(err as Error).message}`);
+  }
+  for (const part of loaded.parts) {
+    const probs = answer.parts?.[part.name];
+    if (!probs) throw new ModelError(`${loaded.dir}: part "${part.name}" gave no answer`);
+    checkProbabilities(probs, `${loaded.dir}/${part.spec.dir}`);
+  }
 }
 
 /**
@@ -266,7 +298,7 @@ export class ModelRegistry {
           });
     } catch (err) {
       if (predictor) predictor.close();
-      else loaded?.model.dispose();
+      else if (loaded) disposeLoaded(loaded);
       const error = err instanceof Error ? err.message : String(err);
       this.rejected.set(dir, fingerprint);
       log.error(

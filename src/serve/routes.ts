@@ -4,13 +4,14 @@ import { join } from 'node:path';
 import type { FastifyInstance, FastifySchemaCompiler, FastifySerializerCompiler } from 'fastify';
 import { type FastifyPluginAsyncZod, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { PIXELS } from '../model/infer.js';
+import { PreprocessError } from '../preprocess/index.js';
 import { type FeedbackStore, UNDO_WINDOW_MS } from '../store/feedback-store.js';
 import { registerAdminRoutes } from './admin.js';
 import { HttpError } from './http-error.js';
 import { type DecodedInput, decodeInput, pngBase64 } from './inputs.js';
 import type { ServeMetrics } from './metrics.js';
 import { batchExamples, bodyExamples } from './openapi.js';
+import type { Answer } from './predictor.js';
 import type { ModelRegistry, ServedModel } from './registry.js';
 import {
   BatchBody,
@@ -21,6 +22,8 @@ import {
   FeedbackStatsReply,
   isPlainPredictBody,
   ModelsReply,
+  type PartAnswer,
+  type PartInfo,
   PredictBody,
   type Prediction,
   Prediction as PredictionSchema,
@@ -86,17 +89,60 @@ export function resolveModel(
   throw HttpError.notFound(`unknown model "${name}"; served models: ${known.join(', ')}`);
 }
 
-function toPrediction(model: ServedModel, probs: Float32Array, pixels: Uint8Array, topK: number): Prediction {
-  const classes = model.metadata.classes;
+function partAnswer(classes: readonly string[], probs: Float32Array, topK: number): PartAnswer {
   const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a]);
   const best = order[0];
   return {
     label: classes[best],
     confidence: probs[best],
     top: order.slice(0, topK).map((i) => ({ label: classes[i], p: probs[i] })),
+  };
+}
+
+function toPrediction(model: ServedModel, answer: Answer, pixels: Uint8Array, topK: number): Prediction {
+  const classes = model.metadata.classes;
+  const prediction: Prediction = {
+    ...partAnswer(classes, answer.probs, topK),
     model: { name: model.name, version: model.version },
     input: pngBase64(pixels),
   };
+  if (answer.parts)
+    prediction.parts = Object.fromEntries(
+      Object.entries(answer.parts).map(([name, probs]) => [name, partAnswer(classes, probs, topK)]),
+    );
+  return prediction;
+}
+
+/** Strokes the stroke features refuse (after the renderer accepted them) are the client's error too. */
+async function classify(model: ServedModel, input: DecodedInput, where = ''): Promise<Answer> {
+  try {
+    return await model.predictor.classify(input);
+  } catch (err) {
+    if (err instanceof PreprocessError) throw HttpError.badRequest(`${where}${err.message}`);
+    throw err;
+  }
+}
+
+/** The networks of a served model as GET /api/models lists them: the root CNN, then each part. */
+function partsOf(model: ServedModel): PartInfo[] {
+  const meta = model.metadata;
+  const image: PartInfo = {
+    name: 'image',
+    inputs: ['image', 'pixels', 'strokes'],
+    arch: meta.arch,
+    params: meta.params,
+    accuracy: meta.testAccuracy ?? null,
+  };
+  return [
+    image,
+    ...Object.entries(meta.parts ?? {}).map(([name, part]) => ({
+      name,
+      inputs: [part.input],
+      arch: part.arch,
+      params: part.params,
+      accuracy: part.testAccuracy ?? null,
+    })),
+  ];
 }
 
 /**
@@ -129,8 +175,8 @@ const predictRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
     async (request) => {
       const model = resolveModel(registry, request.body.model, defaultModel);
       const input = await decodeInput(request.body, '', maxImagePixels);
-      const probs = await model.predictor.predict(input.pixels);
-      const result = toPrediction(model, probs, input.pixels, request.body.topK ?? DEFAULT_TOP_K);
+      const answer = await classify(model, input);
+      const result = toPrediction(model, answer, input.pixels, request.body.topK ?? DEFAULT_TOP_K);
       metrics.predictions.inc({ model: model.name, label: result.label });
       return result;
     },
@@ -150,19 +196,15 @@ const predictRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
       const inputs: DecodedInput[] = await Promise.all(
         request.body.inputs.map((input, i) => decodeInput(input, `inputs[${i}]: `, maxImagePixels)),
       );
-      const all = new Uint8Array(inputs.length * PIXELS);
-      inputs.forEach((input, i) => {
-        all.set(input.pixels, i * PIXELS);
-      });
-      const probs = model.predictor.predictNow(all, inputs.length);
-      const k = model.predictor.numClasses;
+      let answers: Answer[];
+      try {
+        answers = model.predictor.answerNow(inputs);
+      } catch (err) {
+        if (err instanceof PreprocessError) throw HttpError.badRequest(err.message);
+        throw err;
+      }
       const results = inputs.map((input, i) => {
-        const r = toPrediction(
-          model,
-          probs.subarray(i * k, (i + 1) * k),
-          input.pixels,
-          request.body.topK ?? DEFAULT_TOP_K,
-        );
+        const r = toPrediction(model, answers[i], input.pixels, request.body.topK ?? DEFAULT_TOP_K);
         metrics.predictions.inc({ model: model.name, label: r.label });
         return r;
       });
@@ -198,8 +240,7 @@ const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
       const input = await decodeInput(body, '', maxImagePixels);
       let predicted = body.predicted;
       if (predicted === undefined) {
-        const probs = await model.predictor.predict(input.pixels);
-        predicted = toPrediction(model, probs, input.pixels, 1).label;
+        predicted = partAnswer(classes, (await classify(model, input)).probs, 1).label;
       }
       const undoToken = randomBytes(UNDO_TOKEN_BYTES).toString('base64url');
       const id = store.add({
@@ -276,6 +317,8 @@ const statusRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
         params: m.metadata.params,
         createdAt: m.metadata.createdAt,
         loadedAt: m.loadedAt.toISOString(),
+        parts: partsOf(m),
+        fusion: m.metadata.fusion ?? null,
       })),
     }),
   );

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PIXELS } from '../model/infer.js';
+import { Fusion } from '../model/metadata.js';
 import { MAX_STROKES } from '../preprocess/index.js';
 import { ERROR_CODES } from '../util/errors.js';
 
@@ -40,8 +41,8 @@ export const InputFields = {
     .describe('Pen strokes, each a list of [x, y] points (y down), any unit'),
 };
 
-export type InputForm = 'image' | 'pixels' | 'strokes';
-export const INPUT_FORMS: readonly InputForm[] = ['image', 'pixels', 'strokes'];
+export const INPUT_FORMS = ['image', 'pixels', 'strokes'] as const;
+export type InputForm = (typeof INPUT_FORMS)[number];
 
 export interface InputValue {
   image?: string;
@@ -103,12 +104,23 @@ export const FeedbackBody = z
   .superRefine(exactlyOneInput);
 export type FeedbackBody = z.infer<typeof FeedbackBody>;
 
-export const Prediction = z.object({
+/** One network's answer: its best class, that class's probability and the best `topK` classes. */
+export const PartAnswer = z.object({
   label: z.string(),
   confidence: z.number(),
   top: z.array(z.object({ label: z.string(), p: z.number() })),
+});
+export type PartAnswer = z.infer<typeof PartAnswer>;
+
+export const Prediction = PartAnswer.extend({
   model: z.object({ name: z.string(), version: z.string() }),
   input: z.string().describe('Base64 PNG of the 28x28 image the model saw'),
+  parts: z
+    .record(z.string(), PartAnswer)
+    .optional()
+    .describe(
+      'Present when the answer fuses several networks (strokes input, model with a stroke part): each one\'s own answer, "image" being the CNN on the 28x28 image; label/top above are the fused answer',
+    ),
 });
 export type Prediction = z.infer<typeof Prediction>;
 
@@ -162,6 +174,16 @@ export const FeedbackStatsReply = z.object({
 
 export const StatsQuery = z.strictObject({ model: z.string().min(1).max(100).optional() });
 
+/** A network of a served model: `image` (the root CNN) or a further part such as `strokes`. */
+export const PartInfo = z.object({
+  name: z.string(),
+  inputs: z.array(z.enum(INPUT_FORMS)).describe('The request inputs this network answers'),
+  arch: z.string(),
+  params: z.number().int(),
+  accuracy: z.number().nullable().describe("This network's accuracy alone on the model's test split"),
+});
+export type PartInfo = z.infer<typeof PartInfo>;
+
 export const ModelInfo = z.object({
   name: z.string(),
   version: z.string(),
@@ -171,6 +193,10 @@ export const ModelInfo = z.object({
   params: z.number().int(),
   createdAt: z.string(),
   loadedAt: z.string(),
+  parts: z.array(PartInfo),
+  fusion: Fusion.nullable().describe(
+    'How the parts are combined for strokes input; null for an image-only model',
+  ),
 });
 
 export const ModelsReply = z.object({ models: z.array(ModelInfo) });

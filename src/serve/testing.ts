@@ -5,7 +5,12 @@ import { DIGIT_CLASSES, type ImageDataset } from '../data/dataset.js';
 import { initBackend } from '../engine/backend.js';
 import { toInputTensor } from '../model/infer.js';
 import { saveModel } from '../model/io.js';
-import type { ModelMetadata, Normalization } from '../model/metadata.js';
+import type { ModelMetadata, ModelPart, Normalization, StrokeFeatureSpec } from '../model/metadata.js';
+import {
+  STROKE_CHANNELS,
+  STROKE_FEATURES_VERSION,
+  STROKE_SIDE_FEATURES,
+} from '../preprocess/stroke-features.js';
 import { VERSION } from '../version.js';
 
 export const TEST_NORMALIZATION: Normalization = { scale: 255, mean: 0, std: 1 };
@@ -19,6 +24,41 @@ export interface TestModelOptions {
   /** Use this model instead of the small dense one (e.g. buildModel('paper', 10)). */
   readonly model?: tfl.LayersModel;
   readonly arch?: string;
+  /**
+   * Adds a stroke part (a small seeded-random 1-D conv net over the stroke features, see
+   * testStrokeNet) fused with these weights, making a fused model directory.
+   */
+  readonly strokes?: { readonly fusion: { image: number; strokes: number }; readonly seed?: number };
+}
+
+/** The feature spec of the test stroke parts. */
+export const TEST_STROKE_FEATURES: StrokeFeatureSpec = { version: STROKE_FEATURES_VERSION, points: 32 };
+
+/**
+ * A real two-input stroke net (inputs `seq` and `side`, as the stroke parts have), small and seeded:
+ * conv1d over the resampled points, global average pooling, joined with the side features, softmax.
+ */
+export function testStrokeNet(classes: number, seed = 3, spec = TEST_STROKE_FEATURES): tfl.LayersModel {
+  const seq = tfl.input({ shape: [spec.points, STROKE_CHANNELS], name: 'seq' });
+  const side = tfl.input({ shape: [STROKE_SIDE_FEATURES], name: 'side' });
+  const conv = tfl.layers
+    .conv1d({
+      filters: 16,
+      kernelSize: 5,
+      activation: 'relu',
+      kernelInitializer: tfl.initializers.glorotUniform({ seed }),
+    })
+    .apply(seq) as tfl.SymbolicTensor;
+  const pooled = tfl.layers.globalAveragePooling1d().apply(conv) as tfl.SymbolicTensor;
+  const joined = tfl.layers.concatenate().apply([pooled, side]) as tfl.SymbolicTensor;
+  const out = tfl.layers
+    .dense({
+      units: classes,
+      activation: 'softmax',
+      kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }),
+    })
+    .apply(joined) as tfl.SymbolicTensor;
+  return tfl.model({ inputs: [seq, side], outputs: out });
 }
 
 function metadataFor(model: tfl.LayersModel, options: TestModelOptions, trainSamples: number): ModelMetadata {
@@ -77,7 +117,31 @@ export async function saveTestModel(dir: string, options: TestModelOptions = {})
     await model.fit(x, y, { epochs: 8, batchSize: 64, shuffle: false, verbose: 0 });
     tf.dispose([x, y]);
   }
-  const meta = await saveModel(model, metadataFor(model, options, ds?.n ?? 0), dir);
+  const metadata = metadataFor(model, options, ds?.n ?? 0);
+  if (!options.strokes) {
+    const meta = await saveModel(model, metadata, dir);
+    model.dispose();
+    return meta;
+  }
+  const net = testStrokeNet(classes.length, options.strokes.seed);
+  const part: ModelPart = {
+    dir: 'strokes',
+    input: 'strokes',
+    arch: 'test-conv1d',
+    params: net.countParams(),
+    features: TEST_STROKE_FEATURES,
+  };
+  const meta = await saveModel(
+    model,
+    {
+      ...metadata,
+      parts: { strokes: part },
+      fusion: { method: 'log-linear', weights: options.strokes.fusion, fittedOn: 'test (seeded weights)' },
+    },
+    dir,
+    { parts: { strokes: net } },
+  );
   model.dispose();
+  net.dispose();
   return meta;
 }

@@ -26,13 +26,19 @@ export interface FeedbackCreated {
   undoUntil: string;
 }
 
-export interface Prediction {
+/** One network's own answer. */
+export interface PartAnswer {
   label: string;
   confidence: number;
   top: { label: string; p: number }[];
+}
+
+export interface Prediction extends PartAnswer {
   model: { name: string; version: string };
   /** Base64 PNG of the 28x28 image the model was given. */
   input: string;
+  /** Each network's own answer when the answer fuses the image net and the stroke net. */
+  parts?: { image?: PartAnswer; strokes?: PartAnswer };
 }
 
 /** An API answer that is not a success: the server's message when it sent one. */

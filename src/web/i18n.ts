@@ -35,6 +35,7 @@ const en = {
   noModels: 'No model is available on the server.',
   confidence: '{label}: {p} %',
   accuracy: '{name} (test accuracy {acc} %)',
+  parts: 'Image net: {image} ({imageP} %) · stroke net: {strokes} ({strokesP} %)',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -76,6 +77,7 @@ const fr: Messages = {
   offline: 'Le serveur est injoignable. Réessayez.',
   noModels: 'Aucun modèle n’est disponible sur le serveur.',
   confidence: '{label} : {p} %',
+  parts: 'Réseau image : {image} ({imageP} %) · réseau tracé : {strokes} ({strokesP} %)',
   // "précision" is precision; accuracy is "exactitude".
   accuracy: '{name} (exactitude en test {acc} %)',
 };

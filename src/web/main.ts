@@ -34,6 +34,7 @@ const ui = {
   prediction: $<HTMLOutputElement>('prediction'),
   seen: $<HTMLImageElement>('seen'),
   top: $<HTMLOListElement>('top'),
+  parts: $<HTMLParagraphElement>('parts'),
   labels: $<HTMLDivElement>('labels'),
   right: $<HTMLButtonElement>('feedback-right'),
   saved: $<HTMLElement>('saved'),
@@ -158,7 +159,22 @@ function renderPrediction(p: Prediction): void {
   );
   correction.renderLabels(currentModel()?.classes ?? [], p.label);
   correction.setDisabled(state.busy);
+  renderParts(p);
   ui.result.hidden = false;
+}
+
+/** The image net's and the stroke net's own answers, under the fused one, when both answered. */
+function renderParts(p: Prediction): void {
+  const { image, strokes } = p.parts ?? {};
+  ui.parts.hidden = !image || !strokes;
+  if (!image || !strokes) return;
+  const pct = (x: number) => (x * 100).toFixed(0);
+  ui.parts.textContent = t('parts', {
+    image: image.label,
+    imageP: pct(image.confidence),
+    strokes: strokes.label,
+    strokesP: pct(strokes.confidence),
+  });
 }
 
 function updateButtons(): void {
@@ -172,6 +188,7 @@ function resetResult(): void {
   ui.result.hidden = true;
   ui.prediction.textContent = '';
   ui.top.replaceChildren();
+  ui.parts.hidden = true;
   ui.seen.removeAttribute('src');
 }
 
