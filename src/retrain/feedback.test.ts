@@ -5,7 +5,7 @@ import { DataError, DIGIT_CLASSES, range, subset } from '../data/dataset.js';
 import { mnistSlice, useTempDir } from '../data/test-helpers.js';
 import { PIXELS } from '../model/infer.js';
 import { exportFeedback } from '../serve/export.js';
-import { FEEDBACK_DB_FILE, FeedbackStore } from '../serve/feedback-store.js';
+import { FEEDBACK_DB_FILE, FeedbackStore } from '../store/feedback-store.js';
 import { loadFeedback, splitHoldout } from './feedback.js';
 
 const tempDir = useTempDir();

@@ -5,7 +5,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { DataError, type ImageDataset } from '../data/dataset.js';
 import { DIR_CLASSES, loadDatasetDir } from '../data/idx-dir.js';
 import { PIXELS } from '../model/infer.js';
-import { FEEDBACK_DB_FILE, FeedbackStore } from '../serve/feedback-store.js';
+import { FEEDBACK_DB_FILE, FeedbackStore } from '../store/feedback-store.js';
 
 /** One stored correction, reduced to what training needs. */
 interface Sample {

@@ -14,7 +14,7 @@ import { initBackend } from '../engine/backend.js';
 import { evaluateModel } from '../eval/index.js';
 import { loadModel } from '../model/io.js';
 import { strokesToMnist } from '../preprocess/index.js';
-import { FeedbackStore } from '../serve/feedback-store.js';
+import { FeedbackStore } from '../store/feedback-store.js';
 import { retrain } from './retrain.js';
 
 type Strokes = [number, number][][];

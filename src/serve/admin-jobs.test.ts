@@ -8,7 +8,7 @@ import { useTempDir } from '../data/test-helpers.js';
 import { PIXELS } from '../model/infer.js';
 import { RetrainJobs } from '../retrain/jobs.js';
 import { registerAdminRoutes } from './admin.js';
-import { FeedbackStore } from './feedback-store.js';
+import { FeedbackStore } from '../store/feedback-store.js';
 import { HttpError } from './http-error.js';
 import { ModelRegistry } from './registry.js';
 import { saveTestModel } from './testing.js';

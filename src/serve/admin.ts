@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ModelError } from '../model/io.js';
 import { RetrainJobs } from '../retrain/jobs.js';
 import { CURRENT_LINK, ModelStore } from '../store/store.js';
-import type { FeedbackStore } from './feedback-store.js';
+import type { FeedbackStore } from '../store/feedback-store.js';
 import { HttpError } from './http-error.js';
 import type { ModelRegistry } from './registry.js';
 import { ErrorReply } from './schemas.js';

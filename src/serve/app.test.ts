@@ -9,7 +9,7 @@ import { decodeImage, encodeGrayPng } from '../data/image-codec.js';
 import { PIXELS } from '../model/infer.js';
 import { rgbaToMnist, strokesToMnist } from '../preprocess/index.js';
 import { buildApp, type HwrApp } from './app.js';
-import { FeedbackStore } from './feedback-store.js';
+import { FeedbackStore } from '../store/feedback-store.js';
 import { saveTestModel } from './testing.js';
 
 let root: string;

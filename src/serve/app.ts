@@ -20,7 +20,7 @@ import {
 import helmet from 'helmet';
 import { initBackend } from '../engine/backend.js';
 import { VERSION } from '../version.js';
-import { FeedbackStore } from './feedback-store.js';
+import { FeedbackStore } from '../store/feedback-store.js';
 import { HttpError } from './http-error.js';
 import { InferenceThread } from './inference-thread.js';
 import { applyLimits, type Limits, safeParseLimits, serverOptions } from './limits.js';

@@ -6,7 +6,7 @@ import { DataError, DIGIT_CLASSES, range, subset } from '../data/dataset.js';
 import { loadPath, loadSplit } from '../data/datasets.js';
 import { PIXELS } from '../model/infer.js';
 import { exportFeedback } from './export.js';
-import { FeedbackStore } from './feedback-store.js';
+import { FeedbackStore } from '../store/feedback-store.js';
 
 let dir: string;
 

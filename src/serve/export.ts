@@ -5,7 +5,7 @@ import { writeCsv } from '../data/csv.js';
 import { DataError, type ImageDataset } from '../data/dataset.js';
 import { DIR_CLASSES, writeDatasetDir } from '../data/idx-dir.js';
 import { PIXELS } from '../model/infer.js';
-import { FEEDBACK_DB_FILE, FeedbackStore } from './feedback-store.js';
+import { FEEDBACK_DB_FILE, FeedbackStore } from '../store/feedback-store.js';
 
 export type ExportFormat = 'idx' | 'csv';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['idx', 'csv'];

@@ -9,7 +9,7 @@ export {
   type StartOptions,
   startServer,
 } from './app.js';
-export { FEEDBACK_DB_FILE, type FeedbackRow, type FeedbackStats, FeedbackStore } from './feedback-store.js';
+export { FEEDBACK_DB_FILE, type FeedbackRow, type FeedbackStats, FeedbackStore } from '../store/feedback-store.js';
 export { HttpError } from './http-error.js';
 export { type BatchingOptions, DEFAULT_BATCHING, NO_BATCHING, Predictor } from './predictor.js';
 export { ModelRegistry, type ServedModel } from './registry.js';

@@ -2,7 +2,7 @@ import { DataError } from '../data/dataset.js';
 import { decodeImage, encodeGrayPng } from '../data/image-codec.js';
 import { IMAGE_SIZE, PIXELS } from '../model/infer.js';
 import { PreprocessError, rgbaToMnist, safeParseStrokes, strokesToMnist } from '../preprocess/index.js';
-import type { InputKind } from './feedback-store.js';
+import type { InputKind } from '../store/feedback-store.js';
 import { HttpError } from './http-error.js';
 import type { InputValue } from './schemas.js';
 

@@ -3,7 +3,7 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import { z } from 'zod';
 import { PIXELS } from '../model/infer.js';
 import { registerAdminRoutes } from './admin.js';
-import type { FeedbackStore } from './feedback-store.js';
+import type { FeedbackStore } from '../store/feedback-store.js';
 import { HttpError } from './http-error.js';
 import { type DecodedInput, decodeInput, pngBase64 } from './inputs.js';
 import type { ServeMetrics } from './metrics.js';
