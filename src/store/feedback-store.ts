@@ -51,7 +51,7 @@ export interface FeedbackStats {
   byLabel: Record<string, LabelStats>;
 }
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE feedback (
@@ -72,6 +72,37 @@ const MIGRATIONS: readonly string[] = [
      classes TEXT NOT NULL,
      first_seen TEXT NOT NULL,
      PRIMARY KEY (model_name, model_version)
+   );`,
+  // The model store's version records and retrain jobs (src/store/sqlite-database.ts).
+  `CREATE TABLE store_versions (
+     model_name TEXT NOT NULL,
+     version TEXT NOT NULL,
+     files TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     note TEXT,
+     gate TEXT,
+     PRIMARY KEY (model_name, version)
+   );
+   CREATE TABLE store_current (
+     model_name TEXT PRIMARY KEY,
+     version TEXT NOT NULL,
+     stack TEXT NOT NULL,
+     FOREIGN KEY (model_name, version) REFERENCES store_versions (model_name, version)
+   );
+   CREATE TABLE store_events (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at TEXT NOT NULL,
+     model_name TEXT NOT NULL,
+     action TEXT NOT NULL CHECK (action IN ('add', 'promote', 'rollback')),
+     version TEXT NOT NULL,
+     from_version TEXT,
+     note TEXT
+   );
+   CREATE TABLE retrain_jobs (id TEXT PRIMARY KEY, started_at TEXT NOT NULL, record TEXT NOT NULL);
+   CREATE TABLE retrain_lock (
+     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+     job_id TEXT NOT NULL,
+     pid INTEGER NOT NULL
    );`,
 ];
 
@@ -219,6 +250,11 @@ export class FeedbackStore {
         name: string;
       }>
     ).map((r) => r.name);
+  }
+
+  /** The open connection, for the other records kept in the same file (src/store/sqlite-database.ts). */
+  get connection(): Database.Database {
+    return this.db;
   }
 
   close(): void {
