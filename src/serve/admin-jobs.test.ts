@@ -7,8 +7,10 @@ import { DIGIT_CLASSES } from '../data/dataset.js';
 import { useTempDir } from '../data/test-helpers.js';
 import { PIXELS } from '../model/infer.js';
 import { RetrainJobs } from '../retrain/jobs.js';
+import { ModelCatalog } from '../store/catalog.js';
+import { SqliteDatabase } from '../store/sqlite-database.js';
+import { ModelStore } from '../store/store.js';
 import { registerAdminRoutes } from './admin.js';
-import { FeedbackStore } from '../store/feedback-store.js';
 import { HttpError } from './http-error.js';
 import { ModelRegistry } from './registry.js';
 import { saveTestModel } from './testing.js';
@@ -22,13 +24,13 @@ const auth = { authorization: `Bearer ${TOKEN}` };
 const tempDir = useTempDir();
 const quiet = { info() {}, warn() {}, error() {} };
 let app: FastifyInstance | undefined;
-let store: FeedbackStore | undefined;
+let store: SqliteDatabase | undefined;
 let registry: ModelRegistry | undefined;
 
 afterEach(async () => {
   await app?.close();
   await registry?.close();
-  store?.close();
+  await store?.close();
 });
 
 async function setup(exitCode: number, extra: { autoRetrainEvery?: number } = {}) {
@@ -37,7 +39,7 @@ async function setup(exitCode: number, extra: { autoRetrainEvery?: number } = {}
   await saveTestModel(join(root, 'models', 'digits'), { version: 'shipped' });
   registry = new ModelRegistry({ dir: join(root, 'models'), log: quiet });
   await registry.rescan();
-  store = new FeedbackStore(join(root, 'data'));
+  store = SqliteDatabase.open(join(root, 'data'));
   app = Fastify();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -47,7 +49,9 @@ async function setup(exitCode: number, extra: { autoRetrainEvery?: number } = {}
   });
   registerAdminRoutes(app, {
     registry,
-    store,
+    database: store,
+    catalog: new ModelCatalog(new ModelStore(join(root, 'models')), store),
+    dataDir: join(root, 'data'),
     defaultModel: 'digits',
     token: TOKEN,
     // Prints its arguments like a log line, waits a little, exits with the chosen code.
@@ -133,7 +137,7 @@ describe('admin retrain jobs', () => {
     const { app: a, store: s } = await setup(0, { autoRetrainEvery: 3 });
     await new Promise((r) => setTimeout(r, 200)); // baseline taken
     const add = () =>
-      s.add({
+      s.feedback.add({
         pixels: new Uint8Array(PIXELS).fill(9),
         inputKind: 'pixels',
         rawInput: null,
@@ -142,11 +146,11 @@ describe('admin retrain jobs', () => {
         modelVersion: 'shipped',
         classes: DIGIT_CLASSES,
       });
-    add();
-    add();
+    await add();
+    await add();
     await new Promise((r) => setTimeout(r, 300));
     expect((await a.inject({ url: '/api/admin/jobs', headers: auth })).json().jobs).toEqual([]);
-    add();
+    await add();
     const end = Date.now() + 10_000;
     let jobs: { id: string; model: string }[] = [];
     while (jobs.length === 0 && Date.now() < end) {

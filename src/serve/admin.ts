@@ -1,12 +1,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ModelError } from '../model/io.js';
+import { FEEDBACK_FROM_DATABASE } from '../retrain/feedback.js';
 import { RetrainJobs } from '../retrain/jobs.js';
-import { CURRENT_LINK, ModelStore } from '../store/store.js';
-import type { FeedbackStore } from '../store/feedback-store.js';
+import { entryDirOf, type ModelCatalog } from '../store/catalog.js';
+import type { HwrDatabase } from '../store/database.js';
 import { HttpError } from './http-error.js';
 import type { ModelRegistry } from './registry.js';
 import { ErrorReply } from './schemas.js';
@@ -16,7 +17,11 @@ export const ADMIN_TOKEN_ENV = 'HWR_ADMIN_TOKEN';
 
 export interface AdminDeps {
   readonly registry: ModelRegistry;
-  readonly store: FeedbackStore;
+  readonly database: HwrDatabase;
+  /** Promote / rollback go through it (the shared database's pointer, or the `current` link). */
+  readonly catalog: ModelCatalog;
+  /** The server's data folder: retrain job outputs go to its retrain-jobs/ (records: the database). */
+  readonly dataDir: string;
   readonly defaultModel: string;
   /** Default: process.env.HWR_ADMIN_TOKEN; no token, no admin routes (404). */
   readonly token?: string;
@@ -106,8 +111,16 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
   if (token.length < 16) throw new Error(`${ADMIN_TOKEN_ENV} must be at least 16 characters`);
   const expected = digest(token);
   const { registry } = deps;
-  const store = new ModelStore(registry.dir);
-  const jobs = new RetrainJobs(join(dirname(deps.store.path), 'retrain-jobs'), deps.hwrCommand);
+  const { catalog, database } = deps;
+  const shared = database.kind === 'postgres';
+  // Shared database: job records and the one-job lock are the cluster's; else files in the data folder.
+  const jobs = new RetrainJobs(
+    join(deps.dataDir, 'retrain-jobs'),
+    deps.hwrCommand,
+    shared ? database.jobs : undefined,
+  );
+  // The retrain child reads the feedback from the same place (it inherits HWR_DATABASE_URL).
+  const feedbackSource = shared ? FEEDBACK_FROM_DATABASE : database.location;
 
   /** The store directory name of a served model; request names are only looked up, never joined. */
   function entryOf(name: string): string {
@@ -116,15 +129,13 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       const known = registry.list().map((m) => `"${m.name}"`);
       throw HttpError.notFound(`unknown model "${name}"; served models: ${known.join(', ') || 'none'}`);
     }
-    return basename(served.dir) === CURRENT_LINK ? basename(dirname(served.dir)) : basename(served.dir);
+    return basename(entryDirOf(served.dir));
   }
 
-  async function storeCall(
-    fn: () => Promise<{ name: string; current: string | null; versions: { version: string }[] }>,
-  ) {
+  async function storeCall(fn: () => Promise<{ name: string; current: string | null; versions: string[] }>) {
     try {
       const e = await fn();
-      return { name: e.name, current: e.current, versions: e.versions.map((v) => v.version) };
+      return { name: e.name, current: e.current, versions: e.versions };
     } catch (err) {
       if (err instanceof ModelError) {
         const status = /not writable/.test(err.message)
@@ -146,7 +157,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     const tick = async () => {
       if (jobs.busy) return;
       for (const model of registry.list()) {
-        const total = deps.store.stats(model.name).total;
+        // With a shared database, rows taken by every replica count.
+        const total = (await database.feedback.stats(model.name)).total;
         const since = baseline.get(model.name);
         if (since === undefined) baseline.set(model.name, total);
         if (since === undefined || total - since < every) continue;
@@ -154,7 +166,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
         const job = await jobs.start({
           model: model.name,
           base: join(registry.dir, entryOf(model.name)),
-          feedback: deps.store.path,
+          feedback: feedbackSource,
         });
         // undefined: another server process holds the job lock and retrains on these rows.
         if (job)
@@ -201,7 +213,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
           ...request.body,
           model: name,
           base: join(registry.dir, entry),
-          feedback: deps.store.path,
+          feedback: feedbackSource,
         });
         if (!job) throw new HttpError(409, 'a retrain job is already running');
         request.log.info({ job: job.id, model: name }, 'retrain job started');
@@ -254,7 +266,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       },
       async (request) => {
         const entry = entryOf(request.params.name);
-        const result = await storeCall(() => store.promote(entry, request.body.version, 'admin API'));
+        const result = await storeCall(() => catalog.promote(entry, request.body.version, 'admin API'));
         request.log.info({ model: request.params.name, current: result.current }, 'model promoted');
         return result;
       },
@@ -272,7 +284,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       },
       async (request) => {
         const entry = entryOf(request.params.name);
-        const result = await storeCall(() => store.rollback(entry, 'admin API'));
+        const result = await storeCall(() => catalog.rollback(entry, 'admin API'));
         request.log.info({ model: request.params.name, current: result.current }, 'model rolled back');
         return result;
       },

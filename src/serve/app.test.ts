@@ -8,8 +8,8 @@ import { loadSplit } from '../data/datasets.js';
 import { decodeImage, encodeGrayPng } from '../data/image-codec.js';
 import { PIXELS } from '../model/infer.js';
 import { rgbaToMnist, strokesToMnist } from '../preprocess/index.js';
-import { buildApp, type HwrApp } from './app.js';
 import { FeedbackStore } from '../store/feedback-store.js';
+import { buildApp, type HwrApp } from './app.js';
 import { saveTestModel } from './testing.js';
 
 let root: string;

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyCors from '@fastify/cors';
 import fastifyStatic from '@fastify/static';
@@ -19,8 +19,11 @@ import {
 } from 'fastify-type-provider-zod';
 import helmet from 'helmet';
 import { initBackend } from '../engine/backend.js';
+import { ModelCatalog } from '../store/catalog.js';
+import type { HwrDatabase } from '../store/database.js';
+import { openDatabase } from '../store/open-database.js';
+import { ModelStore } from '../store/store.js';
 import { VERSION } from '../version.js';
-import { FeedbackStore } from '../store/feedback-store.js';
 import { HttpError } from './http-error.js';
 import { InferenceThread } from './inference-thread.js';
 import { applyLimits, type Limits, safeParseLimits, serverOptions } from './limits.js';
@@ -39,6 +42,11 @@ export interface ServeOptions {
   readonly modelsDir?: string;
   /** Folder of the feedback database (default ./data). */
   readonly dataDir?: string;
+  /**
+   * PostgreSQL URL shared by every replica (HWR_DATABASE_URL): feedback, the models' current
+   * pointers and retrain jobs live there, and promotes reach every replica. Default: SQLite in dataDir.
+   */
+  readonly databaseUrl?: string;
   /** Built page to serve at / (default dist/web of this package); false: none. */
   readonly webDir?: string | false;
   /** pino logger options, true for info-level JSON lines, false for none (default). */
@@ -76,7 +84,8 @@ export interface ServeOptions {
 export interface HwrApp {
   readonly app: FastifyInstance;
   readonly registry: ModelRegistry;
-  readonly store: FeedbackStore;
+  readonly database: HwrDatabase;
+  readonly catalog: ModelCatalog;
   readonly metrics: ServeMetrics;
   /** Resolves when the first scan of the models folder is done. */
   readonly modelsLoaded: Promise<void>;
@@ -136,15 +145,32 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   const metrics = new ServeMetrics();
   await initBackend({ threads: options.threads, log: (m) => app.log.info(m) });
   const inferenceThread = options.inferenceThread ? InferenceThread.start((m) => app.log.warn(m)) : undefined;
+  const dataDir = options.dataDir ?? 'data';
+  const database = await openDatabase({ url: options.databaseUrl, dataDir });
+  const modelsDir = options.modelsDir ?? 'models';
+  const catalog = new ModelCatalog(new ModelStore(modelsDir), database);
   const registry = new ModelRegistry({
-    dir: options.modelsDir ?? 'models',
+    dir: modelsDir,
     log: app.log,
     batching: options.batching ?? DEFAULT_BATCHING,
     inferenceThread,
     debounceMs: options.watchDebounceMs,
     onEvent: metrics.onRegistryEvent,
+    // With a shared database, its pointer picks the version and the files are checked by hash.
+    ...(catalog.shared && {
+      resolve: (entryDir: string) => catalog.servedDir(basename(entryDir)),
+      verify: (dir: string) => catalog.verify(dir),
+    }),
   });
-  const store = new FeedbackStore(options.dataDir ?? 'data');
+  // A promote or rollback by any replica: rescan now (the NOTIFY arrives at its commit).
+  const unsubscribe = database.onCurrentChange((change) => {
+    app.log.info(
+      { model: change.name, version: change.version, from: change.from },
+      'current version changed',
+    );
+    void registry.rescan();
+  });
+  app.log.info({ database: database.kind, at: database.location }, 'storage');
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     let statusCode: number;
@@ -241,7 +267,9 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   registerRoutes(app, {
     maxImagePixels: limits.maxImagePixels,
     registry,
-    store,
+    database,
+    catalog,
+    dataDir,
     metrics,
     defaultModel: options.defaultModel ?? DEFAULT_MODEL,
     metricsText: options.metricsText ?? (() => metrics.registry.metrics()),
@@ -263,7 +291,8 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   app.addHook('onClose', async () => {
     await registry.close();
     await inferenceThread?.close();
-    store.close();
+    unsubscribe();
+    await database.close();
     logStream?.close();
   });
 
@@ -273,7 +302,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
       app.log.warn({ dir: registry.dir }, 'no model loaded: /readyz answers 503 until one appears');
   });
   if (options.waitForModels) await modelsLoaded;
-  return { app, registry, store, metrics, modelsLoaded };
+  return { app, registry, database, catalog, metrics, modelsLoaded };
 }
 
 export interface StartOptions extends ServeOptions {

@@ -5,8 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DataError, DIGIT_CLASSES, range, subset } from '../data/dataset.js';
 import { loadPath, loadSplit } from '../data/datasets.js';
 import { PIXELS } from '../model/infer.js';
-import { exportFeedback } from './export.js';
 import { FeedbackStore } from '../store/feedback-store.js';
+import { exportFeedback } from './export.js';
 
 let dir: string;
 

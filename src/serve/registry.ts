@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { IMAGE_SIZE, PIXELS } from '../model/infer.js';
 import { type LoadedModel, loadModel, METADATA_FILE, ModelError } from '../model/io.js';
 import type { ModelMetadata } from '../model/metadata.js';
+import { entryDirOf } from '../store/catalog.js';
 import { isStoreDir, servedDir } from '../store/store.js';
 import type { InferenceThread } from './inference-thread.js';
 import { type BatchingOptions, NO_BATCHING, Predictor } from './predictor.js';
@@ -41,6 +42,13 @@ export interface RegistryOptions {
   /** Delay between a change in the folder and the rescan, so a burst of renames is one rescan. */
   readonly debounceMs?: number;
   readonly onEvent?: (event: RegistryEvent) => void;
+  /**
+   * The directory to serve for a store entry (default: its `current` link). A cluster passes the
+   * version its shared database names (src/store/catalog.ts).
+   */
+  readonly resolve?: (entryDir: string) => Promise<string>;
+  /** Checked before a directory is loaded (a cluster compares file hashes with the record). */
+  readonly verify?: (dir: string) => Promise<void>;
 }
 
 async function fingerprintOf(dir: string): Promise<string | undefined> {
@@ -144,7 +152,8 @@ export class ModelRegistry {
       // A versioned store (src/store) is served through its `current` symlink; its folder is watched
       // too, since switching the pointer is not an event in the models folder itself.
       for (const dir of entries) if (isStoreDir(dir)) this.watchStore(dir);
-      entries = entries.map(servedDir);
+      const { resolve: resolveDir } = this.options;
+      entries = resolveDir ? await Promise.all(entries.map(resolveDir)) : entries.map(servedDir);
     } catch (err) {
       log.error({ dir: this.dir, err: (err as Error).message }, 'cannot read the models folder');
       return;
@@ -155,7 +164,8 @@ export class ModelRegistry {
       const fingerprint = await fingerprintOf(dir);
       if (!fingerprint) continue;
       seen.add(dir);
-      const current = this.list().find((m) => m.dir === dir);
+      // The model served for the same entry: same directory, or another version of the same store.
+      const current = this.list().find((m) => entryDirOf(m.dir) === entryDirOf(dir));
       if (current?.fingerprint === fingerprint || this.rejected.get(dir) === fingerprint) continue;
       await this.load(dir, fingerprint, current);
     }
@@ -178,12 +188,13 @@ export class ModelRegistry {
     // Created once and kept: its fused plan holds folded weight copies that close() frees.
     let predictor: Predictor | undefined;
     try {
+      await this.options.verify?.(dir);
       loaded = await loadModel(dir);
       predictor = new Predictor(loaded, this.options.batching ?? NO_BATCHING);
       validate(loaded, predictor);
       const name = loaded.metadata.name;
       const holder = this.byName.get(name);
-      if (holder && holder.dir !== dir && (await fingerprintOf(holder.dir)))
+      if (holder && entryDirOf(holder.dir) !== entryDirOf(dir) && (await fingerprintOf(holder.dir)))
         throw new ModelError(`${dir}: model name "${name}" is already served from ${holder.dir}`);
       const thread = this.options.inferenceThread;
       if (thread?.alive)

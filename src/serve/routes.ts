@@ -2,8 +2,9 @@ import type { FastifyInstance, FastifySchemaCompiler, FastifySerializerCompiler 
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PIXELS } from '../model/infer.js';
+import type { ModelCatalog } from '../store/catalog.js';
+import type { HwrDatabase } from '../store/database.js';
 import { registerAdminRoutes } from './admin.js';
-import type { FeedbackStore } from '../store/feedback-store.js';
 import { HttpError } from './http-error.js';
 import { type DecodedInput, decodeInput, pngBase64 } from './inputs.js';
 import type { ServeMetrics } from './metrics.js';
@@ -25,7 +26,11 @@ import {
 
 export interface RouteDeps {
   readonly registry: ModelRegistry;
-  readonly store: FeedbackStore;
+  /** Feedback, model version and job records (SQLite file or shared PostgreSQL). */
+  readonly database: HwrDatabase;
+  readonly catalog: ModelCatalog;
+  /** The server's data folder (retrain job outputs). */
+  readonly dataDir: string;
   readonly metrics: ServeMetrics;
   readonly defaultModel: string;
   readonly metricsText: () => Promise<string>;
@@ -81,7 +86,8 @@ function toPrediction(model: ServedModel, probs: Float32Array, pixels: Uint8Arra
 }
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const { registry, store, metrics, defaultModel, metricsText, maxImagePixels } = deps;
+  const { registry, database, metrics, defaultModel, metricsText, maxImagePixels } = deps;
+  const feedback = database.feedback;
   const api = app.withTypeProvider<ZodTypeProvider>();
 
   api.post(
@@ -146,7 +152,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       schema: {
         summary: 'Store a correction: the drawing and its true label',
         description:
-          'Stored durably in SQLite. Without "predicted", the model\'s own answer is computed and stored.',
+          'Stored durably (committed to SQLite or PostgreSQL before the answer). Without "predicted", the model\'s own answer is computed and stored.',
         body: FeedbackBody,
         response: { 201: FeedbackCreated, ...errors },
       },
@@ -167,7 +173,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         const probs = await model.predictor.predict(input.pixels);
         predicted = toPrediction(model, probs, input.pixels, 1).label;
       }
-      const id = store.add({
+      const id = await feedback.add({
         pixels: input.pixels,
         inputKind: input.kind,
         rawInput: input.raw,
@@ -196,7 +202,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         response: { 200: FeedbackStatsReply, 400: ErrorReply },
       },
     },
-    async (request) => store.stats(request.query.model),
+    async (request) => feedback.stats(request.query.model),
   );
 
   api.get(
@@ -248,7 +254,13 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   );
 
   // Retrain / promote / rollback: only when HWR_ADMIN_TOKEN is set (src/serve/admin.ts).
-  registerAdminRoutes(app, { registry, store, defaultModel });
+  registerAdminRoutes(app, {
+    registry,
+    database,
+    catalog: deps.catalog,
+    dataDir: deps.dataDir,
+    defaultModel,
+  });
 
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);

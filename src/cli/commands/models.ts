@@ -1,4 +1,7 @@
 import type { Command } from 'commander';
+import { ModelCatalog } from '../../store/catalog.js';
+import { databaseUrlFromEnv } from '../../store/open-database.js';
+import { PostgresDatabase } from '../../store/postgres-database.js';
 import { ModelStore, type StoreEntry } from '../../store/store.js';
 
 interface ModelsOpts {
@@ -49,13 +52,24 @@ export function registerModels(program: Command): void {
       else console.log(entries.map(describeEntry).join('\n'));
     });
 
+  /** Runs a switch through the catalog: the cluster's database when HWR_DATABASE_URL is set. */
+  async function withCatalog<T>(cmd: Command, fn: (catalog: ModelCatalog) => Promise<T>): Promise<T> {
+    const url = databaseUrlFromEnv();
+    const database = url ? await PostgresDatabase.open({ url }) : undefined;
+    try {
+      return await fn(new ModelCatalog(root(cmd), database));
+    } finally {
+      await database?.close();
+    }
+  }
+
   models
     .command('promote')
     .description('make VERSION the served version of NAME (switches the current pointer atomically)')
     .argument('<name>')
     .argument('<version>', 'e.g. v0002')
     .action(async (name: string, version: string, _opts: object, cmd: Command) => {
-      const entry = await root(cmd).promote(name, version, 'hwr models promote');
+      const entry = await withCatalog(cmd, (c) => c.promote(name, version, 'hwr models promote'));
       console.log(`${name}: current is now ${entry.current}`);
     });
 
@@ -64,7 +78,7 @@ export function registerModels(program: Command): void {
     .description('switch NAME back to the version that was current before')
     .argument('<name>')
     .action(async (name: string, _opts: object, cmd: Command) => {
-      const entry = await root(cmd).rollback(name, 'hwr models rollback');
+      const entry = await withCatalog(cmd, (c) => c.rollback(name, 'hwr models rollback'));
       console.log(`${name}: rolled back, current is now ${entry.current}`);
     });
 }
