@@ -91,6 +91,8 @@ COPY bin ./bin
 # /models stays an empty, hwr-owned mount point: Docker's copy-up of image content into a new volume
 # races when two containers mount it at once ("mkdir .../digits: file exists").
 COPY models ./models
+# UNIPEN strokes (CC BY 4.0, datasets/unipen/README.md): retraining a letters model replays them.
+COPY datasets ./datasets
 COPY docker/entrypoint.sh /usr/local/bin/hwr-entrypoint
 RUN chmod 0755 /usr/local/bin/hwr-entrypoint bin/hwr.js \
  && ln -s /app/bin/hwr.js /usr/local/bin/hwr \

@@ -17,9 +17,9 @@ import { parseArgs } from 'node:util';
 import { loadDataset } from '../src/data/datasets.js';
 import { initBackend } from '../src/engine/backend.js';
 import { type ArchName, buildModel, isArchName } from '../src/model/archs.js';
-import { deriveSeed, seedMathRandom } from '../src/train/random.js';
 import { RECIPES } from '../src/train/recipes.js';
 import { lossAndAccuracy, train } from '../src/train/trainer.js';
+import { deriveSeed, seedMathRandom } from '../src/util/random.js';
 
 const { values: args } = parseArgs({
   options: {

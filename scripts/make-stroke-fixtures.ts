@@ -2,12 +2,13 @@
  * Writes test/fixtures/strokes/{digits,letters}.json from UNIPEN held-out writers only (never trained on):
  * 600 non-suspect samples each, balanced over classes, strokes rescaled to integer canvas-like units.
  *
- *   npx tsx scripts/make-stroke-fixtures.ts [--data /work/shared/data/unipen] [--out test/fixtures/strokes]
+ *   npx tsx scripts/make-stroke-fixtures.ts [--data datasets/unipen] [--out test/fixtures/strokes]
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isHeldOutWriter, readUnipen, type UnipenSample } from '../src/data/unipen.js';
+import { UNIPEN_PROJECT_DIR } from '../src/data/unipen-dataset.js';
 
 /** Longer side of every fixture drawing, in canvas-like units (a 280 px pad with a margin). */
 const DRAWING_SIZE = 200;
@@ -117,7 +118,7 @@ function toJson(description: string, samples: StrokeFixture[]): string {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      data: { type: 'string', default: '/work/shared/data/unipen' },
+      data: { type: 'string', default: UNIPEN_PROJECT_DIR },
       out: { type: 'string', default: 'test/fixtures/strokes' },
     },
   });

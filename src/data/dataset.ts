@@ -24,6 +24,22 @@ export interface DatasetSplits {
   readonly test: ImageDataset;
 }
 
+export type Split = 'train' | 'test';
+
+export interface DatasetOptions {
+  /** Folder holding the dataset's files under their official names. */
+  dataDir?: string;
+  /** Explicit train data (generic form): IDX image file (labels beside it), CSV file, or exported folder. */
+  train?: string;
+  /** Explicit test data, as `train`. */
+  test?: string;
+  /** Stroke datasets only: stroke-augmented copies rendered per training sample (default 0). */
+  strokeCopies?: number;
+}
+
+/** Loads one split of a named dataset. */
+export type DatasetLoader = (split: Split, options: DatasetOptions) => Promise<ImageDataset>;
+
 /** A loader error the CLI prints as is (exit 1), without a stack trace. */
 export class DataError extends Error {
   override readonly name = 'DataError';

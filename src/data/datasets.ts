@@ -1,15 +1,19 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { mulberry32, permutation } from '../train/random.js';
+import { isDir } from '../util/fs.js';
+import { mulberry32, permutation } from '../util/random.js';
 import { loadCsv } from './csv.js';
 import {
   concatDatasets,
   DataError,
   type DataSource,
+  type DatasetLoader,
+  type DatasetOptions,
   type DatasetSplits,
   DIGIT_CLASSES,
   type ImageDataset,
+  type Split,
   subset,
 } from './dataset.js';
 import { type EmnistVariant, loadEmnistCsv, loadEmnistIdx, loadEmnistSplit } from './emnist.js';
@@ -17,21 +21,7 @@ import { type LoadedImages, labelsPathFor, loadIdxPair } from './idx.js';
 import { DIR_CLASSES, loadDatasetDir, readClassesJson } from './idx-dir.js';
 import { unipenLoader } from './unipen-dataset.js';
 
-export type Split = 'train' | 'test';
-
-export interface DatasetOptions {
-  /** Folder holding the dataset's files under their official names. */
-  dataDir?: string;
-  /** Explicit train data (generic form): IDX image file (labels beside it), CSV file, or exported folder. */
-  train?: string;
-  /** Explicit test data, as `train`. */
-  test?: string;
-  /** Stroke datasets only: stroke-augmented copies rendered per training sample (default 0). */
-  strokeCopies?: number;
-}
-
-/** Loads one split of a named dataset. */
-export type DatasetLoader = (split: Split, options: DatasetOptions) => Promise<ImageDataset>;
+export type { DatasetLoader, DatasetOptions, Split } from './dataset.js';
 
 const registry = new Map<string, DatasetLoader>();
 
@@ -76,14 +66,6 @@ export async function loadDataset(name: string, options: DatasetOptions = {}): P
 
 function withClasses(loaded: LoadedImages, classes: readonly string[]): ImageDataset {
   return { ...loaded, classes };
-}
-
-function isDir(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 /** `name` or `name.gz` in dir, whichever exists. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,7 +13,13 @@ import {
   type UnipenSample,
   unipenRenderOptions,
 } from './unipen.js';
-import { buildUnipenDataset, classIndex, orderTraining } from './unipen-dataset.js';
+import {
+  buildUnipenDataset,
+  classIndex,
+  orderTraining,
+  UNIPEN_PROJECT_DIR,
+  unipenDir,
+} from './unipen-dataset.js';
 
 // Small slices of the real UNIPEN files (8 writers each, 3 of them held out, plus 3 suspect samples).
 const FIXTURES = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'letters');
@@ -259,6 +266,26 @@ describe('registered datasets', () => {
     expect(kept.train.n + kept.test.n).toBe((await fixtureSamples('digits')).length);
     process.env.HWR_UNIPEN_SUSPECT = 'maybe';
     await expect(loadDataset('unipen-digits', { dataDir: FIXTURES })).rejects.toThrow(/HWR_UNIPEN_SUSPECT/);
+  });
+
+  it('reads the copy the project carries (datasets/unipen) when no --data-dir or HWR_DATA_DIR is given', async () => {
+    delete process.env.HWR_DATA_DIR;
+    expect(unipenDir({})).toBe(UNIPEN_PROJECT_DIR);
+    // The carried files are the ones datasets/unipen/README.md lists (name and md5).
+    const readme = await readFile(join(UNIPEN_PROJECT_DIR, 'README.md'), 'utf8');
+    for (const name of Object.values(UNIPEN_FILES)) {
+      const md5 = createHash('md5')
+        .update(await readFile(join(UNIPEN_PROJECT_DIR, name)))
+        .digest('hex');
+      expect(readme).toContain(`| ${name} | `);
+      expect(readme).toContain(` | ${md5} | `);
+    }
+    const digits = await loadDataset('unipen-digits');
+    expect(digits.train.sources.map((s) => s.path)).toEqual([join(UNIPEN_PROJECT_DIR, UNIPEN_FILES.digits)]);
+    // 8679 samples in the file (README), minus the ones flagged suspect, split by writer.
+    expect(digits.train.n + digits.test.n).toBeGreaterThan(8000);
+    expect(digits.train.n + digits.test.n).toBeLessThanOrEqual(8679);
+    expect(digits.test.n).toBeGreaterThan(500);
   });
 
   it('names the missing file in a DataError', async () => {

@@ -1,13 +1,19 @@
 import { createHash } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PreprocessError, RENDERER_VERSION, type Stroke, strokesToMnist } from '../preprocess/index.js';
 import { augmentStrokes, DEFAULT_STROKE_AUGMENT } from '../preprocess/stroke-augment.js';
-import { mulberry32 } from '../train/random.js';
-import { DataError, DIGIT_CLASSES, type ImageDataset, LETTER_CLASSES } from './dataset.js';
-import type { DatasetLoader, DatasetOptions } from './datasets.js';
+import { isDir } from '../util/fs.js';
+import { mulberry32 } from '../util/random.js';
+import {
+  DataError,
+  type DatasetLoader,
+  type DatasetOptions,
+  DIGIT_CLASSES,
+  type ImageDataset,
+  LETTER_CLASSES,
+} from './dataset.js';
 import {
   fnv1a,
   isHeldOutWriter,
@@ -24,8 +30,11 @@ export type UnipenKind = 'letters' | 'digits';
 const PARTS: Record<UnipenKind, readonly UnipenPart[]> = { letters: ['upper', 'lower'], digits: ['digits'] };
 const CLASSES: Record<UnipenKind, readonly string[]> = { letters: LETTER_CLASSES, digits: DIGIT_CLASSES };
 
-/** Where the shared copy lives on the development machine; only a default, never needed by tests. */
-export const UNIPEN_SHARED_DIR = '/work/shared/data/unipen';
+/** The project's root: two levels above this file, from src/data as from dist/data. */
+const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The UNIPEN files the project carries (datasets/unipen, CC BY 4.0: see its README). */
+export const UNIPEN_PROJECT_DIR = join(PROJECT_ROOT, 'datasets', 'unipen');
 
 /**
  * Share of the training split's samples put at its end, from whole writers: with the trainer's
@@ -79,8 +88,7 @@ export interface UnipenDataset {
 export function unipenCacheDir(): string {
   const env = process.env.HWR_CACHE_DIR;
   if (env) return join(env, 'unipen');
-  const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  return join(repo, '.cache', 'unipen');
+  return join(PROJECT_ROOT, '.cache', 'unipen');
 }
 
 /** Folds case and maps a UNIPEN label to its class index, or -1 when it is not of this kind. */
@@ -337,20 +345,12 @@ export async function buildUnipenDataset(options: UnipenDatasetOptions): Promise
   };
 }
 
-function isDir(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-/** --data-dir, else HWR_DATA_DIR/unipen, else the shared copy when it exists. */
+/** --data-dir, else HWR_DATA_DIR/unipen, else the copy the project carries (datasets/unipen). */
 export function unipenDir(options: DatasetOptions): string {
   if (options.dataDir) return options.dataDir;
   const env = process.env.HWR_DATA_DIR;
   if (env && isDir(join(env, 'unipen'))) return join(env, 'unipen');
-  if (existsSync(UNIPEN_SHARED_DIR)) return UNIPEN_SHARED_DIR;
+  if (isDir(UNIPEN_PROJECT_DIR)) return UNIPEN_PROJECT_DIR;
   throw new DataError(
     `UNIPEN data not found: pass --data-dir with ${Object.values(UNIPEN_FILES).join(', ')} ` +
       '(or set HWR_DATA_DIR to a folder holding unipen/)',

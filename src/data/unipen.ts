@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { RenderOptions, Stroke } from '../preprocess/index.js';
 import { DataError } from './dataset.js';
 
-/** The UNIPEN files in shared/data/unipen (format: shared/data/SOURCES.md). */
+/** The UNIPEN file names (format: datasets/unipen/README.md). */
 export const UNIPEN_FILES = {
   digits: 'unipen-1a-digits.ndjson.gz',
   upper: 'unipen-1b-upper.ndjson.gz',

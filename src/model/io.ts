@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { fsyncDir, writeFileSynced } from '../util/fs.js';
 import { float32ToFloat16 } from './float16.js';
 import { ModelMetadata } from './metadata.js';
 
@@ -33,25 +34,6 @@ export interface SaveOptions {
 
 function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-async function writeSynced(path: string, data: string | Uint8Array): Promise<void> {
-  const fh = await open(path, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function fsyncDir(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /** Serialises a layers model to model.json + weights.bin bytes (TF.js layers format). */
@@ -129,7 +111,7 @@ export async function writeModelDir(
   const tmp = join(parent, `.${basename(target)}.tmp-${tag}`);
   await mkdir(tmp);
   try {
-    for (const [name, data] of Object.entries(files)) await writeSynced(join(tmp, name), data);
+    for (const [name, data] of Object.entries(files)) await writeFileSynced(join(tmp, name), data);
     await fsyncDir(tmp);
     if (existsSync(target)) {
       const old = join(parent, `.${basename(target)}.old-${tag}`);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { mulberry32 } from '../train/random.js';
+import { mulberry32 } from '../util/random.js';
 import { DEFAULT_PEN_WIDTH, type Point, type Stroke, strokesToMnist } from './index.js';
 import {
   augmentStrokes,

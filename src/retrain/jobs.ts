@@ -5,7 +5,7 @@ import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { JobLock, JobRecords } from '../store/database.js';
-import { writeFileAtomic } from '../store/store.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { GATE_FAILED_EXIT } from './gate.js';
 import type { RetrainResult } from './retrain.js';
 
@@ -41,10 +41,13 @@ export interface RetrainRequest {
   readonly promote?: boolean;
 }
 
-/** argv prefix that runs the hwr CLI: this same node, from dist/ or (under tsx) from the sources. */
+/**
+ * argv prefix that runs the hwr CLI: this same node, from dist/ or (under tsx) from the sources.
+ * The child runs cli/entry by path (a separate process), so retrain does not import the CLI above it.
+ */
 export function defaultHwrCommand(): string[] {
   const fromSources = import.meta.url.endsWith('.ts');
-  const entry = fileURLToPath(new URL(`./cli-entry.${fromSources ? 'ts' : 'js'}`, import.meta.url));
+  const entry = fileURLToPath(new URL(`../cli/entry.${fromSources ? 'ts' : 'js'}`, import.meta.url));
   return [process.execPath, ...(fromSources ? ['--import', 'tsx'] : []), entry];
 }
 

@@ -10,11 +10,11 @@ import { loadModel, ModelError, saveModel } from '../model/io.js';
 import type { ModelMetadata } from '../model/metadata.js';
 import { ModelCatalog } from '../store/catalog.js';
 import type { HwrDatabase } from '../store/database.js';
-import { ModelStore } from '../store/store.js';
+import { ModelStore, StoreError } from '../store/store.js';
 import { type AugmentOptions, NO_AUGMENT } from '../train/augment.js';
-import { deriveSeed, mulberry32, permutation } from '../train/random.js';
 import { RECIPES } from '../train/recipes.js';
 import { train } from '../train/trainer.js';
+import { deriveSeed, mulberry32, permutation } from '../util/random.js';
 import { type FeedbackSummary, loadFeedback, splitHoldout } from './feedback.js';
 import { DEFAULT_GATE, decideGate, type GateDecision, type GateOptions } from './gate.js';
 
@@ -87,6 +87,12 @@ function augmentOf(meta: ModelMetadata): AugmentOptions {
   const a = meta.extra?.augment as AugmentOptions | undefined;
   if (a && typeof a.rotate === 'number') return a;
   return isArchName(meta.arch) ? RECIPES[meta.arch].augment : NO_AUGMENT;
+}
+
+/** The version a plain base directory became when the store adopted it. */
+async function adoptedVersion(store: ModelStore, name: string): Promise<string | null> {
+  const { history } = await store.inspect(name);
+  return history.events.find((e) => e.action === 'adopt')?.version ?? null;
 }
 
 /**
@@ -232,9 +238,19 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
     const parentVersion = baseDir !== baseArg ? meta.version : undefined;
     const added = await catalog.add(name, options.out, { parentVersion, note: 'hwr retrain' });
     if (catalog.shared) await options.database?.models.setGate(name, added.version, gate);
-    await catalog.promote(name, added.version, `hwr retrain (gate passed, base ${meta.version})`);
-    promoted = added.version;
-    log(`promoted: ${name} current is now ${added.version}`);
+    // Gated against the base only: if another promote moved `current` meanwhile, this one is refused.
+    const expectCurrent = parentVersion ?? (await adoptedVersion(catalog.files, name));
+    try {
+      await catalog.promote(name, added.version, {
+        note: `hwr retrain (gate passed, base ${meta.version})`,
+        expectCurrent,
+      });
+      promoted = added.version;
+      log(`promoted: ${name} current is now ${added.version}`);
+    } catch (err) {
+      if (!(err instanceof StoreError && err.code === 'current-moved')) throw err;
+      log(`not promoted: ${err.message}; the candidate is stored as ${added.version}`);
+    }
   } else if (options.promote) {
     log(`not promoted: the gate failed; the candidate stays in ${options.out}`);
   }

@@ -54,6 +54,7 @@ async function setup(exitCode: number, extra: { autoRetrainEvery?: number } = {}
     dataDir: join(root, 'data'),
     defaultModel: 'digits',
     token: TOKEN,
+    perMinute: 0, // a bare Fastify app: no rate-limit plugin (the throttle is tested in admin.test.ts)
     // Prints its arguments like a log line, waits a little, exits with the chosen code.
     hwrCommand: [
       process.execPath,

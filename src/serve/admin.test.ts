@@ -134,4 +134,48 @@ describe('admin API', () => {
     });
     expect(bad.statusCode).toBe(400);
   });
+
+  it('throttles token guesses before checking them: 120 wrong tokens meet 429s, on their own budget', async () => {
+    process.env[ADMIN_TOKEN_ENV] = TOKEN;
+    // Feedback unlimited, admin 60 per minute: the two settings are independent.
+    const limited = await buildApp({
+      modelsDir: join(root, 'models'),
+      dataDir: join(root, 'data'),
+      webDir: false,
+      waitForModels: true,
+      watch: false,
+      limits: { adminPerMinute: 60, feedbackPerMinute: 0 },
+    });
+    delete process.env[ADMIN_TOKEN_ENV];
+    try {
+      const guess = (authorization: string, remoteAddress = '203.0.113.7') =>
+        limited.app.inject({
+          method: 'GET',
+          url: '/api/admin/jobs',
+          headers: { authorization },
+          remoteAddress,
+        });
+      const statuses: number[] = [];
+      for (let i = 0; i < 120; i++) statuses.push((await guess(`Bearer wrong-guess-${i}`)).statusCode);
+      expect(statuses.slice(0, 60).every((s) => s === 403)).toBe(true);
+      expect(statuses.slice(60).every((s) => s === 429)).toBe(true);
+      // The right token from the guessing address waits like the guesses did (nothing learnt from it).
+      const right = await guess(`Bearer ${TOKEN}`);
+      expect(right.statusCode).toBe(429);
+      expect(right.json().error).toMatch(/too many requests: at most 60 per minute/);
+      expect(right.headers['retry-after']).toBeDefined();
+      // Another client is not affected.
+      expect((await guess(`Bearer ${TOKEN}`, '198.51.100.2')).statusCode).toBe(200);
+      // Feedback has its own budget (unlimited here) even from the throttled address.
+      const feedback = await limited.app.inject({
+        method: 'POST',
+        url: '/api/feedback',
+        remoteAddress: '203.0.113.7',
+        payload: { pixels: Array.from({ length: 784 }, () => 0), label: '3' },
+      });
+      expect(feedback.statusCode).toBe(201);
+    } finally {
+      await limited.app.close();
+    }
+  });
 });

@@ -6,9 +6,11 @@ import { z } from 'zod';
 import { ModelError } from '../model/io.js';
 import { FEEDBACK_FROM_DATABASE } from '../retrain/feedback.js';
 import { RetrainJobs } from '../retrain/jobs.js';
-import { entryDirOf, type ModelCatalog } from '../store/catalog.js';
+import type { ModelCatalog } from '../store/catalog.js';
 import type { HwrDatabase } from '../store/database.js';
+import { StoreError, type StoreErrorCode } from '../store/store.js';
 import { HttpError } from './http-error.js';
+import { adminRateLimit } from './limits.js';
 import type { ModelRegistry } from './registry.js';
 import { ErrorReply } from './schemas.js';
 
@@ -23,6 +25,8 @@ export interface AdminDeps {
   /** The server's data folder: retrain job outputs go to its retrain-jobs/ (records: the database). */
   readonly dataDir: string;
   readonly defaultModel: string;
+  /** Requests per minute per client IP, counted before authentication (0 = no limit). */
+  readonly perMinute: number;
   /** Default: process.env.HWR_ADMIN_TOKEN; no token, no admin routes (404). */
   readonly token?: string;
   /** argv prefix running the hwr CLI for retrain jobs (default: this node + the CLI entry). */
@@ -98,8 +102,26 @@ const StoreReply = z.object({
   current: z.string().nullable(),
   versions: z.array(z.string()),
 });
+/** HTTP status of each refused store operation. */
+const STORE_STATUS: Record<StoreErrorCode, number> = {
+  invalid: 400,
+  'not-found': 404,
+  'unknown-version': 409,
+  'bad-version': 409,
+  'no-rollback-target': 409,
+  'current-moved': 409,
+  'not-writable': 503,
+};
 const NameParams = z.object({ name: z.string().min(1).max(100) });
-const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply };
+const errors = {
+  400: ErrorReply,
+  401: ErrorReply,
+  403: ErrorReply,
+  404: ErrorReply,
+  409: ErrorReply,
+  429: ErrorReply,
+  503: ErrorReply,
+};
 
 /**
  * POST /api/admin/retrain, GET /api/admin/jobs[/:id], POST /api/admin/models/:name/promote|rollback.
@@ -129,22 +151,18 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       const known = registry.list().map((m) => `"${m.name}"`);
       throw HttpError.notFound(`unknown model "${name}"; served models: ${known.join(', ') || 'none'}`);
     }
-    return basename(entryDirOf(served.dir));
+    return basename(served.entryDir);
   }
+
+  const hideRoot = (message: string) => message.replaceAll(registry.dir, '<models>');
 
   async function storeCall(fn: () => Promise<{ name: string; current: string | null; versions: string[] }>) {
     try {
       const e = await fn();
       return { name: e.name, current: e.current, versions: e.versions };
     } catch (err) {
-      if (err instanceof ModelError) {
-        const status = /not writable/.test(err.message)
-          ? 503
-          : /has no version|no earlier version|nothing to roll back/.test(err.message)
-            ? 409
-            : 400;
-        throw new HttpError(status, err.message.replace(registry.dir, '<models>'));
-      }
+      if (err instanceof StoreError) throw new HttpError(STORE_STATUS[err.code], hideRoot(err.message));
+      if (err instanceof ModelError) throw new HttpError(400, hideRoot(err.message));
       throw err;
     }
   }
@@ -185,6 +203,9 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
   }
 
   app.register(async (admin) => {
+    // Throttle first: a wrong token costs a request of the budget like any other (hooks run in order).
+    const throttle = adminRateLimit(app, deps.perMinute);
+    if (throttle) admin.addHook('onRequest', throttle);
     admin.addHook('onRequest', authenticate(expected));
     admin.addHook('onClose', async () => jobs.close());
     const api = admin.withTypeProvider<ZodTypeProvider>();

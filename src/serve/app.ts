@@ -22,8 +22,10 @@ import { initBackend } from '../engine/backend.js';
 import { ModelCatalog } from '../store/catalog.js';
 import type { HwrDatabase } from '../store/database.js';
 import { openDatabase } from '../store/open-database.js';
+import { StorageError, storageFaultOf } from '../store/storage-fault.js';
 import { ModelStore } from '../store/store.js';
 import { VERSION } from '../version.js';
+import { installDrain } from './drain.js';
 import { HttpError } from './http-error.js';
 import { InferenceThread } from './inference-thread.js';
 import { applyLimits, type Limits, safeParseLimits, serverOptions } from './limits.js';
@@ -57,7 +59,7 @@ export interface ServeOptions {
   /**
    * Request limits: sizes, caps, rate limits, timeouts (src/serve/limits.ts). Unset ones take
    * DEFAULT_LIMITS, except the per-IP rate limits, which are off for embedders (tests, benchmarks);
-   * `hwr serve` passes the full DEFAULT_LIMITS (300 predict / 60 feedback per minute).
+   * `hwr serve` passes the full DEFAULT_LIMITS (300 predict / 60 feedback / 120 admin per minute).
    */
   readonly limits?: Partial<Limits>;
   /** Micro-batching of concurrent single predictions (default: up to 16 per pass, one event-loop turn). */
@@ -118,6 +120,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     predictPerMinute: 0,
     feedbackPerMinute: 0,
+    adminPerMinute: 0,
     ...options.limits,
   });
   if (!parsedLimits.success) throw new Error(`invalid limits: ${parsedLimits.errors.join('; ')}`);
@@ -178,6 +181,13 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     if (hasZodFastifySchemaValidationErrors(err)) {
       statusCode = 400;
       message = validationMessage(err);
+    } else if (err instanceof StorageError) {
+      statusCode = err.status;
+      message = err.message;
+      request.log.error(
+        { err: err.message, cause: (err.cause as Error | undefined)?.message },
+        'storage fault',
+      );
     } else if (err instanceof HttpError) {
       statusCode = err.statusCode;
       message = err.message;
@@ -190,6 +200,13 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     } else if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       statusCode = err.statusCode;
       message = err.message;
+    } else if (storageFaultOf(err)) {
+      // A storage fault outside a store's own handling: still a cause, never an unexplained 500.
+      const fault = storageFaultOf(err) as NonNullable<ReturnType<typeof storageFaultOf>>;
+      const wrapped = new StorageError(fault.kind, fault.code, 'storage fault', { cause: err });
+      statusCode = wrapped.status;
+      message = wrapped.message;
+      request.log.error({ err }, message);
     } else {
       statusCode = 500;
       message = 'internal server error';
@@ -203,6 +220,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
       .send({ error: `no route ${request.method} ${request.url.split('?')[0]}`, statusCode: 404 });
   });
 
+  installDrain(app);
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const labels = { method: request.method, route, status_code: String(reply.statusCode) };
@@ -266,6 +284,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   await applyLimits(app, limits);
   registerRoutes(app, {
     maxImagePixels: limits.maxImagePixels,
+    adminPerMinute: limits.adminPerMinute,
     registry,
     database,
     catalog,

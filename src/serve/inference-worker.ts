@@ -6,8 +6,8 @@ import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '../engine/backend.js';
+import { compileFused, type FusedForward } from '../model/fused.js';
 import type { Normalization } from '../model/metadata.js';
-import { compileFused, type FusedForward } from './fused.js';
 import type { ToWorker } from './inference-thread.js';
 import { forwardProbs } from './predictor.js';
 

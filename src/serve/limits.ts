@@ -1,6 +1,12 @@
 import type { ServerOptions } from 'node:http';
 import fastifyRateLimit from '@fastify/rate-limit';
-import type { FastifyInstance, FastifyRequest, FastifyServerOptions, RouteOptions } from 'fastify';
+import type {
+  FastifyInstance,
+  FastifyRequest,
+  FastifyServerOptions,
+  onRequestHookHandler,
+  RouteOptions,
+} from 'fastify';
 import { MAX_POINTS, MAX_STROKES } from '../preprocess/index.js';
 import { HttpError } from './http-error.js';
 import { MAX_IMAGE_PIXELS } from './inputs.js';
@@ -26,6 +32,11 @@ export interface Limits {
   readonly predictPerMinute: number;
   /** Requests per minute per client IP on /api/feedback (0 = no limit). */
   readonly feedbackPerMinute: number;
+  /**
+   * Requests per minute per client IP on /api/admin/*, counted before the token is checked, so
+   * wrong tokens are throttled like any other request (0 = no limit).
+   */
+  readonly adminPerMinute: number;
   /** Whole request (headers and body) must arrive within this, ms (slow-loris defence); 0 = none. */
   readonly requestTimeoutMs: number;
   /** A socket idle this long during a request is closed, ms; 0 = none. */
@@ -44,6 +55,8 @@ export const DEFAULT_LIMITS: Limits = {
   maxPoints: MAX_POINTS,
   predictPerMinute: 300,
   feedbackPerMinute: 60,
+  // Polling a retrain job once a second fits; guessing a 16+ character token at this rate does not.
+  adminPerMinute: 120,
   requestTimeoutMs: 30_000,
   connectionTimeoutMs: 30_000,
   // Above the 60 s idle timeout of common load balancers, as Fastify's own default (72 s).
@@ -62,6 +75,7 @@ export const LIMIT_ENV: Readonly<Record<keyof Limits, string>> = {
   maxPoints: 'HWR_MAX_POINTS',
   predictPerMinute: 'HWR_RATE_PREDICT',
   feedbackPerMinute: 'HWR_RATE_FEEDBACK',
+  adminPerMinute: 'HWR_RATE_ADMIN',
   requestTimeoutMs: 'HWR_REQUEST_TIMEOUT_MS',
   connectionTimeoutMs: 'HWR_CONNECTION_TIMEOUT_MS',
   keepAliveTimeoutMs: 'HWR_KEEP_ALIVE_TIMEOUT_MS',
@@ -77,6 +91,7 @@ const RANGES: Readonly<Record<NumericLimit, readonly [number, number]>> = {
   maxPoints: [1, MAX_POINTS],
   predictPerMinute: [0, 1e9],
   feedbackPerMinute: [0, 1e9],
+  adminPerMinute: [0, 1e9],
   requestTimeoutMs: [0, 3_600_000],
   connectionTimeoutMs: [0, 3_600_000],
   keepAliveTimeoutMs: [1, 3_600_000],
@@ -177,6 +192,16 @@ function addPreHandler(route: RouteOptions, hook: (request: FastifyRequest) => P
 }
 
 /**
+ * The admin routes' limiter as an onRequest hook, for the admin plugin to add before its
+ * authentication hook: every request counts, failed authentication included (@fastify/rate-limit,
+ * registered by applyLimits; its own counter, separate from predict and feedback).
+ */
+export function adminRateLimit(app: FastifyInstance, perMinute: number): onRequestHookHandler | undefined {
+  if (perMinute <= 0) return undefined;
+  return app.rateLimit({ max: perMinute, timeWindow: 60_000 });
+}
+
+/**
  * Applies the per-route limits to the routes registered after this call: per-IP rate limits on
  * predict and feedback (429 with a JSON error and Retry-After), and the stroke/point/batch caps.
  * Call it before registerRoutes.
@@ -196,11 +221,6 @@ export async function applyLimits(app: FastifyInstance, limits: Limits): Promise
     } as RouteOptions['config'];
   };
   app.addHook('onRoute', (route) => {
-    // Admin routes share the feedback budget: the bearer token must not be guessable at line rate.
-    if (route.url.startsWith('/api/admin/')) {
-      if (limits.feedbackPerMinute > 0) withRate(route, limits.feedbackPerMinute);
-      return;
-    }
     if (route.method !== 'POST' && !(Array.isArray(route.method) && route.method.includes('POST'))) return;
     const max = perMinute(route.url);
     if (max === undefined) return;

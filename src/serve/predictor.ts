@@ -1,8 +1,8 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { compileFused, type FusedForward } from '../model/fused.js';
 import { PIXELS, predictProbs, toInputTensor } from '../model/infer.js';
 import type { LoadedModel } from '../model/io.js';
 import type { Normalization } from '../model/metadata.js';
-import { compileFused, type FusedForward } from './fused.js';
 import type { InferenceThread } from './inference-thread.js';
 
 export interface BatchingOptions {

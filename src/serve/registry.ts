@@ -1,11 +1,11 @@
-import { type FSWatcher, statSync, watch } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { IMAGE_SIZE, PIXELS } from '../model/infer.js';
+import { type FSWatcher, readdirSync, statSync, watch } from 'node:fs';
+import { readdir, realpath, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { PIXELS } from '../model/infer.js';
 import { type LoadedModel, loadModel, METADATA_FILE, ModelError } from '../model/io.js';
 import type { ModelMetadata } from '../model/metadata.js';
-import { entryDirOf } from '../store/catalog.js';
-import { isStoreDir, servedDir } from '../store/store.js';
+import { checkInputShape, checkProbabilities } from '../model/verify.js';
+import { CURRENT_LINK, fallbackVersions, isStoreDir, servedDir } from '../store/store.js';
 import type { InferenceThread } from './inference-thread.js';
 import { type BatchingOptions, NO_BATCHING, Predictor } from './predictor.js';
 
@@ -21,9 +21,11 @@ export interface ServedModel {
   readonly version: string;
   readonly metadata: ModelMetadata;
   readonly dir: string;
+  /** The entry of the models folder it comes from (a store or a plain model directory). */
+  readonly entryDir: string;
   readonly predictor: Predictor;
   readonly loadedAt: Date;
-  /** Identity of the directory contents it was loaded from (inode + metadata mtime). */
+  /** Identity of the directory contents it was loaded from (fingerprintOf). */
   readonly fingerprint: string;
 }
 
@@ -43,37 +45,54 @@ export interface RegistryOptions {
   readonly debounceMs?: number;
   readonly onEvent?: (event: RegistryEvent) => void;
   /**
-   * The directory to serve for a store entry (default: its `current` link). A cluster passes the
-   * version its shared database names (src/store/catalog.ts).
+   * The directory to serve for an entry of the folder (default: a store's `current` link, else the
+   * entry itself). A cluster passes the version its shared database names (src/store/catalog.ts).
    */
   readonly resolve?: (entryDir: string) => Promise<string>;
   /** Checked before a directory is loaded (a cluster compares file hashes with the record). */
   readonly verify?: (dir: string) => Promise<void>;
 }
 
+/** Files whose change can change what a model directory serves (the rest: reports, charts). */
+function isModelFile(name: string): boolean {
+  return name === METADATA_FILE || name === 'model.json' || name.endsWith('.bin');
+}
+
+/** Appends "path:inode:size:mtime" of the model files in `dir` and (depth 0) its subfolders (parts). */
+async function collectFiles(dir: string, rel: string, out: string[], depth: number): Promise<void> {
+  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue;
+    const path = join(dir, e.name);
+    if (e.isDirectory() && depth === 0) await collectFiles(path, `${rel}${e.name}/`, out, depth + 1);
+    else if (e.isFile() && isModelFile(e.name)) {
+      const s = await stat(path);
+      out.push(`${rel}${e.name}:${s.ino}:${s.size}:${s.mtimeMs}`);
+    }
+  }
+}
+
+/**
+ * Identity of a model directory's contents: its inode and every model file's inode, size and mtime,
+ * parts' subfolders included. Any write (a weights file still being copied in) changes it, so a
+ * rejected model is tried again once its files change.
+ */
 async function fingerprintOf(dir: string): Promise<string | undefined> {
   try {
-    const [d, m] = await Promise.all([stat(dir), stat(join(dir, METADATA_FILE))]);
-    return `${d.ino}:${m.ino}:${m.mtimeMs}:${m.size}`;
+    const [d] = await Promise.all([stat(dir), stat(join(dir, METADATA_FILE))]);
+    const files: string[] = [String(d.ino)];
+    await collectFiles(dir, '', files, 0);
+    return files.join('|');
   } catch {
     return undefined; // not a model directory (or vanished meanwhile)
   }
 }
 
-/** Checks a freshly loaded model really answers 28x28x1 images with a probability vector. */
+/** Checks a freshly loaded model as the store does before a promote (src/model/verify.ts). */
 function validate(loaded: LoadedModel, predictor: Predictor): void {
-  const shape = loaded.model.inputs[0].shape;
-  if (shape.length !== 4 || shape[1] !== IMAGE_SIZE || shape[2] !== IMAGE_SIZE || shape[3] !== 1)
-    throw new ModelError(`${loaded.dir}: model input is [${shape.join(', ')}], expected [null, 28, 28, 1]`);
+  checkInputShape(loaded.model, loaded.dir);
   // Warm-up: the first pass compiles kernels and allocates; doing it here keeps it off a request.
-  const probs = predictor.predictNow(new Uint8Array(PIXELS), 1);
-  let sum = 0;
-  for (const p of probs) {
-    if (!Number.isFinite(p) || p < 0) throw new ModelError(`${loaded.dir}: model outputs ${p}`);
-    sum += p;
-  }
-  if (Math.abs(sum - 1) > 1e-3)
-    throw new ModelError(`${loaded.dir}: outputs sum to ${sum.toFixed(4)}, not 1 (no softmax?)`);
+  checkProbabilities(predictor.predictNow(new Uint8Array(PIXELS), 1), loaded.dir);
 }
 
 /**
@@ -90,8 +109,12 @@ export class ModelRegistry {
   /** Fingerprints already tried and rejected, so a broken model is not reloaded on every event. */
   private readonly rejected = new Map<string, string>();
   private watcher: FSWatcher | undefined;
-  /** Store folders (src/store) by path: the watcher and the inode it watches (adoption replaces it). */
-  private readonly storeWatchers = new Map<string, { ino: number; watcher?: FSWatcher }>();
+  /**
+   * Folders watched besides the models folder, by path: stores (a `current` switch is not an event
+   * of the models folder), plain model directories and their subfolders (files written into them),
+   * each with the inode it watches (adoption or a replacement makes a new one).
+   */
+  private readonly dirWatchers = new Map<string, { ino: number; watcher?: FSWatcher }>();
   private debounce: NodeJS.Timeout | undefined;
   private scanning: Promise<void> | undefined;
   private rescanAgain = false;
@@ -151,23 +174,38 @@ export class ModelRegistry {
         .sort();
       // A versioned store (src/store) is served through its `current` symlink; its folder is watched
       // too, since switching the pointer is not an event in the models folder itself.
-      for (const dir of entries) if (isStoreDir(dir)) this.watchStore(dir);
-      const { resolve: resolveDir } = this.options;
-      entries = resolveDir ? await Promise.all(entries.map(resolveDir)) : entries.map(servedDir);
+      this.watchEntries(entries);
     } catch (err) {
       log.error({ dir: this.dir, err: (err as Error).message }, 'cannot read the models folder');
       return;
     }
     const seen = new Set<string>();
-    for (const dir of entries) {
+    for (const entry of entries) {
       if (this.closed) return;
+      const dir = await this.servedDirOf(entry);
+      if (dir === undefined) {
+        for (const m of this.list()) if (m.entryDir === entry) seen.add(m.dir); // keeps serving it
+        continue;
+      }
       const fingerprint = await fingerprintOf(dir);
-      if (!fingerprint) continue;
+      const servesEntry = () => this.list().some((m) => m.entryDir === entry);
+      if (!fingerprint) {
+        // `current` names a version that is gone: the store's other versions may still serve.
+        if (dir !== entry && !servesEntry()) {
+          const served = await this.fallback(entry, `${dir} has no readable ${METADATA_FILE}`);
+          if (served) seen.add(served);
+        }
+        continue;
+      }
       seen.add(dir);
-      // The model served for the same entry: same directory, or another version of the same store.
-      const current = this.list().find((m) => entryDirOf(m.dir) === entryDirOf(dir));
+      const current = this.list().find((m) => m.dir === dir);
+      for (const m of this.list()) if (m.entryDir === entry) seen.add(m.dir); // a fallback version
       if (current?.fingerprint === fingerprint || this.rejected.get(dir) === fingerprint) continue;
-      await this.load(dir, fingerprint, current);
+      const error = await this.load(dir, entry, fingerprint, current);
+      if (error && dir !== entry && !servesEntry()) {
+        const served = await this.fallback(entry, error);
+        if (served) seen.add(served);
+      }
     }
     for (const model of this.list()) {
       if (seen.has(model.dir)) continue;
@@ -182,7 +220,54 @@ export class ModelRegistry {
     }
   }
 
-  private async load(dir: string, fingerprint: string, current: ServedModel | undefined): Promise<void> {
+  /** The directory to serve for an entry; undefined when the shared database cannot say (logged). */
+  private async servedDirOf(entry: string): Promise<string | undefined> {
+    const { resolve: resolveDir } = this.options;
+    if (!resolveDir) return servedDir(entry);
+    try {
+      return await resolveDir(entry);
+    } catch (err) {
+      this.options.log.error(
+        { dir: entry, err: (err as Error).message },
+        'cannot read the current version from the database; serving what was loaded',
+      );
+      return undefined;
+    }
+  }
+
+  /**
+   * A store whose `current` cannot be served while nothing else of it is (a start-up after a bad
+   * version was made current by hand): serves its newest version that loads, with a loud log line.
+   * The pointer is left alone (the models folder may be read-only); `hwr models` fixes it.
+   */
+  private async fallback(entry: string, error: string): Promise<string | undefined> {
+    const { log } = this.options;
+    const broken = basename(await realpath(join(entry, CURRENT_LINK)).catch(() => CURRENT_LINK));
+    for (const version of await fallbackVersions(entry)) {
+      const dir = join(entry, version);
+      const fingerprint = await fingerprintOf(dir);
+      if (!fingerprint || this.rejected.get(dir) === fingerprint) continue;
+      if (await this.load(dir, entry, fingerprint, undefined)) continue;
+      log.error(
+        { dir: entry, current: broken, serving: version, err: error },
+        `CURRENT VERSION ${broken} OF ${entry} IS BROKEN: serving ${version}, the newest version that loads; run hwr models promote or rollback to fix the pointer`,
+      );
+      return dir;
+    }
+    log.error(
+      { dir: entry, current: broken, err: error },
+      `current version ${broken} of ${entry} is broken and no other version loads`,
+    );
+    return undefined;
+  }
+
+  /** Loads and swaps in a model directory; returns why it was rejected, or undefined once served. */
+  private async load(
+    dir: string,
+    entryDir: string,
+    fingerprint: string,
+    current: ServedModel | undefined,
+  ): Promise<string | undefined> {
     const { log } = this.options;
     let loaded: LoadedModel | undefined;
     // Created once and kept: its fused plan holds folded weight copies that close() frees.
@@ -194,7 +279,8 @@ export class ModelRegistry {
       validate(loaded, predictor);
       const name = loaded.metadata.name;
       const holder = this.byName.get(name);
-      if (holder && entryDirOf(holder.dir) !== entryDirOf(dir) && (await fingerprintOf(holder.dir)))
+      // Another version of the same entry is replaced; another entry with the same name is refused.
+      if (holder && holder.entryDir !== entryDir && (await fingerprintOf(holder.dir)))
         throw new ModelError(`${dir}: model name "${name}" is already served from ${holder.dir}`);
       const thread = this.options.inferenceThread;
       if (thread?.alive)
@@ -216,7 +302,7 @@ export class ModelRegistry {
         'model rejected',
       );
       this.options.onEvent?.({ kind: 'rejected', dir, error });
-      return;
+      return error;
     }
     this.rejected.delete(dir);
     const model: ServedModel = {
@@ -224,6 +310,7 @@ export class ModelRegistry {
       version: loaded.metadata.version,
       metadata: loaded.metadata,
       dir,
+      entryDir,
       predictor,
       loadedAt: new Date(),
       fingerprint,
@@ -247,6 +334,7 @@ export class ModelRegistry {
     // answers the queue before disposing the weights.
     if (replaced && replaced !== model) replaced.predictor.close();
     if (current && current !== replaced && current.name !== model.name) current.predictor.close();
+    return undefined;
   }
 
   private onChange = (): void => {
@@ -264,30 +352,54 @@ export class ModelRegistry {
       this.options.log.error({ dir: this.dir, err: err.message }, 'watching the models folder failed');
     });
     // Stores found by the first scan (before watching started).
-    for (const dir of this.storeWatchers.keys()) this.watchStore(dir, true);
+    for (const dir of this.dirWatchers.keys()) this.watchDir(dir, true);
   }
 
-  /** Watches a store's folder for `current` switches (once watch() was called). */
-  private watchStore(dir: string, force = false): void {
+  /**
+   * Watches each entry of the models folder (a store, or a plain model directory and its part or
+   * version subfolders), and stops watching folders that are gone.
+   */
+  private watchEntries(entries: readonly string[]): void {
+    const wanted = new Set<string>();
+    for (const entry of entries) {
+      wanted.add(entry);
+      if (isStoreDir(entry)) continue; // versions are immutable; the store folder sees the switch
+      try {
+        for (const e of readdirSync(entry, { withFileTypes: true }))
+          if (e.isDirectory() && !e.name.startsWith('.')) wanted.add(join(entry, e.name));
+      } catch {
+        // vanished meanwhile
+      }
+    }
+    for (const [dir, w] of this.dirWatchers)
+      if (!wanted.has(dir)) {
+        w.watcher?.close();
+        this.dirWatchers.delete(dir);
+      }
+    for (const dir of wanted) this.watchDir(dir);
+  }
+
+  /** Watches one folder for changes (once watch() was called; remembered until then). */
+  private watchDir(dir: string, force = false): void {
     let ino: number;
     try {
       ino = statSync(dir).ino;
     } catch {
       return;
     }
-    const known = this.storeWatchers.get(dir);
+    const known = this.dirWatchers.get(dir);
     if (this.closed || (!force && known?.ino === ino && (known.watcher || !this.watcher))) return;
     known?.watcher?.close();
     if (!this.watcher) {
-      this.storeWatchers.set(dir, { ino }); // remembered for watch()
+      this.dirWatchers.set(dir, { ino }); // remembered for watch()
       return;
     }
     try {
       const watcher = watch(dir, this.onChange);
       watcher.on('error', () => watcher.close()); // a removed store; a later scan watches it again
-      this.storeWatchers.set(dir, { ino, watcher });
+      this.dirWatchers.set(dir, { ino, watcher });
     } catch {
-      this.storeWatchers.delete(dir);
+      this.dirWatchers.delete(dir);
     }
   }
 
@@ -296,8 +408,8 @@ export class ModelRegistry {
     clearTimeout(this.debounce);
     this.watcher?.close();
     this.watcher = undefined;
-    for (const w of this.storeWatchers.values()) w.watcher?.close();
-    this.storeWatchers.clear();
+    for (const w of this.dirWatchers.values()) w.watcher?.close();
+    this.dirWatchers.clear();
     await this.scanning;
     for (const m of this.byName.values()) m.predictor.close();
     this.byName.clear();

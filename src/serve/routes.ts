@@ -33,6 +33,8 @@ export interface RouteDeps {
   readonly dataDir: string;
   readonly metrics: ServeMetrics;
   readonly defaultModel: string;
+  /** Admin requests per minute per client IP (Limits.adminPerMinute). */
+  readonly adminPerMinute: number;
   readonly metricsText: () => Promise<string>;
   /** Largest image (width x height) decoded, checked on the header (default MAX_IMAGE_PIXELS). */
   readonly maxImagePixels?: number;
@@ -86,7 +88,7 @@ function toPrediction(model: ServedModel, probs: Float32Array, pixels: Uint8Arra
 }
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const { registry, database, metrics, defaultModel, metricsText, maxImagePixels } = deps;
+  const { registry, database, metrics, defaultModel, metricsText, maxImagePixels, adminPerMinute } = deps;
   const feedback = database.feedback;
   const api = app.withTypeProvider<ZodTypeProvider>();
 
@@ -237,9 +239,18 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     '/readyz',
     {
       schema: {
-        summary: 'Readiness: 503 until at least one model is loaded',
+        summary:
+          'Readiness: 503 until at least one model is loaded; "degraded" (still 200, predictions go on) while feedback cannot be stored',
         response: {
-          200: z.object({ status: z.literal('ready'), models: z.array(z.string()) }),
+          200: z.object({
+            status: z.enum(['ready', 'degraded']),
+            models: z.array(z.string()),
+            feedback: z.object({
+              status: z.enum(['ok', 'degraded']),
+              cause: z.string().optional(),
+              since: z.string().optional(),
+            }),
+          }),
           503: ErrorReply,
         },
       },
@@ -247,9 +258,14 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     async () => {
       if (!registry.ready)
         throw HttpError.unavailable(
-          registry.scanned ? `no model loaded from ${registry.dir}` : 'models are still loading',
+          registry.scanned ? 'no model loaded from the models folder' : 'models are still loading',
         );
-      return { status: 'ready' as const, models: registry.list().map((m) => `${m.name}@${m.version}`) };
+      const health = feedback.health;
+      return {
+        status: health.status === 'ok' ? ('ready' as const) : ('degraded' as const),
+        models: registry.list().map((m) => `${m.name}@${m.version}`),
+        feedback: health,
+      };
     },
   );
 
@@ -260,6 +276,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     catalog: deps.catalog,
     dataDir: deps.dataDir,
     defaultModel,
+    perMinute: adminPerMinute,
   });
 
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {

@@ -1,5 +1,6 @@
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
+import { startDrain } from './drain.js';
 
 /** Longest a shutdown may take before the process exits anyway (code 1). */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -17,8 +18,8 @@ export interface ShutdownHandle {
 }
 
 /**
- * SIGTERM / SIGINT: stop accepting connections, let in-flight requests finish (new requests on
- * open connections get 503), run the app's onClose hooks (model registry, SQLite database), exit 0.
+ * SIGTERM / SIGINT: stop accepting connections, let in-flight requests finish (answered with
+ * `Connection: close`; new requests on open connections get 503), run the app's onClose hooks (model registry, SQLite database), exit 0.
  * A second signal or the timeout exits 1 at once. An uncaught exception or unhandled rejection is
  * logged and takes the same path, exiting 1, so the database is still closed cleanly.
  */
@@ -37,8 +38,10 @@ export function installGracefulShutdown(app: FastifyInstance, options: ShutdownO
       if (err) app.log.error({ err }, 'fatal error; shutting down');
       else app.log.info({ signal: signal ?? 'exit', timeoutMs }, 'shutting down: draining requests');
       const started = Date.now();
+      startDrain(app);
       // server.close() reaps the connections idle at that moment only; a keep-alive connection whose
       // request finishes during the drain would otherwise hold the process until keepAliveTimeout.
+      // Idle means idle for DRAIN_IDLE_GRACE_MS (src/serve/drain.ts), so no request on the wire is cut.
       const reaper = setInterval(() => app.server.closeIdleConnections(), 50);
       try {
         await app.close();

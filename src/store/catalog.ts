@@ -1,15 +1,17 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ModelError } from '../model/io.js';
-import type { CurrentChange, HwrDatabase } from './database.js';
+import { type CurrentChange, type HwrDatabase, RecordError } from './database.js';
 import {
   currentVersion,
   isStoreDir,
   listVersions,
   type ModelStore,
+  type PromoteOptions,
   parseVersion,
+  StoreError,
   servedDir,
+  verifyVersion,
 } from './store.js';
 
 /** sha256 (hex) of every file of a version directory (model dirs are flat), by file name. */
@@ -97,18 +99,41 @@ export class ModelCatalog {
     return added;
   }
 
-  async promote(name: string, version: string, note?: string): Promise<CatalogEntry> {
+  /**
+   * Makes `version` current. Shared database: the version is verified as serving does (weights
+   * sha256, shapes, a trial forward pass: src/store/store.ts), its file hashes are recorded, and the
+   * database's pointer moves; the `current` link in the folder is left alone (the replicas follow the
+   * database, and the folder may be mounted read-only).
+   */
+  async promote(name: string, version: string, options: PromoteOptions | string = {}): Promise<CatalogEntry> {
     if (!this.shared) {
-      const e = await this.files.promote(name, version, note);
+      const e = await this.files.promote(name, version, options);
       return this.entry(e.name, e.current);
     }
+    const { note, expectCurrent } =
+      typeof options === 'string' ? { note: options, expectCurrent: undefined } : options;
+    if (parseVersion(version) === undefined)
+      throw new StoreError('invalid', `invalid version "${version}" (expected v0001, v0002, ...)`);
     if (!isStoreDir(join(this.files.root, name))) await this.files.adopt(name);
     const known = await listVersions(join(this.files.root, name));
     if (!known.includes(version))
-      throw new ModelError(`model "${name}" has no version ${version} (versions: ${known.join(', ')})`);
+      throw new StoreError(
+        'unknown-version',
+        `model "${name}" has no version ${version} (versions: ${known.join(', ')})`,
+      );
     await this.seed(name);
+    const db = this.db as HwrDatabase;
+    const from = await db.models.current(name);
+    if (expectCurrent !== undefined && from !== expectCurrent)
+      throw new StoreError(
+        'current-moved',
+        `model "${name}": current is ${from ?? 'none'}, not ${expectCurrent ?? 'none'} as when the candidate was measured; not promoted`,
+      );
+    const error = await verifyVersion(join(this.files.root, name, version));
+    if (error)
+      throw new StoreError('bad-version', `model "${name}" ${version} failed verification: ${error}`);
     await this.record(name, version);
-    const change = await (this.db as HwrDatabase).models.promote(name, version, note);
+    const change = await db.models.promote(name, version, note);
     return this.entry(name, change.version);
   }
 
@@ -122,7 +147,8 @@ export class ModelCatalog {
     try {
       change = await (this.db as HwrDatabase).models.rollback(name, note);
     } catch (err) {
-      throw new ModelError((err as Error).message, { cause: err });
+      if (err instanceof RecordError) throw new StoreError('no-rollback-target', err.message, { cause: err });
+      throw err;
     }
     return this.entry(name, change.version);
   }
@@ -144,7 +170,8 @@ export class ModelCatalog {
     const actual = await hashVersionDir(dir);
     for (const [file, sha] of Object.entries(record.files))
       if (actual[file] !== sha)
-        throw new ModelError(
+        throw new StoreError(
+          'bad-version',
           `${dir}: ${file} ${actual[file] ? `has sha256 ${actual[file].slice(0, 12)}…` : 'is missing'}, the record says ${sha.slice(0, 12)}…`,
         );
   }

@@ -1,4 +1,5 @@
 import type { FeedbackRow, FeedbackStats, NewFeedback } from './feedback-store.js';
+import type { StorageHealth } from './storage-fault.js';
 
 /**
  * The storage interface of a server: feedback rows, the version records of the model store (which
@@ -40,6 +41,8 @@ export interface CurrentChange {
 }
 
 export interface FeedbackRecords {
+  /** ok, or degraded since a write failed on a storage fault (until a write succeeds again). */
+  readonly health: StorageHealth;
   /** Stores one sample durably (committed before it resolves); returns its id. */
   add(sample: NewFeedback): Promise<number>;
   stats(model?: string): Promise<FeedbackStats>;

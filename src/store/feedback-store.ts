@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { PIXELS } from '../model/infer.js';
+import { type StorageHealth, StorageHealthTracker } from '../store/storage-fault.js';
 
 export const FEEDBACK_DB_FILE = 'feedback.sqlite';
 
@@ -115,6 +116,7 @@ export class FeedbackStore {
   private readonly db: Database.Database;
   private readonly insertRow: Database.Statement;
   private readonly insertVersion: Database.Statement;
+  private readonly tracker = new StorageHealthTracker();
 
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true });
@@ -128,6 +130,11 @@ export class FeedbackStore {
     this.db.pragma('synchronous = FULL');
     // Another process (a second worker, `hwr feedback export`) may hold the lock briefly.
     this.db.pragma('busy_timeout = 5000');
+    // Checkpoint the WAL every 64 pages (256 KiB) and cut it back to 256 KiB afterwards, instead of
+    // SQLite's 1000 pages (4 MB) kept forever: on a small volume the WAL would otherwise take the
+    // space the rows need (2 MiB held ~98 rows with the defaults; see docs/hardening.md).
+    this.db.pragma('wal_autocheckpoint = 64');
+    this.db.pragma(`journal_size_limit = ${256 * 1024}`);
     try {
       this.migrate();
     } catch (err) {
@@ -166,7 +173,12 @@ export class FeedbackStore {
     }
   }
 
-  /** Stores one sample; returns its id. */
+  /** ok, or degraded since a write failed on a storage fault (until a write succeeds again). */
+  get health(): StorageHealth {
+    return this.tracker.health;
+  }
+
+  /** Stores one sample; returns its id. A full disk or I/O fault throws a StorageError. */
   add(sample: NewFeedback): number {
     if (sample.pixels.length !== PIXELS)
       throw new Error(`feedback pixels must be ${PIXELS} bytes, got ${sample.pixels.length}`);
@@ -189,7 +201,7 @@ export class FeedbackStore {
         pixels: Buffer.from(sample.pixels.buffer, sample.pixels.byteOffset, sample.pixels.byteLength),
       });
     });
-    return Number(run().lastInsertRowid);
+    return Number(this.tracker.write('feedback not stored', run).lastInsertRowid);
   }
 
   stats(model?: string): FeedbackStats {

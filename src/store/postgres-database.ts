@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
+import { PIXELS } from '../model/infer.js';
 import {
   type CurrentChange,
   type FeedbackRecords,
@@ -18,6 +19,7 @@ import {
 } from './database.js';
 import type { FeedbackRow, FeedbackStats, LabelStats, NewFeedback } from './feedback-store.js';
 import { LOCK_CLASS, migrate, RETRAIN_LOCK } from './postgres-migrations.js';
+import { type StorageHealth, StorageHealthTracker } from './storage-fault.js';
 
 export const DATABASE_URL_ENV = 'HWR_DATABASE_URL';
 
@@ -33,9 +35,22 @@ export function redactUrl(url: string): string {
 }
 
 class PgFeedback implements FeedbackRecords {
+  private readonly tracker = new StorageHealthTracker();
+
   constructor(private readonly pool: pg.Pool) {}
 
+  get health(): StorageHealth {
+    return this.tracker.health;
+  }
+
+  /** Stores one sample; an unreachable server, a full disk or a read-only standby throw a StorageError. */
   async add(sample: NewFeedback): Promise<number> {
+    if (sample.pixels.length !== PIXELS)
+      throw new Error(`feedback pixels must be ${PIXELS} bytes, got ${sample.pixels.length}`);
+    return this.tracker.writeAsync('feedback not stored', () => this.insert(sample));
+  }
+
+  private async insert(sample: NewFeedback): Promise<number> {
     // One statement, so one implicit transaction: the class list and the row commit together, and
     // the answer comes after the commit's WAL flush (synchronous_commit on, the default).
     const { rows } = await this.pool.query<{ id: string }>(

@@ -248,6 +248,9 @@ export class SqliteDatabase implements HwrDatabase {
     this.location = store.path;
     const db = store.connection;
     this.feedback = {
+      get health() {
+        return store.health;
+      },
       add: async (sample) => store.add(sample),
       stats: async (model) => store.stats(model),
       rows: async (model) => store.rows(model),

@@ -1,40 +1,59 @@
 import { randomBytes } from 'node:crypto';
-import { constants, existsSync, lstatSync, readlinkSync, statSync } from 'node:fs';
-import { access, mkdir, open, readdir, readFile, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
+import { constants, existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { access, mkdir, readdir, rename, rm, rmdir, symlink, unlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import { initBackend } from '../engine/backend.js';
 import { METADATA_FILE, ModelError, readMetadata } from '../model/io.js';
 import type { ModelMetadata } from '../model/metadata.js';
+import { verifyModelDir, weightsRecord } from '../model/verify.js';
+import { copyTreeSynced, fsyncDir, isDir, writeFileAtomic } from '../util/fs.js';
+import {
+  type BadVersion,
+  type History,
+  markBad,
+  readHistory as readHistoryOf,
+  writeHistory,
+} from './history.js';
+import { withLock } from './lock.js';
+
+export { HISTORY_FILE, type History, type StoreEvent } from './history.js';
 
 /**
  * The versioned model store. Layout of one model `models/<name>/`:
  *
- *   v0001/ v0002/ ...   immutable model directories (model.json, weights.bin, metadata.json, report)
+ *   v0001/ v0002/ ...   immutable model directories (model.json, weights.bin, metadata.json, report,
+ *                       and the subfolders of the parts listed in metadata.json)
  *   current -> v0002    relative symlink, switched atomically (rename of a temp symlink + dir fsync)
- *   history.json        the stack of versions that were current, for rollback, plus an event log
+ *   history.json        the stack of versions that were current, for rollback, an event log, and the
+ *                       versions marked bad (failed verification; never made current)
  *
  * A plain model directory (model.json + metadata.json directly inside, as `hwr train` writes it) is
- * served as is; the first promote adopts it, keeping its files as v0001.
+ * served as is; the first promote adopts it, keeping its files as v0001. Every change holds the lock
+ * file `models/.<name>.lock`; `current` only ever moves to a version that passed verifyModelDir.
  */
 export const CURRENT_LINK = 'current';
-export const HISTORY_FILE = 'history.json';
 const VERSION_RE = /^v(\d{4,})$/;
-const LOCK_FILE = '.lock';
-const LOCK_STALE_MS = 10 * 60_000;
 
 export type EntryKind = 'store' | 'plain';
 
-export interface StoreEvent {
-  readonly at: string;
-  readonly action: 'adopt' | 'add' | 'promote' | 'rollback';
-  readonly version: string;
-  readonly from?: string | null;
-  readonly note?: string;
-}
+/** Why a store operation was refused; callers (the admin API) map the code to a status. */
+export type StoreErrorCode =
+  | 'invalid'
+  | 'not-found'
+  | 'unknown-version'
+  | 'bad-version'
+  | 'no-rollback-target'
+  | 'current-moved'
+  | 'not-writable';
 
-export interface History {
-  /** Versions that were made current, oldest first; the last one is current. */
-  readonly stack: string[];
-  readonly events: StoreEvent[];
+export class StoreError extends ModelError {
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
 }
 
 export interface VersionInfo {
@@ -43,6 +62,8 @@ export interface VersionInfo {
   readonly metadata?: ModelMetadata;
   /** Why the metadata could not be read, if it could not. */
   readonly error?: string;
+  /** Set when the version failed verification: it can never become current. */
+  readonly bad?: BadVersion;
 }
 
 export interface StoreEntry {
@@ -62,14 +83,6 @@ export function formatVersion(n: number): string {
 export function parseVersion(v: string): number | undefined {
   const m = VERSION_RE.exec(v);
   return m ? Number(m[1]) : undefined;
-}
-
-function isDir(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 /** True when `dir` is a store (has a `current` symlink). */
@@ -99,40 +112,8 @@ export function currentVersion(dir: string): string | null {
   }
 }
 
-async function fsyncDir(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Writes a file so readers see the old or the new content, never half (temp file, fsync, rename). */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
-
 export async function readHistory(dir: string): Promise<History> {
-  try {
-    const parsed = JSON.parse(await readFile(join(dir, HISTORY_FILE), 'utf8')) as Partial<History>;
-    return { stack: [...(parsed.stack ?? [])], events: [...(parsed.events ?? [])] };
-  } catch {
-    const cur = currentVersion(dir);
-    return { stack: cur ? [cur] : [], events: [] };
-  }
-}
-
-async function writeHistory(dir: string, history: History): Promise<void> {
-  await writeFileAtomic(join(dir, HISTORY_FILE), `${JSON.stringify(history, null, 2)}\n`);
+  return readHistoryOf(dir, currentVersion(dir));
 }
 
 /** Versions present in a store directory, ascending. */
@@ -141,6 +122,30 @@ export async function listVersions(dir: string): Promise<string[]> {
   return names
     .filter((n) => parseVersion(n) !== undefined && isDir(join(dir, n)))
     .sort((a, b) => (parseVersion(a) as number) - (parseVersion(b) as number));
+}
+
+/**
+ * What to serve when `current` of the store `dir` cannot be loaded: its other versions, newest
+ * first, without those marked bad. The serving registry and `hwr models list` use the same order.
+ */
+export async function fallbackVersions(dir: string): Promise<string[]> {
+  const current = currentVersion(dir);
+  const { bad } = await readHistory(dir);
+  return (await listVersions(dir)).filter((v) => v !== current && !bad[v]).reverse();
+}
+
+/**
+ * Verifies a version directory as serving does (src/model/verify.ts: weights size and sha256, shapes,
+ * parts, a trial forward pass). Returns why it failed, or undefined when it can be served.
+ */
+export async function verifyVersion(vdir: string): Promise<string | undefined> {
+  await initBackend();
+  try {
+    await verifyModelDir(vdir);
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
 }
 
 /**
@@ -164,87 +169,87 @@ async function switchCurrent(dir: string, version: string): Promise<void> {
 async function assertWritable(dir: string): Promise<void> {
   try {
     await access(dir, constants.W_OK);
-  } catch {
-    throw new ModelError(`${dir} is not writable (read-only mount?); store changes need write access`);
+  } catch (err) {
+    throw new StoreError(
+      'not-writable',
+      `${dir} is not writable (read-only mount?); store changes need write access`,
+      {
+        cause: err,
+      },
+    );
   }
 }
 
-/** A cross-process lock on a store directory (O_EXCL lock file; stale after 10 minutes). */
-async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
-  await assertWritable(dir);
-  const path = join(dir, LOCK_FILE);
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      const fh = await open(path, 'wx');
-      await fh.writeFile(`${process.pid}\n`);
-      await fh.close();
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const age = Date.now() - (await stat(path).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
-      if (age > LOCK_STALE_MS) await rm(path, { force: true });
-      else if (Date.now() > deadline)
-        throw new ModelError(`${dir} is locked by another store operation (${path}); try again`);
-      else await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await rm(path, { force: true });
-  }
+/** Copies a model directory: its files and the subfolders of the parts its metadata lists. */
+async function copyModel(from: string, to: string, meta: ModelMetadata): Promise<void> {
+  const partDirs = new Set(Object.values(meta.parts ?? {}).map((p) => p.dir));
+  await copyTreeSynced(from, to, (name) => partDirs.has(name));
 }
 
-async function copyDirFiles(from: string, to: string): Promise<void> {
-  await mkdir(to);
-  for (const e of await readdir(from, { withFileTypes: true })) {
-    if (!e.isFile()) continue; // model dirs are flat; anything else is not part of the model
-    const data = await readFile(join(from, e.name));
-    const fh = await open(join(to, e.name), 'w');
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  }
-  await fsyncDir(to);
-}
-
-/** Rewrites metadata.json of a (not yet published) version dir with the store's version fields. */
+/**
+ * Rewrites metadata.json of a (not yet published) version dir with the store's version fields, and
+ * records the weights' size and sha256 (of every part too) where the metadata lacks them.
+ */
 async function stampMetadata(dir: string, version: string, parentVersion: string | undefined): Promise<void> {
   const meta = await readMetadata(dir);
   const extra = { ...meta.extra };
   if (meta.version !== version && extra.trainedVersion === undefined) extra.trainedVersion = meta.version;
-  const stamped: ModelMetadata = { ...meta, version, parentVersion, extra };
+  const parts = meta.parts ? { ...meta.parts } : undefined;
+  for (const [key, part] of Object.entries(parts ?? {}))
+    if (!part.weights)
+      (parts as NonNullable<typeof parts>)[key] = {
+        ...part,
+        weights: await weightsRecord(join(dir, part.dir)),
+      };
+  const weights = meta.weights ?? (await weightsRecord(dir));
+  const stamped: ModelMetadata = {
+    ...meta,
+    version,
+    parentVersion,
+    extra,
+    weights,
+    ...(parts ? { parts } : {}),
+  };
   if (parentVersion === undefined) delete (stamped as { parentVersion?: string }).parentVersion;
   await writeFileAtomic(join(dir, METADATA_FILE), `${JSON.stringify(stamped, null, 2)}\n`);
 }
 
-export interface StoreOptions {
-  /** The models folder (default ./models). */
-  readonly root: string;
+export interface PromoteOptions {
+  readonly note?: string;
+  /**
+   * The version the caller compared the candidate with (a retrain's base). When `current` moved
+   * since, the promote is refused ('current-moved'): the candidate was never gated against it.
+   */
+  readonly expectCurrent?: string | null;
 }
 
 /** Operations on the stores of one models folder. Names are plain directory names, never paths. */
 export class ModelStore {
   readonly root: string;
 
-  constructor(root: string) {
+  constructor(
+    root: string,
+    private readonly log: (message: string) => void = (m) => process.stderr.write(`${m}\n`),
+  ) {
     this.root = resolve(root);
   }
 
   private dirOf(name: string): string {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name))
-      throw new ModelError(`invalid model name "${name}" (letters, digits, . _ - only)`);
+      throw new StoreError('invalid', `invalid model name "${name}" (letters, digits, . _ - only)`);
     return join(this.root, name);
+  }
+
+  /** Runs `fn` holding the lock of model `name` (a file in the models folder, so adoption is covered). */
+  private async locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    await assertWritable(this.root);
+    return withLock(join(this.root, `.${name}.lock`), fn, { log: this.log });
   }
 
   /** Every model directory of the folder, store or plain. */
   async list(): Promise<StoreEntry[]> {
     const names = await readdir(this.root).catch(() => {
-      throw new ModelError(`cannot read the models folder ${this.root}`);
+      throw new StoreError('not-found', `cannot read the models folder ${this.root}`);
     });
     const out: StoreEntry[] = [];
     for (const name of names.sort()) {
@@ -257,27 +262,23 @@ export class ModelStore {
 
   async inspect(name: string): Promise<StoreEntry> {
     const dir = this.dirOf(name);
-    if (!isDir(dir)) throw new ModelError(`no model "${name}" in ${this.root}`);
+    if (!isDir(dir)) throw new StoreError('not-found', `no model "${name}" in ${this.root}`);
     if (isStoreDir(dir)) {
+      const history = await readHistory(dir);
       const versions: VersionInfo[] = [];
       for (const v of await listVersions(dir)) {
         const vdir = join(dir, v);
+        const bad = history.bad[v];
         try {
-          versions.push({ version: v, dir: vdir, metadata: await readMetadata(vdir) });
+          versions.push({ version: v, dir: vdir, metadata: await readMetadata(vdir), bad });
         } catch (err) {
-          versions.push({ version: v, dir: vdir, error: (err as Error).message });
+          versions.push({ version: v, dir: vdir, error: (err as Error).message, bad });
         }
       }
-      return {
-        name,
-        dir,
-        kind: 'store',
-        current: currentVersion(dir),
-        versions,
-        history: await readHistory(dir),
-      };
+      return { name, dir, kind: 'store', current: currentVersion(dir), versions, history };
     }
-    if (!existsSync(join(dir, METADATA_FILE))) throw new ModelError(`${dir} is neither a model nor a store`);
+    if (!existsSync(join(dir, METADATA_FILE)))
+      throw new StoreError('not-found', `${dir} is neither a model nor a store`);
     const metadata = await readMetadata(dir);
     return {
       name,
@@ -285,34 +286,68 @@ export class ModelStore {
       kind: 'plain',
       current: metadata.version,
       versions: [{ version: metadata.version, dir, metadata }],
-      history: { stack: [], events: [] },
+      history: { stack: [], events: [], bad: {} },
     };
   }
 
   /**
-   * Turns a plain model directory into a store whose v0001 holds its files, atomically: the store is
-   * built in a sibling temp directory, then swapped in by two renames (the registry tolerates the
-   * instant in between). No-op for a store.
+   * What a server starting now would serve for `entry`, after verifying it completely: `current`
+   * when it passes, else the newest good version (a plain directory: itself or nothing).
+   */
+  async served(entry: StoreEntry): Promise<{ version: string | null; currentError?: string }> {
+    if (entry.kind === 'plain') {
+      const error = await verifyVersion(entry.dir);
+      return error ? { version: null, currentError: error } : { version: entry.current };
+    }
+    const current = entry.current;
+    let currentError: string | undefined;
+    if (current) {
+      currentError = entry.history.bad[current]?.reason ?? (await verifyVersion(join(entry.dir, current)));
+      if (!currentError) return { version: current };
+    }
+    for (const v of await fallbackVersions(entry.dir))
+      if (!(await verifyVersion(join(entry.dir, v)))) return { version: v, currentError };
+    return { version: null, currentError };
+  }
+
+  /**
+   * Turns a plain model directory into a store whose first free version holds its files, atomically:
+   * the store is built in a sibling temp directory, then swapped in by two renames (the registry
+   * tolerates the instant in between). Version folders already inside (v0002/ copied in by hand) stay
+   * versions beside it, never nested. No-op for a store.
    */
   async adopt(name: string): Promise<StoreEntry> {
+    await this.locked(name, () => this.adoptLocked(name));
+    return this.inspect(name);
+  }
+
+  private async adoptLocked(name: string): Promise<void> {
     const dir = this.dirOf(name);
-    if (isStoreDir(dir)) return this.inspect(name);
+    if (isStoreDir(dir)) return;
     if (!existsSync(join(dir, METADATA_FILE)))
-      throw new ModelError(`no model directory ${dir} to adopt (expected ${METADATA_FILE} inside)`);
-    await assertWritable(this.root);
+      throw new StoreError(
+        'not-found',
+        `no model directory ${dir} to adopt (expected ${METADATA_FILE} inside)`,
+      );
     await assertWritable(dir);
+    const meta = await readMetadata(dir);
+    const inside = await listVersions(dir);
+    const last = inside.length ? (parseVersion(inside[inside.length - 1]) as number) : 0;
+    const own = inside.includes(formatVersion(1)) ? formatVersion(last + 1) : formatVersion(1);
     const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
     const tmp = join(this.root, `.${name}.store-${tag}`);
     await mkdir(tmp);
     try {
-      const v1 = formatVersion(1);
-      await copyDirFiles(dir, join(tmp, v1));
-      await stampMetadata(join(tmp, v1), v1, undefined);
+      await copyModel(dir, join(tmp, own), meta);
+      await stampMetadata(join(tmp, own), own, undefined);
+      for (const v of inside) await copyTreeSynced(join(dir, v), join(tmp, v), () => true);
+      const at = new Date().toISOString();
       await writeHistory(tmp, {
-        stack: [v1],
-        events: [{ at: new Date().toISOString(), action: 'adopt', version: v1, note: `from ${dir}` }],
+        stack: [own],
+        events: [{ at, action: 'adopt', version: own, note: `from ${dir}` }],
+        bad: {},
       });
-      await switchCurrent(tmp, v1);
+      await switchCurrent(tmp, own);
       const old = join(this.root, `.${name}.old-${tag}`);
       await rename(dir, old);
       await rename(tmp, dir);
@@ -322,32 +357,36 @@ export class ModelStore {
       await rm(tmp, { recursive: true, force: true });
       throw err;
     }
-    return this.inspect(name);
   }
 
   /**
-   * Copies a model directory into the store as the next version (not current yet). Its metadata gets
-   * `version` = the new version and `parentVersion` (default: the current version).
+   * Copies a model directory into the store as the next version (not current yet), after verifying
+   * the copy as serving would: a model that fails is not added. Its metadata gets `version` = the new
+   * version, `parentVersion` (default: the current version) and the weights' size and sha256.
    */
   async add(name: string, modelDir: string, options: { parentVersion?: string; note?: string } = {}) {
-    await readMetadata(modelDir); // a clear error before anything is written
+    const meta = await readMetadata(modelDir); // a clear error before anything is written
     const dir = this.dirOf(name);
-    const fresh = !existsSync(dir);
-    if (fresh) await mkdir(dir, { recursive: true });
-    else if (!isStoreDir(dir)) await this.adopt(name);
-    return withLock(dir, async () => {
+    return this.locked(name, async () => {
+      const fresh = !existsSync(dir);
+      if (fresh) await mkdir(dir, { recursive: true });
+      else if (!isStoreDir(dir)) await this.adoptLocked(name);
       const versions = await listVersions(dir);
       const last = versions.length ? (parseVersion(versions[versions.length - 1]) as number) : 0;
       const version = formatVersion(last + 1);
       const parent = options.parentVersion ?? currentVersion(dir) ?? undefined;
       const tmp = join(dir, `.${version}.tmp-${randomBytes(4).toString('hex')}`);
       try {
-        await copyDirFiles(resolve(modelDir), tmp);
+        await copyModel(resolve(modelDir), tmp, meta);
         await stampMetadata(tmp, version, parent);
+        const error = await verifyVersion(tmp);
+        if (error)
+          throw new StoreError('bad-version', `${modelDir} failed verification, nothing added: ${error}`);
         await rename(tmp, join(dir, version));
         await fsyncDir(dir);
       } catch (err) {
         await rm(tmp, { recursive: true, force: true });
+        if (fresh) await rmdir(dir).catch(() => {});
         throw err;
       }
       const history = await readHistory(dir);
@@ -360,21 +399,31 @@ export class ModelStore {
     });
   }
 
-  /** Makes `version` current (adopting a plain directory first). */
-  async promote(name: string, version: string, note?: string): Promise<StoreEntry> {
+  /** Makes `version` current (adopting a plain directory first) once it passed verification. */
+  async promote(name: string, version: string, options: PromoteOptions | string = {}): Promise<StoreEntry> {
+    const { note, expectCurrent } =
+      typeof options === 'string' ? { note: options, expectCurrent: undefined } : options;
     const dir = this.dirOf(name);
-    if (!isStoreDir(dir)) await this.adopt(name);
     if (parseVersion(version) === undefined)
-      throw new ModelError(`invalid version "${version}" (expected v0001, v0002, ...)`);
-    await withLock(dir, async () => {
+      throw new StoreError('invalid', `invalid version "${version}" (expected v0001, v0002, ...)`);
+    await this.locked(name, async () => {
+      if (!isStoreDir(dir)) await this.adoptLocked(name);
       if (!isDir(join(dir, version))) {
         const known = await listVersions(dir);
-        throw new ModelError(`model "${name}" has no version ${version} (versions: ${known.join(', ')})`);
+        throw new StoreError(
+          'unknown-version',
+          `model "${name}" has no version ${version} (versions: ${known.join(', ')})`,
+        );
       }
-      await readMetadata(join(dir, version)); // never point `current` at a broken directory
       const from = currentVersion(dir);
-      const history = await readHistory(dir);
+      if (expectCurrent !== undefined && from !== expectCurrent)
+        throw new StoreError(
+          'current-moved',
+          `model "${name}": current is ${from ?? 'none'}, not ${expectCurrent ?? 'none'} as when the candidate was measured; not promoted (compare it with ${from} first)`,
+        );
       if (from === version) return;
+      const history = await readHistory(dir);
+      await this.assertServable(dir, name, version, history, note);
       // History first: a crash between the two leaves a stack one ahead, which rollback tolerates.
       history.stack.push(version);
       history.events.push({ at: new Date().toISOString(), action: 'promote', version, from, note });
@@ -384,26 +433,62 @@ export class ModelStore {
     return this.inspect(name);
   }
 
-  /** Switches `current` back to the version that was current before it. */
+  /** Throws unless `version` passes verification; a failure is marked bad in `history` (written). */
+  private async assertServable(dir: string, name: string, version: string, history: History, note?: string) {
+    const known = history.bad[version];
+    if (known)
+      throw new StoreError(
+        'bad-version',
+        `model "${name}" ${version} is marked bad since ${known.at} (${known.reason}); it cannot become current`,
+      );
+    const error = await verifyVersion(join(dir, version));
+    if (!error) return;
+    markBad(history, version, error, note);
+    await writeHistory(dir, history);
+    throw new StoreError(
+      'bad-version',
+      `model "${name}" ${version} failed verification and is marked bad: ${error}`,
+    );
+  }
+
+  /**
+   * Switches `current` back to the version that was current before it, skipping versions that fail
+   * verification (they are marked bad) or no longer exist.
+   */
   async rollback(name: string, note?: string): Promise<StoreEntry> {
     const dir = this.dirOf(name);
     if (!isStoreDir(dir))
-      throw new ModelError(`model "${name}" is a plain directory with one version; nothing to roll back to`);
-    await withLock(dir, async () => {
+      throw new StoreError(
+        'no-rollback-target',
+        `model "${name}" is a plain directory with one version; nothing to roll back to`,
+      );
+    await this.locked(name, async () => {
       const from = currentVersion(dir);
       const history = await readHistory(dir);
-      // Drop the current version (and anything unreadable) from the top of the stack.
+      // Drop the current version from the top of the stack.
       while (history.stack.length && history.stack[history.stack.length - 1] === from) history.stack.pop();
       let target: string | undefined;
+      const skipped: string[] = [];
       while (history.stack.length) {
         const candidate = history.stack[history.stack.length - 1];
         if (isDir(join(dir, candidate))) {
-          target = candidate;
-          break;
+          const error = history.bad[candidate]?.reason ?? (await verifyVersion(join(dir, candidate)));
+          if (!error) {
+            target = candidate;
+            break;
+          }
+          if (!history.bad[candidate]) markBad(history, candidate, error, note);
+          skipped.push(`${candidate} (${error})`);
         }
         history.stack.pop();
       }
-      if (!target) throw new ModelError(`model "${name}" has no earlier version to roll back to`);
+      if (!target) {
+        if (skipped.length) await writeHistory(dir, { ...history, stack: (await readHistory(dir)).stack });
+        throw new StoreError(
+          'no-rollback-target',
+          `model "${name}" has no earlier version to roll back to${skipped.length ? `; skipped bad ${skipped.join(', ')}` : ''}`,
+        );
+      }
       history.events.push({ at: new Date().toISOString(), action: 'rollback', version: target, from, note });
       await writeHistory(dir, history);
       await switchCurrent(dir, target);

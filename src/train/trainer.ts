@@ -5,10 +5,10 @@ import { type BackendInfo, initBackend } from '../engine/backend.js';
 import { type ArchName, buildModel } from '../model/archs.js';
 import { argmaxRows, PIXELS, predictProbs } from '../model/infer.js';
 import type { EpochHistory, ModelMetadata, Normalization } from '../model/metadata.js';
+import { deriveSeed, mulberry32, permutation, seedMathRandom } from '../util/random.js';
 import { VERSION } from '../version.js';
 import { type AugmentOptions, isIdentity, warpInto } from './augment.js';
 import { checkpointDir, loadCheckpoint, removeCheckpoint, saveCheckpoint } from './checkpoint.js';
-import { deriveSeed, mulberry32, permutation, seedMathRandom } from './random.js';
 import { learningRateAt, type Schedule } from './recipes.js';
 import { useFastTrainingPaths } from './training-paths.js';
 

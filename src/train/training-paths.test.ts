@@ -5,7 +5,7 @@ import { range, subset } from '../data/dataset.js';
 import { loadDataset } from '../data/datasets.js';
 import { initBackend } from '../engine/backend.js';
 import { buildModel } from '../model/archs.js';
-import { seedMathRandom } from './random.js';
+import { seedMathRandom } from '../util/random.js';
 import { skipInputGradient, useFastTrainingPaths, useFusedBatchNorm } from './training-paths.js';
 
 let x: tf.Tensor4D;

@@ -1,9 +1,10 @@
 // Replicas over one PostgreSQL: `hwr serve` processes on different ports with HWR_DATABASE_URL set,
 // as behind a load balancer. Feedback taken by one is counted by the others; a promote through one is
 // served by all within 2 s with no failed prediction meanwhile; a replica started late serves the
-// database's current version; a version whose files do not match their recorded sha256 is refused;
+// database's current version; a version that fails verification is refused at the promote, and one
+// whose files no longer match their recorded sha256 by every replica;
 // a SIGKILL of one replica during concurrent feedback loses no acknowledged row.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -169,11 +170,22 @@ describe.skipIf(unavailable !== undefined)('replicas over one PostgreSQL', () =>
     console.log(`rollback: three replicas serve v0001 after ${rollbackMs} ms`);
     expect(rollbackMs).toBeLessThan(2000);
 
-    // A version whose weights changed after they were recorded is refused; v0001 keeps serving.
-    await writeFile(join(root, 'models', 'digits', 'v0002', 'weights.bin'), Buffer.alloc(64));
+    // A version that fails verification is refused at the promote (409), nothing moves.
+    const weights = join(root, 'models', 'digits', 'v0002', 'weights.bin');
+    const good = await readFile(weights);
+    await writeFile(weights, Buffer.alloc(64));
+    expect((await post(a, '/api/admin/models/digits/promote', { version: 'v0002' })).status).toBe(409);
+    await writeFile(weights, good);
+    // A file that differs from its recorded sha256 on the shared folder (a half-synced copy, an edit
+    // by hand) is refused by each replica, which keeps serving what it had.
+    const meta = join(root, 'models', 'digits', 'v0002', 'metadata.json');
+    await writeFile(meta, `${await readFile(meta, 'utf8')}\n`);
     expect((await post(a, '/api/admin/models/digits/promote', { version: 'v0002' })).status).toBe(200);
-    await a.waitFor((l) => l.msg === 'model rejected' && /sha256/.test(String(l.err)), 5000);
-    await b.waitFor((l) => l.msg === 'model rejected' && /sha256/.test(String(l.err)), 5000);
+    for (const c of [a, b, late])
+      await c.waitFor(
+        (l) => l.msg === 'model rejected' && /metadata\.json has sha256/.test(String(l.err)),
+        5000,
+      );
     expect([await versionOf(a), await versionOf(b), await versionOf(late)]).toEqual([
       'v0001',
       'v0001',

@@ -2,14 +2,15 @@
 // closes the SQLite database and exits 0; a request that never finishes cannot hold it past the bound.
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { Agent, request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PIXELS } from '../../src/model/infer.js';
-import { FEEDBACK_DB_FILE } from '../../src/store/feedback-store.js';
 import { saveTestModel } from '../../src/serve/testing.js';
+import { FEEDBACK_DB_FILE } from '../../src/store/feedback-store.js';
 import { type ServeChild, startServe } from './child.js';
 
 let root: string;
@@ -81,7 +82,13 @@ describe('SIGTERM', () => {
     await child.waitFor((l) => l.msg === 'shutting down: draining requests', 5000);
 
     // Still running for the open request, but no longer accepting connections.
-    await expect(fetch(`${child.url}/healthz`)).rejects.toThrow();
+    // (A fresh socket: fetch would reuse its keep-alive connection, which gets a 503 + close.)
+    const { hostname, port } = new URL(child.url);
+    const refused = await new Promise<string>((resolve) => {
+      const probe = connect(Number(port), hostname, () => resolve('connected'));
+      probe.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    });
+    expect(refused).toBe('ECONNREFUSED');
     expect(child.proc.exitCode).toBeNull();
 
     socket.write(body.slice(body.length / 2));
@@ -124,5 +131,60 @@ describe('SIGTERM', () => {
     expect(
       child.lines.some((l) => l.msg === 'shutdown took too long; exiting with requests still open'),
     ).toBe(true);
+  }, 90_000);
+
+  it('answers every request of 64 keep-alive clients during a drain without a reset', async () => {
+    const child = await serve('data-keepalive', ['--rate-predict', '0']);
+    const { hostname, port } = new URL(child.url);
+    const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+    const pixels = JSON.stringify({ pixels: JSON.parse(body).pixels });
+    const counts = { ok: 0, unavailable: 0, closeHeaders: 0, refused: 0, resets: 0, other: 0 };
+    const once = () =>
+      new Promise<'go' | 'stop'>((resolve) => {
+        const req = httpRequest(
+          {
+            agent,
+            host: hostname,
+            port,
+            method: 'POST',
+            path: '/api/predict',
+            headers: { 'content-type': 'application/json' },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => {
+              if (res.statusCode === 200) counts.ok++;
+              else if (res.statusCode === 503) counts.unavailable++;
+              else counts.other++;
+              if (res.headers.connection === 'close') counts.closeHeaders++;
+              resolve('go');
+            });
+          },
+        );
+        req.on('error', (err: NodeJS.ErrnoException) => {
+          if (err.code === 'ECONNREFUSED') counts.refused++;
+          else if (err.code === 'ECONNRESET' || /socket hang up/.test(err.message)) counts.resets++;
+          else counts.other++;
+          resolve(err.code === 'ECONNREFUSED' ? 'stop' : 'go');
+        });
+        req.end(pixels);
+      });
+    let signalled = false;
+    const clients = Array.from({ length: 64 }, async () => {
+      // Each client stops at its first refused connection after the signal (the listener is closed).
+      for (let i = 0; i < 10_000; i++) if ((await once()) === 'stop' && signalled) return;
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    signalled = true;
+    child.proc.kill('SIGTERM');
+    await Promise.all(clients);
+    const exit = await child.exited;
+    agent.destroy();
+    console.log(`keep-alive drain, 64 clients: ${JSON.stringify(counts)}, exit ${exit.code}`);
+    expect(exit.code).toBe(0);
+    expect(counts.resets).toBe(0);
+    expect(counts.other).toBe(0);
+    expect(counts.ok).toBeGreaterThan(64);
+    expect(counts.closeHeaders).toBeGreaterThan(0); // the answers finished during the drain
   }, 90_000);
 });

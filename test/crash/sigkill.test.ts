@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PIXELS } from '../../src/model/infer.js';
-import { FEEDBACK_DB_FILE } from '../../src/store/feedback-store.js';
 import { saveTestModel } from '../../src/serve/testing.js';
+import { FEEDBACK_DB_FILE } from '../../src/store/feedback-store.js';
 import { type ServeChild, startServe } from './child.js';
 
 const CYCLES = 5;

@@ -9,16 +9,23 @@ interface ModelsOpts {
   json?: boolean;
 }
 
+type Served = Awaited<ReturnType<ModelStore['served']>>;
+
 function pct(v: number | undefined): string {
   return v === undefined ? '-' : `${(v * 100).toFixed(2)}%`;
 }
 
-function describeEntry(e: StoreEntry): string {
+function describeEntry(e: StoreEntry, served: Served): string {
   const lines = [
     `${e.name} (${e.kind}${e.kind === 'plain' ? ', adopted as v0001 on the first promote' : ''})`,
   ];
+  if (served.version !== e.current)
+    lines.push(
+      `  ! current ${e.current ?? '(none)'} cannot be served (${served.currentError}); ` +
+        (served.version ? `a server serves ${served.version}` : 'a server serves nothing of it'),
+    );
   for (const v of e.versions) {
-    const mark = v.version === e.current ? '*' : ' ';
+    const mark = v.version === served.version ? '*' : ' ';
     if (!v.metadata) {
       lines.push(`  ${mark} ${v.version}  unreadable: ${v.error}`);
       continue;
@@ -28,7 +35,7 @@ function describeEntry(e: StoreEntry): string {
     lines.push(
       `  ${mark} ${v.version.padEnd(8)} ${m.arch.padEnd(8)} test ${pct(m.testAccuracy).padStart(7)}  ` +
         `parent ${(m.parentVersion ?? '-').padEnd(6)} ${gate === undefined ? '' : `gate ${gate ? 'passed' : 'failed'}  `}` +
-        `${m.createdAt}`,
+        `${m.createdAt}${v.bad ? `  BAD: ${v.bad.reason}` : ''}`,
     );
   }
   return lines.join('\n');
@@ -43,13 +50,29 @@ export function registerModels(program: Command): void {
 
   models
     .command('list')
-    .description('models with their versions; * marks the one served (current)')
+    .description(
+      'models with their versions; * marks the one a server serves (verified: current, or the newest good version when current is broken)',
+    )
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const entries = await root(cmd).list();
-      if (opts.json) console.log(JSON.stringify(entries, null, 2));
+      const store = root(cmd);
+      const entries = await store.list();
+      const served: Served[] = [];
+      for (const e of entries) served.push(await store.served(e));
+      if (opts.json)
+        console.log(
+          JSON.stringify(
+            entries.map((e, i) => ({
+              ...e,
+              served: served[i].version,
+              currentError: served[i].currentError,
+            })),
+            null,
+            2,
+          ),
+        );
       else if (entries.length === 0) console.log('no models');
-      else console.log(entries.map(describeEntry).join('\n'));
+      else console.log(entries.map((e, i) => describeEntry(e, served[i])).join('\n'));
     });
 
   /** Runs a switch through the catalog: the cluster's database when HWR_DATABASE_URL is set. */
@@ -65,7 +88,9 @@ export function registerModels(program: Command): void {
 
   models
     .command('promote')
-    .description('make VERSION the served version of NAME (switches the current pointer atomically)')
+    .description(
+      'make VERSION the served version of NAME once it passes verification (weights hash, shapes, a trial load); switches the current pointer atomically',
+    )
     .argument('<name>')
     .argument('<version>', 'e.g. v0002')
     .action(async (name: string, version: string, _opts: object, cmd: Command) => {
@@ -75,7 +100,9 @@ export function registerModels(program: Command): void {
 
   models
     .command('rollback')
-    .description('switch NAME back to the version that was current before')
+    .description(
+      'switch NAME back to the version that was current before (skipping versions that fail verification)',
+    )
     .argument('<name>')
     .action(async (name: string, _opts: object, cmd: Command) => {
       const entry = await withCatalog(cmd, (c) => c.rollback(name, 'hwr models rollback'));

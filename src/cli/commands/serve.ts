@@ -32,6 +32,7 @@ interface ServeCliOptions {
   maxBatchInputs?: string;
   ratePredict?: string;
   rateFeedback?: string;
+  rateAdmin?: string;
   requestTimeoutMs?: string;
   trustProxy?: boolean;
   shutdownTimeoutMs: string;
@@ -83,6 +84,10 @@ export function registerServe(program: Command): void {
       `feedback requests per minute per IP, 0 = off (${LIMIT_ENV.feedbackPerMinute}; default 60)`,
     )
     .option(
+      '--rate-admin <n>',
+      `admin API requests per minute per IP, wrong tokens included, 0 = off (${LIMIT_ENV.adminPerMinute}; default 120)`,
+    )
+    .option(
       '--request-timeout-ms <ms>',
       `whole request must arrive within (${LIMIT_ENV.requestTimeoutMs}; default 30000)`,
     )
@@ -110,6 +115,7 @@ export function registerServe(program: Command): void {
         maxBatchInputs: opts.maxBatchInputs,
         predictPerMinute: opts.ratePredict,
         feedbackPerMinute: opts.rateFeedback,
+        adminPerMinute: opts.rateAdmin,
         requestTimeoutMs: opts.requestTimeoutMs,
         trustProxy: opts.trustProxy,
       };
@@ -119,6 +125,7 @@ export function registerServe(program: Command): void {
         maxBatchInputs: '--max-batch-inputs',
         predictPerMinute: '--rate-predict',
         feedbackPerMinute: '--rate-feedback',
+        adminPerMinute: '--rate-admin',
         requestTimeoutMs: '--request-timeout-ms',
         trustProxy: '--trust-proxy',
       });

@@ -4,10 +4,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { range, subset } from '../data/dataset.js';
 import { loadSplit } from '../data/datasets.js';
 import { initBackend } from '../engine/backend.js';
-import { ARCH_NAMES, buildModel } from '../model/archs.js';
-import { PIXELS, toInputTensor } from '../model/infer.js';
+import { TEST_NORMALIZATION } from '../serve/testing.js';
+import { ARCH_NAMES, buildModel } from './archs.js';
 import { compileFused } from './fused.js';
-import { TEST_NORMALIZATION } from './testing.js';
+import { PIXELS, toInputTensor } from './infer.js';
 
 const N = 12;
 let images: Uint8Array;

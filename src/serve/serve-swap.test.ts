@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PIXELS } from '../model/infer.js';
-import { type RunningServer, startServer } from '../serve/app.js';
-import { saveTestModel } from '../serve/testing.js';
-import { ModelStore } from './store.js';
+import { ModelStore } from '../store/store.js';
+import { type RunningServer, startServer } from './app.js';
+import { saveTestModel } from './testing.js';
 
 // The server serves `current` of each store and follows pointer switches; requests sent over real
 // loopback HTTP while the pointer moves must all succeed.

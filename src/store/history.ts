@@ -1,0 +1,51 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { writeFileAtomic } from '../util/fs.js';
+
+export const HISTORY_FILE = 'history.json';
+
+export const StoreEvent = z.object({
+  at: z.string(),
+  /** reject: the version failed verification and was marked bad. */
+  action: z.enum(['adopt', 'add', 'promote', 'rollback', 'reject']),
+  version: z.string(),
+  from: z.string().nullable().optional(),
+  note: z.string().optional(),
+});
+export type StoreEvent = z.infer<typeof StoreEvent>;
+
+/** Why a version may never become current (it failed verification: weights, shapes, trial load). */
+export const BadVersion = z.object({ at: z.string(), reason: z.string() });
+export type BadVersion = z.infer<typeof BadVersion>;
+
+/** history.json of a store. */
+export const History = z.object({
+  /** Versions that were made current, oldest first; the last one is current. */
+  stack: z.array(z.string()),
+  events: z.array(StoreEvent),
+  bad: z.record(z.string(), BadVersion).default({}),
+});
+export type History = z.infer<typeof History>;
+
+/** The history of a store; a missing or unreadable file gives a stack holding just `current`. */
+export async function readHistory(dir: string, current: string | null): Promise<History> {
+  try {
+    const parsed = History.safeParse(JSON.parse(await readFile(join(dir, HISTORY_FILE), 'utf8')));
+    if (parsed.success) return parsed.data;
+  } catch {
+    // missing or not JSON: rebuilt from the pointer below
+  }
+  return { stack: current ? [current] : [], events: [], bad: {} };
+}
+
+export async function writeHistory(dir: string, history: History): Promise<void> {
+  await writeFileAtomic(join(dir, HISTORY_FILE), `${JSON.stringify(history, null, 2)}\n`);
+}
+
+/** Records that `version` failed verification (an event and the bad mark). */
+export function markBad(history: History, version: string, reason: string, note?: string): void {
+  const at = new Date().toISOString();
+  history.bad[version] = { at, reason };
+  history.events.push({ at, action: 'reject', version, note: note ? `${note}: ${reason}` : reason });
+}
