@@ -9,6 +9,7 @@ import type { NewFeedback } from './feedback-store.js';
 import { PostgresDatabase } from './postgres-database.js';
 import { PG_MIGRATIONS } from './postgres-migrations.js';
 import { SqliteDatabase } from './sqlite-database.js';
+import { StorageError } from './storage-fault.js';
 import { postgresUnavailable, startTestPostgres, type TestPostgres } from './testing-postgres.js';
 
 /**
@@ -277,6 +278,24 @@ describe.skipIf(unavailable !== undefined)('PostgreSQL specifics', () => {
     // b re-announces every current pointer after reconnecting, so it ends on v0002 either way.
     await expect.poll(() => heard.at(-1), { timeout: 5000 }).toBe('v0002');
   });
+
+  it('answers a 503 StorageError and reports degraded once the server is gone', async () => {
+    const own = await startTestPostgres();
+    try {
+      const db = await PostgresDatabase.open({ url: own.url });
+      open.push(db);
+      await db.feedback.add(sample('1', '1', 1));
+      expect(db.feedback.health).toEqual({ status: 'ok' });
+      await own.stop(); // pg_ctl -m immediate: the server process is gone
+      const err = await db.feedback.add(sample('2', '2', 2)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StorageError);
+      expect((err as StorageError).status).toBe(503);
+      expect((err as Error).message).toMatch(/feedback not stored: the shared database .* cannot be reached/);
+      expect(db.feedback.health).toMatchObject({ status: 'degraded' });
+    } finally {
+      await own.stop();
+    }
+  }, 60_000);
 
   it('says which server it could not reach, without the password', async () => {
     await expect(PostgresDatabase.open({ url: 'postgresql://hwr:secret@127.0.0.1:1/none' })).rejects.toThrow(
