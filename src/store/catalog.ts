@@ -55,6 +55,11 @@ export class ModelCatalog {
     return this.db?.kind === 'postgres';
   }
 
+  /** Every model's current version in the shared database (empty without one). */
+  async currents(): Promise<Map<string, string>> {
+    return this.shared && this.db ? this.db.models.currents() : new Map();
+  }
+
   /** The directory to serve or fine-tune for a store entry. */
   async servedDir(name: string): Promise<string> {
     const dir = join(this.files.root, name);

@@ -56,9 +56,19 @@ export function registerModels(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const store = root(cmd);
-      const entries = await store.list();
+      let entries = await store.list();
       const served: Served[] = [];
       for (const e of entries) served.push(await store.served(e));
+      // A cluster (HWR_DATABASE_URL): the replicas serve the database's pointer, not the folder's link.
+      const pointers = await withCatalog(cmd, async (c) =>
+        c.shared ? c.currents() : new Map<string, string>(),
+      );
+      entries = entries.map((e, i) => {
+        const current = pointers.get(e.name);
+        if (!current) return e;
+        served[i] = { version: current };
+        return { ...e, current };
+      });
       if (opts.json)
         console.log(
           JSON.stringify(
