@@ -41,28 +41,49 @@ import { saveTestModel } from '../src/serve/testing.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
 
-const { values: args } = parseArgs({
-  options: {
-    duration: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '2' },
-    connections: { type: 'string', default: '8' },
-    batch: { type: 'string', default: '4' },
-    'in-flight': { type: 'string', default: '2' },
-    workers: { type: 'string', default: '1,2' },
-    threads: { type: 'string', default: '1' },
-    'inference-thread': { type: 'string', default: 'on,off' },
-    rounds: { type: 'string', default: '1' },
-    'batch-wait-ms': { type: 'string', default: '0' },
-    'no-peer': { type: 'boolean', default: false },
-    client: { type: 'string', default: 'auto' },
-    model: { type: 'string', default: 'digits' },
-    'hwr-port': { type: 'string', default: '5090' },
-    'peer-port': { type: 'string', default: '5091' },
-    // internal: run the server in this process (the measured child)
-    child: { type: 'string' },
-    models: { type: 'string' },
-  },
-});
+const USAGE = `usage: npm run bench:serve -- [--duration 10] [--warmup 2] [--connections 8] [--batch 4]
+         [--in-flight 2] [--workers 1,2] [--threads 1] [--inference-thread on,off] [--rounds 1]
+         [--batch-wait-ms 0] [--client auto|wrk|autocannon] [--model digits] [--no-peer]
+         [--hwr-port 5090] [--peer-port 5091]
+Measures POST /api/predict req/s and latency of hwr serve against a Flask + PyTorch peer (bench/README.md).`;
+
+function parseCommandLine() {
+  try {
+    return parseArgs({ options: OPTIONS });
+  } catch (err) {
+    // Unknown or malformed flags: the message and the usage, not a stack trace.
+    console.error(`bench:serve: ${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const OPTIONS = {
+  help: { type: 'boolean', short: 'h', default: false },
+  duration: { type: 'string', default: '10' },
+  warmup: { type: 'string', default: '2' },
+  connections: { type: 'string', default: '8' },
+  batch: { type: 'string', default: '4' },
+  'in-flight': { type: 'string', default: '2' },
+  workers: { type: 'string', default: '1,2' },
+  threads: { type: 'string', default: '1' },
+  'inference-thread': { type: 'string', default: 'on,off' },
+  rounds: { type: 'string', default: '1' },
+  'batch-wait-ms': { type: 'string', default: '0' },
+  'no-peer': { type: 'boolean', default: false },
+  client: { type: 'string', default: 'auto' },
+  model: { type: 'string', default: 'digits' },
+  'hwr-port': { type: 'string', default: '5090' },
+  'peer-port': { type: 'string', default: '5091' },
+  // internal: run the server in this process (the measured child)
+  child: { type: 'string' },
+  models: { type: 'string' },
+} as const;
+
+const { values: args } = parseCommandLine();
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 // ---- child: hwr serve in its own process, so autocannon does not share its event loop ----
 if (args.child) {

@@ -1,8 +1,11 @@
 import { Command, CommanderError } from 'commander';
+import { z } from 'zod';
+import { type ErrorData, errorData } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { registerCompare } from './commands/compare.js';
 import { registerEvaluate } from './commands/evaluate.js';
 import { registerFeedback } from './commands/feedback.js';
+import { registerFuse } from './commands/fuse.js';
 import { registerModel } from './commands/model.js';
 import { registerModels } from './commands/models.js';
 import { registerPredict } from './commands/predict.js';
@@ -10,20 +13,13 @@ import { registerRetrain } from './commands/retrain.js';
 import { registerServe } from './commands/serve.js';
 import { registerTrain } from './commands/train.js';
 
-/** Errors whose message is the whole story for a CLI user (no stack trace). */
-function isUserError(err: unknown): err is Error {
-  return (
-    err instanceof Error &&
-    [
-      'DataError',
-      'ModelError',
-      'UsageError',
-      'BackendError',
-      'PreprocessError',
-      'ZodError',
-      'HttpError',
-    ].includes(err.name)
-  );
+/**
+ * The CLI edge: an hwr error (or a zod error from a file or value that fails its schema) is data, a
+ * code and a message printed without a stack trace (exit 1); anything else is a bug and keeps its stack.
+ */
+function userError(err: unknown): ErrorData | undefined {
+  if (err instanceof z.ZodError) return { code: 'invalid_input', message: err.message };
+  return errorData(err);
 }
 
 export function buildProgram(): Command {
@@ -41,6 +37,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerEvaluate(program);
   registerCompare(program);
+  registerFuse(program);
   registerPredict(program);
   registerModel(program);
   registerModels(program);
@@ -56,8 +53,9 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) process.exit(err.exitCode);
-    if (isUserError(err)) {
-      console.error(`hwr: ${err.message}`);
+    const data = userError(err);
+    if (data) {
+      console.error(`hwr: ${data.message}`);
       process.exit(1);
     }
     throw err;

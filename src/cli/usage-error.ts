@@ -1,6 +1,12 @@
+import { type ErrorCode, HwrError } from '../util/errors.js';
+
 /** A bad command line or option value; printed without a stack trace, exit code 1. */
-export class UsageError extends Error {
+export class UsageError extends HwrError {
   override readonly name = 'UsageError';
+
+  constructor(message: string, options: { code?: ErrorCode; cause?: unknown } = {}) {
+    super(options.code ?? 'usage', message, { cause: options.cause });
+  }
 }
 
 export function parseIntOption(name: string, value: string, min = 0): number {

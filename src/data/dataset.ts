@@ -1,3 +1,5 @@
+import { type ErrorCode, HwrError } from '../util/errors.js';
+
 /** An in-memory image classification dataset: grayscale images, ink high (0 = background, 255 = ink). */
 export interface ImageDataset {
   /** n * rows * cols bytes, row-major, image after image, upright. */
@@ -41,8 +43,12 @@ export interface DatasetOptions {
 export type DatasetLoader = (split: Split, options: DatasetOptions) => Promise<ImageDataset>;
 
 /** A loader error the CLI prints as is (exit 1), without a stack trace. */
-export class DataError extends Error {
+export class DataError extends HwrError {
   override readonly name = 'DataError';
+
+  constructor(message: string, options: { code?: ErrorCode; cause?: unknown } = {}) {
+    super(options.code ?? 'data', message, { cause: options.cause });
+  }
 }
 
 export const DIGIT_CLASSES: readonly string[] = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];

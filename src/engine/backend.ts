@@ -1,5 +1,6 @@
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
+import { type ErrorCode, HwrError } from '../util/errors.js';
 import { registerBatchNormTraining } from './batchnorm.js';
 import { registerFastGradients } from './gradients.js';
 
@@ -23,8 +24,12 @@ export interface BackendOptions {
 }
 
 /** A bad backend choice (option or environment variable); the message says what is accepted. */
-export class BackendError extends Error {
+export class BackendError extends HwrError {
   override readonly name = 'BackendError';
+
+  constructor(message: string, options: { code?: ErrorCode; cause?: unknown } = {}) {
+    super(options.code ?? 'backend', message, { cause: options.cause });
+  }
 }
 
 let current: BackendInfo | undefined;

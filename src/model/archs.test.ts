@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ARCH_NAMES, buildModel } from './archs.js';
+import { ARCH_NAMES, buildModel, buildStrokeModel, STROKE_ARCH_NAMES } from './archs.js';
 import { summarize } from './summary.js';
 
 beforeAll(async () => {
@@ -50,5 +50,16 @@ describe('architectures', () => {
     expect(p.shape).toEqual([2, 26]);
     const sums = tf.sum(p, 1).dataSync();
     for (const v of sums) expect(v).toBeCloseTo(1, 5);
+  });
+
+  it.each(STROKE_ARCH_NAMES)('%s maps a (seq, side) batch to class probabilities', (arch) => {
+    const model = buildStrokeModel(arch, { points: 64, channels: 7, side: 7 }, 26);
+    // tfjs-layers numbers repeated layer names within a process (seq_1): order and stem are the contract.
+    expect(model.inputs.map((i) => i.name.replace(/_\d+$/, ''))).toEqual(['seq', 'side']);
+    const p = tf.tidy(
+      () => model.predict([tf.randomNormal([3, 64, 7]), tf.randomNormal([3, 7])]) as tf.Tensor,
+    );
+    expect(p.shape).toEqual([3, 26]);
+    for (const v of tf.sum(p, 1).dataSync()) expect(v).toBeCloseTo(1, 5);
   });
 });

@@ -168,3 +168,111 @@ const BUILDERS: Record<ArchName, (numClasses: number) => tfl.Sequential> = {
 export function buildModel(arch: ArchName, numClasses: number): tfl.Sequential {
   return BUILDERS[arch](numClasses);
 }
+
+/**
+ * Stroke nets: two inputs, `seq` (points x channels, from strokeFeatures in
+ * src/preprocess/stroke-features.ts) and `side` (per-drawing features), a softmax over the same classes
+ * in the same order as the image model they are fused with.
+ */
+export const STROKE_ARCH_NAMES = ['strokes-conv', 'strokes-conv-wide', 'strokes-gru'] as const;
+export type StrokeArchName = (typeof STROKE_ARCH_NAMES)[number];
+
+export function isStrokeArchName(name: string): name is StrokeArchName {
+  return (STROKE_ARCH_NAMES as readonly string[]).includes(name);
+}
+
+export interface StrokeInputShape {
+  readonly points: number;
+  readonly channels: number;
+  readonly side: number;
+}
+
+function conv1dBnRelu(x: tfl.SymbolicTensor, filters: number, kernelSize: number): tfl.SymbolicTensor {
+  const c = tfl.layers.conv1d({
+    filters,
+    kernelSize,
+    padding: 'same',
+    useBias: false, // BatchNorm's beta makes a conv bias redundant
+    kernelInitializer: 'heNormal',
+  });
+  const bn = tfl.layers.batchNormalization();
+  return tfl.layers.activation({ activation: 'relu' }).apply(bn.apply(c.apply(x))) as tfl.SymbolicTensor;
+}
+
+/** Mean and max over time (where in the sequence a feature fires matters less than that it fires),
+ * joined with the side features, then a dropout-regularised dense head. */
+function strokeHead(
+  features: tfl.SymbolicTensor,
+  side: tfl.SymbolicTensor,
+  units: number,
+  numClasses: number,
+): tfl.SymbolicTensor {
+  const mean = tfl.layers.globalAveragePooling1d().apply(features) as tfl.SymbolicTensor;
+  // Max over the whole sequence as a max-pool window: the same function, but its gradient runs on the
+  // engine's MaxPoolGrad; globalMaxPooling1d's goes through a broadcast Equal that wasm runs ~50x slower.
+  const steps = features.shape[1] as number;
+  const pooled = tfl.layers.maxPooling1d({ poolSize: steps }).apply(features) as tfl.SymbolicTensor;
+  const max = tfl.layers.flatten().apply(pooled) as tfl.SymbolicTensor;
+  let x = tfl.layers.concatenate().apply([mean, max, side]) as tfl.SymbolicTensor;
+  x = tfl.layers.dropout({ rate: 0.3 }).apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers
+    .dense({ units, activation: 'relu', kernelInitializer: 'heNormal' })
+    .apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers.dropout({ rate: 0.3 }).apply(x) as tfl.SymbolicTensor;
+  return tfl.layers.dense({ units: numClasses, activation: 'softmax' }).apply(x) as tfl.SymbolicTensor;
+}
+
+/**
+ * 1-D convolutions over the resampled trajectory, halving the sequence after each of the first three
+ * (64 → 8 points): about half the multiply-adds of four convolutions at full length, and each output
+ * position sees ~40 of the 64 input points, most of a stroke.
+ */
+function strokeConvNet(widths: readonly number[], units: number) {
+  return (shape: StrokeInputShape, numClasses: number, name: string): tfl.LayersModel => {
+    const seq = tfl.input({ name: 'seq', shape: [shape.points, shape.channels] });
+    const side = tfl.input({ name: 'side', shape: [shape.side] });
+    let x: tfl.SymbolicTensor = seq;
+    widths.forEach((filters, i) => {
+      x = conv1dBnRelu(x, filters, i < 2 ? 5 : 3);
+      if (i < widths.length - 1) x = tfl.layers.maxPooling1d({ poolSize: 2 }).apply(x) as tfl.SymbolicTensor;
+    });
+    return tfl.model({ name, inputs: [seq, side], outputs: strokeHead(x, side, units, numClasses) });
+  };
+}
+
+/** A bidirectional GRU over the trajectory after one conv stage (which halves the sequence). */
+function strokeGru(shape: StrokeInputShape, numClasses: number, name: string): tfl.LayersModel {
+  const seq = tfl.input({ name: 'seq', shape: [shape.points, shape.channels] });
+  const side = tfl.input({ name: 'side', shape: [shape.side] });
+  let x = conv1dBnRelu(seq, 64, 5);
+  x = tfl.layers.maxPooling1d({ poolSize: 2 }).apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers
+    .bidirectional({
+      layer: tfl.layers.gru({
+        units: 64,
+        returnSequences: true,
+        // tfjs-layers' default orthogonal initializer fails with this tfjs-core (rMat.flatten is not a function).
+        recurrentInitializer: 'glorotUniform',
+      }) as tfl.RNN,
+    })
+    .apply(x) as tfl.SymbolicTensor;
+  return tfl.model({ name, inputs: [seq, side], outputs: strokeHead(x, side, 128, numClasses) });
+}
+
+const STROKE_BUILDERS: Record<
+  StrokeArchName,
+  (shape: StrokeInputShape, numClasses: number, name: string) => tfl.LayersModel
+> = {
+  'strokes-conv': strokeConvNet([64, 128, 128, 192], 128),
+  'strokes-conv-wide': strokeConvNet([96, 192, 192, 256], 256),
+  'strokes-gru': strokeGru,
+};
+
+/** A fresh, uncompiled stroke net of the named architecture. */
+export function buildStrokeModel(
+  arch: StrokeArchName,
+  shape: StrokeInputShape,
+  numClasses: number,
+): tfl.LayersModel {
+  return STROKE_BUILDERS[arch](shape, numClasses, arch);
+}

@@ -4,6 +4,7 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { type ErrorCode, HwrError } from '../util/errors.js';
 import { fsyncDir, writeFileSynced } from '../util/fs.js';
 import { float32ToFloat16 } from './float16.js';
 import { ModelMetadata } from './metadata.js';
@@ -15,8 +16,12 @@ export const METADATA_FILE = 'metadata.json';
 export type WeightDtype = 'float32' | 'float16';
 
 /** A model that cannot be loaded or saved; the message says which file and why. */
-export class ModelError extends Error {
+export class ModelError extends HwrError {
   override readonly name = 'ModelError';
+
+  constructor(message: string, options: { code?: ErrorCode; cause?: unknown } = {}) {
+    super(options.code ?? 'model', message, { cause: options.cause });
+  }
 }
 
 export interface LoadedModel {
@@ -111,7 +116,11 @@ export async function writeModelDir(
   const tmp = join(parent, `.${basename(target)}.tmp-${tag}`);
   await mkdir(tmp);
   try {
-    for (const [name, data] of Object.entries(files)) await writeFileSynced(join(tmp, name), data);
+    for (const [name, data] of Object.entries(files)) {
+      // A name may hold a subfolder (a fused model's `strokes/model.json`).
+      if (name.includes('/')) await mkdir(dirname(join(tmp, name)), { recursive: true });
+      await writeFileSynced(join(tmp, name), data);
+    }
     await fsyncDir(tmp);
     if (existsSync(target)) {
       const old = join(parent, `.${basename(target)}.old-${tag}`);

@@ -62,6 +62,10 @@ export const Fusion = z.object({
   fittedOn: z.string(),
   /** Accuracy of the fused answer on the model's test split (and any other named sets). */
   accuracy: z.record(z.string(), z.number().min(0).max(1)).optional(),
+  /** Accuracy of each part alone on the same sets (part name → set name → accuracy), for comparison. */
+  partAccuracy: z.record(z.string(), z.record(z.string(), z.number().min(0).max(1))).optional(),
+  /** How many drawings each named set holds. */
+  samples: z.record(z.string(), z.number().int().nonnegative()).optional(),
 });
 export type Fusion = z.infer<typeof Fusion>;
 
@@ -107,3 +111,21 @@ export const ModelMetadata = z.object({
   fusion: Fusion.optional(),
 });
 export type ModelMetadata = z.infer<typeof ModelMetadata>;
+
+/**
+ * part.json, beside a stroke part's model.json when `hwr train --arch strokes-*` writes it on its own
+ * (before `hwr fuse` puts it into a model directory): the part plus what a fused model's metadata and
+ * an evaluator need to check it belongs (classes, data, training).
+ */
+export const StrokePartMetadata = ModelPart.extend({
+  name: z.string().min(1),
+  classes: z.array(z.string().min(1)).min(2),
+  /** Sizes of the two inputs: seq is [points, channels], side is [side]. */
+  inputs: z.object({ channels: z.number().int().positive(), side: z.number().int().nonnegative() }),
+  dataset: ModelMetadata.shape.dataset.extend({ validationSamples: z.number().int().nonnegative() }),
+  history: z.array(EpochHistory),
+  validationAccuracy: z.number().min(0).max(1).optional(),
+  hwrVersion: z.string(),
+  createdAt: z.string(),
+});
+export type StrokePartMetadata = z.infer<typeof StrokePartMetadata>;

@@ -5,6 +5,7 @@ import { mulberry32 } from '../util/random.js';
 import { DEFAULT_PEN_WIDTH, type Point, type Stroke, strokesToMnist } from './index.js';
 import {
   augmentStrokes,
+  augmentTrajectory,
   DEFAULT_STROKE_AUGMENT,
   NO_STROKE_AUGMENT,
   resampleStroke,
@@ -189,5 +190,62 @@ describe('resampleStroke', () => {
       [5, 5],
     ];
     expect(resampleStroke(s, 0)).toEqual(s);
+  });
+});
+
+describe('augmentTrajectory', () => {
+  const none = {
+    affine: NO_STROKE_AUGMENT,
+    coarse: 0,
+    coarseMax: 6,
+    quantize: 0,
+    quantizeCells: [24, 60] as const,
+    reorder: 0,
+    reverse: 0,
+  };
+
+  it('is deterministic for a seed and keeps every drawing finite and non-empty', () => {
+    for (const s of letters.slice(0, 200)) {
+      const a = augmentTrajectory(s.strokes, mulberry32(7));
+      expect(augmentTrajectory(s.strokes, mulberry32(7))).toEqual(a);
+      expect(a.length).toBe(s.strokes.length);
+      expect(
+        a.every((st) => st.length > 0 && st.every(([x, y]) => Number.isFinite(x) && Number.isFinite(y))),
+      ).toBe(true);
+    }
+  });
+
+  it('with every variation off returns the drawing as written', () => {
+    const s = letters[5].strokes;
+    expect(augmentTrajectory(s, mulberry32(1), none)).toEqual(s.map((st) => st.map(([x, y]) => [x, y])));
+  });
+
+  it('coarse sampling keeps every k-th point and both ends of each stroke', () => {
+    const s = letters.find((x) => x.strokes[0].length > 20)?.strokes as Stroke[];
+    const out = augmentTrajectory(s, mulberry32(3), { ...none, coarse: 1, coarseMax: 4 });
+    for (let i = 0; i < s.length; i++) {
+      expect(out[i].length).toBeLessThan(s[i].length);
+      expect(out[i].length).toBeGreaterThanOrEqual(Math.ceil(s[i].length / 4));
+      expect(out[i][0]).toEqual(s[i][0]);
+      expect(out[i].at(-1)).toEqual(s[i].at(-1));
+    }
+  });
+
+  it('snaps to a grid, reorders strokes and reverses one, keeping the same points', () => {
+    // Three finely sampled strokes (a pen tablet's density): every x distinct before snapping.
+    const s: Stroke[] = [0, 1, 2].map((k) =>
+      Array.from({ length: 100 }, (_, i): Point => [k * 40 + i * 0.37, 50 + 30 * Math.sin(i / 9 + k)]),
+    );
+    const grid = augmentTrajectory(s, mulberry32(2), { ...none, quantize: 1 });
+    const xs = new Set(grid.flat().map(([x]) => x));
+    expect(xs.size).toBeLessThan(new Set(s.flat().map(([x]) => x)).size);
+    const key = (st: readonly Point[]) => JSON.stringify([...st].map((p) => [...p]).sort());
+    let changedOrder = false;
+    for (let seed = 0; seed < 20; seed++) {
+      const r = augmentTrajectory(s, mulberry32(seed), { ...none, reorder: 1, reverse: 1 });
+      expect(r.map(key).sort()).toEqual(s.map(key).sort());
+      if (JSON.stringify(r) !== JSON.stringify(s)) changedOrder = true;
+    }
+    expect(changedOrder).toBe(true);
   });
 });

@@ -150,3 +150,90 @@ export function augmentStrokes(
     render: { ...render, scale: 1, penWidth: (render.penWidth ?? DEFAULT_PEN_WIDTH) * penScale },
   };
 }
+
+/** Variation of a pen trajectory for a stroke net (no rendering: pen width plays no part). */
+export interface TrajectoryAugmentOptions {
+  /** The shape: rotation, per-axis scale, shear, jitter (pen width and resample are ignored). */
+  readonly affine: StrokeAugmentOptions;
+  /** Probability of keeping only every k-th point (k uniform in 2..coarseMax, ends kept): a coarse
+   * tablet or a fast pen, where points lie far apart and curves become chords. */
+  readonly coarse: number;
+  readonly coarseMax: number;
+  /** Probability of snapping points to a grid of 1/quantizeCells of the drawing: a mouse on a small canvas. */
+  readonly quantize: number;
+  readonly quantizeCells: readonly [number, number];
+  /** Probability of drawing the strokes in another order (multi-stroke drawings only). */
+  readonly reorder: number;
+  /** Probability of drawing one stroke backwards (bars of 7, t, f go either way). */
+  readonly reverse: number;
+}
+
+export const DEFAULT_TRAJECTORY_AUGMENT: TrajectoryAugmentOptions = {
+  affine: { ...DEFAULT_STROKE_AUGMENT, rotate: 10, scale: 0.15, shear: 0.3, jitter: 0.004, resample: [0, 0] },
+  coarse: 0.35,
+  coarseMax: 6,
+  quantize: 0.15,
+  quantizeCells: [24, 60],
+  reorder: 0.1,
+  reverse: 0.1,
+};
+
+/** Every k-th point of a stroke, its first and last kept. */
+function everyKth(stroke: readonly Point[], k: number): Point[] {
+  if (stroke.length <= 2) return stroke.slice();
+  const out: Point[] = [];
+  for (let i = 0; i < stroke.length; i += k) out.push(stroke[i]);
+  if (out[out.length - 1] !== stroke[stroke.length - 1]) out.push(stroke[stroke.length - 1]);
+  return out;
+}
+
+function extentOf(strokes: readonly Stroke[]): number {
+  let minX = Number.POSITIVE_INFINITY;
+  let minY = Number.POSITIVE_INFINITY;
+  let maxX = Number.NEGATIVE_INFINITY;
+  let maxY = Number.NEGATIVE_INFINITY;
+  for (const s of strokes)
+    for (const [x, y] of s) {
+      minX = Math.min(minX, x);
+      maxX = Math.max(maxX, x);
+      minY = Math.min(minY, y);
+      maxY = Math.max(maxY, y);
+    }
+  return Math.max(maxX - minX, maxY - minY, 0);
+}
+
+/**
+ * One random variant of a pen trajectory: an affine change of shape with jitter (augmentStrokes), then
+ * with their probabilities a coarser sampling, a mouse-like grid, another stroke order, a reversed
+ * stroke. Deterministic for a given `rand`.
+ */
+export function augmentTrajectory(
+  strokes: readonly Stroke[],
+  rand: () => number,
+  opts: TrajectoryAugmentOptions = DEFAULT_TRAJECTORY_AUGMENT,
+): Stroke[] {
+  let out: Point[][] = augmentStrokes(strokes, rand, opts.affine).strokes.map((s) => s.slice());
+  if (rand() < opts.coarse) {
+    const k = 2 + Math.floor(rand() * (opts.coarseMax - 1));
+    out = out.map((s) => everyKth(s, k));
+  }
+  if (rand() < opts.quantize) {
+    const [c0, c1] = opts.quantizeCells;
+    const cell = extentOf(out) / (c0 + rand() * (c1 - c0));
+    if (cell > 0)
+      out = out.map((s) =>
+        s.map(([x, y]): Point => [Math.round(x / cell) * cell, Math.round(y / cell) * cell]),
+      );
+  }
+  if (out.length > 1 && rand() < opts.reorder) {
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [out[i], out[j]] = [out[j], out[i]];
+    }
+  }
+  if (rand() < opts.reverse) {
+    const i = Math.floor(rand() * out.length);
+    out[i] = out[i].slice().reverse();
+  }
+  return out;
+}

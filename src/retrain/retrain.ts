@@ -248,7 +248,7 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
       promoted = added.version;
       log(`promoted: ${name} current is now ${added.version}`);
     } catch (err) {
-      if (!(err instanceof StoreError && err.code === 'current-moved')) throw err;
+      if (!(err instanceof StoreError && err.reason === 'current-moved')) throw err;
       log(`not promoted: ${err.message}; the candidate is stored as ${added.version}`);
     }
   } else if (options.promote) {

@@ -11,7 +11,7 @@ import { ModelCatalog } from '../store/catalog.js';
 import { SqliteDatabase } from '../store/sqlite-database.js';
 import { ModelStore } from '../store/store.js';
 import { registerAdminRoutes } from './admin.js';
-import { HttpError } from './http-error.js';
+import { addErrorHandlers, DEFAULT_BODY_LIMIT } from './app.js';
 import { ModelRegistry } from './registry.js';
 import { saveTestModel } from './testing.js';
 
@@ -43,10 +43,7 @@ async function setup(exitCode: number, extra: { autoRetrainEvery?: number } = {}
   app = Fastify();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
-    const statusCode = err instanceof HttpError ? err.statusCode : (err.statusCode ?? 500);
-    reply.code(statusCode).send({ error: err.message, statusCode });
-  });
+  addErrorHandlers(app, DEFAULT_BODY_LIMIT);
   registerAdminRoutes(app, {
     registry,
     database: store,

@@ -102,6 +102,7 @@ describe('admin API', () => {
 
     const missing = await promote(locked, auth, 'v0009');
     expect(missing.statusCode).toBe(409);
+    expect(missing.json()).toMatchObject({ code: 'conflict', statusCode: 409 });
     expect(missing.json().error).toMatch(/no version v0009/);
     expect(missing.json().error).not.toContain(root); // no server paths in answers
     expect((await promote(locked, auth, '../v1')).statusCode).toBe(400);
@@ -110,7 +111,7 @@ describe('admin API', () => {
       url: '/api/admin/models/letters/rollback',
       headers: { authorization: auth },
     });
-    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json()).toMatchObject({ code: 'not_found', statusCode: 404 });
 
     const back = await locked.app.inject({
       method: 'POST',
@@ -132,7 +133,7 @@ describe('admin API', () => {
       headers: { authorization: auth },
       payload: { epochs: 0 },
     });
-    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ code: 'invalid_input', statusCode: 400 });
   });
 
   it('throttles token guesses before checking them: 120 wrong tokens meet 429s, on their own budget', async () => {

@@ -1,16 +1,16 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { basename, join } from 'node:path';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ModelError } from '../model/io.js';
 import { FEEDBACK_FROM_DATABASE } from '../retrain/feedback.js';
 import { RetrainJobs } from '../retrain/jobs.js';
 import type { ModelCatalog } from '../store/catalog.js';
 import type { HwrDatabase } from '../store/database.js';
-import { StoreError, type StoreErrorCode } from '../store/store.js';
 import { HttpError } from './http-error.js';
 import { adminRateLimit } from './limits.js';
+import { BEARER } from './openapi.js';
 import type { ModelRegistry } from './registry.js';
 import { ErrorReply } from './schemas.js';
 
@@ -22,11 +22,9 @@ export interface AdminDeps {
   readonly database: HwrDatabase;
   /** Promote / rollback go through it (the shared database's pointer, or the `current` link). */
   readonly catalog: ModelCatalog;
-  /** The server's data folder: retrain job outputs go to its retrain-jobs/ (records: the database). */
+  /** The server's data folder: retrain job outputs go to its retrain-jobs/. */
   readonly dataDir: string;
   readonly defaultModel: string;
-  /** Requests per minute per client IP, counted before authentication (0 = no limit). */
-  readonly perMinute: number;
   /** Default: process.env.HWR_ADMIN_TOKEN; no token, no admin routes (404). */
   readonly token?: string;
   /** argv prefix running the hwr CLI for retrain jobs (default: this node + the CLI entry). */
@@ -35,6 +33,8 @@ export interface AdminDeps {
   readonly autoRetrainEvery?: number;
   /** How often new feedback is counted for autoRetrainEvery, ms (default 30 s). */
   readonly autoRetrainPollMs?: number;
+  /** Requests per minute per client IP, counted before authentication (0 = no limit). */
+  readonly perMinute: number;
 }
 
 export const AUTO_RETRAIN_ENV = 'HWR_AUTO_RETRAIN';
@@ -61,14 +61,18 @@ function authenticate(expected: Buffer) {
     const header = request.headers.authorization;
     if (!header) {
       reply.header('www-authenticate', 'Bearer realm="hwr-admin"');
-      throw new HttpError(401, 'admin API: missing "Authorization: Bearer <token>" header');
+      throw new HttpError('unauthorized', 'admin API: missing "Authorization: Bearer <token>" header');
     }
     const match = /^Bearer ([\x21-\x7e]{1,512})$/.exec(header);
     if (!match) {
       reply.header('www-authenticate', 'Bearer realm="hwr-admin", error="invalid_request"');
-      throw new HttpError(401, 'admin API: malformed Authorization header (expected "Bearer <token>")');
+      throw new HttpError(
+        'unauthorized',
+        'admin API: malformed Authorization header (expected "Bearer <token>")',
+      );
     }
-    if (!timingSafeEqual(digest(match[1]), expected)) throw new HttpError(403, 'admin API: wrong token');
+    if (!timingSafeEqual(digest(match[1]), expected))
+      throw new HttpError('forbidden', 'admin API: wrong token');
   };
 }
 
@@ -102,16 +106,6 @@ const StoreReply = z.object({
   current: z.string().nullable(),
   versions: z.array(z.string()),
 });
-/** HTTP status of each refused store operation. */
-const STORE_STATUS: Record<StoreErrorCode, number> = {
-  invalid: 400,
-  'not-found': 404,
-  'unknown-version': 409,
-  'bad-version': 409,
-  'no-rollback-target': 409,
-  'current-moved': 409,
-  'not-writable': 503,
-};
 const NameParams = z.object({ name: z.string().min(1).max(100) });
 const errors = {
   400: ErrorReply,
@@ -123,6 +117,19 @@ const errors = {
   503: ErrorReply,
 };
 
+/** What the admin routes share: the served models, their store, the retrain jobs. */
+interface AdminContext {
+  readonly deps: AdminDeps;
+  readonly registry: ModelRegistry;
+  readonly models: ModelCatalog;
+  readonly jobs: RetrainJobs;
+  /** `--feedback` of the retrain child: the SQLite file, or `database` (it inherits HWR_DATABASE_URL). */
+  readonly feedbackSource: string;
+  readonly expected: Buffer;
+  /** The admin rate limit's hook; undefined when the limit is off. */
+  readonly throttle: onRequestHookHandler | undefined;
+}
+
 /**
  * POST /api/admin/retrain, GET /api/admin/jobs[/:id], POST /api/admin/models/:name/promote|rollback.
  * Off (no routes at all) unless a token is configured.
@@ -131,184 +138,209 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
   const token = deps.token ?? process.env[ADMIN_TOKEN_ENV];
   if (!token) return;
   if (token.length < 16) throw new Error(`${ADMIN_TOKEN_ENV} must be at least 16 characters`);
-  const expected = digest(token);
-  const { registry } = deps;
-  const { catalog, database } = deps;
+  const { registry, database } = deps;
+  // A shared database holds the job records and the one-job lock of the cluster; else files.
   const shared = database.kind === 'postgres';
-  // Shared database: job records and the one-job lock are the cluster's; else files in the data folder.
-  const jobs = new RetrainJobs(
-    join(deps.dataDir, 'retrain-jobs'),
-    deps.hwrCommand,
-    shared ? database.jobs : undefined,
-  );
-  // The retrain child reads the feedback from the same place (it inherits HWR_DATABASE_URL).
-  const feedbackSource = shared ? FEEDBACK_FROM_DATABASE : database.location;
-
-  /** The store directory name of a served model; request names are only looked up, never joined. */
-  function entryOf(name: string): string {
-    const served = registry.get(name);
-    if (!served) {
-      const known = registry.list().map((m) => `"${m.name}"`);
-      throw HttpError.notFound(`unknown model "${name}"; served models: ${known.join(', ') || 'none'}`);
-    }
-    return basename(served.entryDir);
-  }
-
-  const hideRoot = (message: string) => message.replaceAll(registry.dir, '<models>');
-
-  async function storeCall(fn: () => Promise<{ name: string; current: string | null; versions: string[] }>) {
-    try {
-      const e = await fn();
-      return { name: e.name, current: e.current, versions: e.versions };
-    } catch (err) {
-      if (err instanceof StoreError) throw new HttpError(STORE_STATUS[err.code], hideRoot(err.message));
-      if (err instanceof ModelError) throw new HttpError(400, hideRoot(err.message));
-      throw err;
-    }
-  }
-
+  const ctx: AdminContext = {
+    deps,
+    registry,
+    models: deps.catalog,
+    jobs: new RetrainJobs(
+      join(deps.dataDir, 'retrain-jobs'),
+      deps.hwrCommand,
+      shared ? database.jobs : undefined,
+    ),
+    feedbackSource: shared ? FEEDBACK_FROM_DATABASE : database.location,
+    expected: digest(token),
+    throttle: adminRateLimit(app, deps.perMinute),
+  };
   const every = autoRetrainEvery(deps);
-  if (every > 0) {
-    // Counts feedback rows per model from the database (so rows taken by other workers count too);
-    // the baseline is the count when the server started or when the last automatic job began.
-    const baseline = new Map<string, number>();
-    const tick = async () => {
-      if (jobs.busy) return;
-      for (const model of registry.list()) {
-        // With a shared database, rows taken by every replica count.
-        const total = (await database.feedback.stats(model.name)).total;
-        const since = baseline.get(model.name);
-        if (since === undefined) baseline.set(model.name, total);
-        if (since === undefined || total - since < every) continue;
-        baseline.set(model.name, total);
-        const job = await jobs.start({
-          model: model.name,
-          base: join(registry.dir, entryOf(model.name)),
-          feedback: feedbackSource,
-        });
-        // undefined: another server process holds the job lock and retrains on these rows.
-        if (job)
-          app.log.info(
-            { job: job.id, model: model.name, newFeedback: total - since },
-            'automatic retrain started',
-          );
-        return;
-      }
-    };
-    const timer = setInterval(() => {
-      tick().catch((err: Error) => app.log.error({ err: err.message }, 'automatic retrain failed to start'));
-    }, deps.autoRetrainPollMs ?? 30_000);
-    timer.unref();
-    app.addHook('onClose', async () => clearInterval(timer));
-  }
-
-  app.register(async (admin) => {
-    // Throttle first: a wrong token costs a request of the budget like any other (hooks run in order).
-    const throttle = adminRateLimit(app, deps.perMinute);
-    if (throttle) admin.addHook('onRequest', throttle);
-    admin.addHook('onRequest', authenticate(expected));
-    admin.addHook('onClose', async () => jobs.close());
-    const api = admin.withTypeProvider<ZodTypeProvider>();
-    const security = [{ bearer: [] }];
-
-    api.post(
-      '/api/admin/retrain',
-      {
-        schema: {
-          summary: 'Start hwr retrain on the stored feedback (child process; one at a time)',
-          security,
-          body: RetrainBody,
-          response: { 202: JobReply, ...errors },
-        },
-      },
-      async (request, reply) => {
-        const name = request.body.model ?? deps.defaultModel;
-        const entry = entryOf(name);
-        const busy = jobs.busy;
-        if (busy)
-          throw new HttpError(
-            409,
-            `retrain job ${busy.id} is still running; poll /api/admin/jobs/${busy.id}`,
-          );
-        const job = await jobs.start({
-          ...request.body,
-          model: name,
-          base: join(registry.dir, entry),
-          feedback: feedbackSource,
-        });
-        if (!job) throw new HttpError(409, 'a retrain job is already running');
-        request.log.info({ job: job.id, model: name }, 'retrain job started');
-        reply.code(202);
-        return job;
-      },
-    );
-
-    api.get(
-      '/api/admin/jobs',
-      {
-        schema: {
-          summary: 'Retrain jobs (of every server process sharing the data folder)',
-          security,
-          response: { 200: z.object({ jobs: z.array(JobReply) }), ...errors },
-        },
-      },
-      async () => ({ jobs: await jobs.list() }),
-    );
-
-    api.get(
-      '/api/admin/jobs/:id',
-      {
-        schema: {
-          summary: 'Status of a retrain job',
-          security,
-          params: z.object({ id: z.string().max(64) }),
-          response: { 200: JobReply, ...errors },
-        },
-      },
-      async (request) => {
-        const job = await jobs.get(request.params.id);
-        if (!job) throw HttpError.notFound(`no retrain job "${request.params.id}"`);
-        return job;
-      },
-    );
-
-    api.post(
-      '/api/admin/models/:name/promote',
-      {
-        schema: {
-          summary: 'Make a stored version current (the server swaps it in)',
-          security,
-          params: NameParams,
-          body: z
-            .object({ version: z.string().regex(/^v\d{4,}$/, 'expected a version like v0002') })
-            .strict(),
-          response: { 200: StoreReply, ...errors },
-        },
-      },
-      async (request) => {
-        const entry = entryOf(request.params.name);
-        const result = await storeCall(() => catalog.promote(entry, request.body.version, 'admin API'));
-        request.log.info({ model: request.params.name, current: result.current }, 'model promoted');
-        return result;
-      },
-    );
-
-    api.post(
-      '/api/admin/models/:name/rollback',
-      {
-        schema: {
-          summary: 'Switch back to the version that was current before',
-          security,
-          params: NameParams,
-          response: { 200: StoreReply, ...errors },
-        },
-      },
-      async (request) => {
-        const entry = entryOf(request.params.name);
-        const result = await storeCall(() => catalog.rollback(entry, 'admin API'));
-        request.log.info({ model: request.params.name, current: result.current }, 'model rolled back');
-        return result;
-      },
-    );
-  });
+  if (every > 0) startAutoRetrain(app, ctx, every);
+  app.register(adminPlugin, ctx);
 }
+
+/** The store directory name of a served model; request names are only looked up, never joined. */
+function entryOf(registry: ModelRegistry, name: string): string {
+  const served = registry.get(name);
+  if (!served) {
+    const known = registry.list().map((m) => `"${m.name}"`);
+    throw HttpError.notFound(`unknown model "${name}"; served models: ${known.join(', ') || 'none'}`);
+  }
+  return basename(served.entryDir);
+}
+
+/** A model store change as the API answers it; store errors become HTTP errors by their code. */
+async function storeCall(
+  registry: ModelRegistry,
+  fn: () => Promise<{ name: string; current: string | null; versions: string[] }>,
+) {
+  try {
+    const e = await fn();
+    return { name: e.name, current: e.current, versions: e.versions };
+  } catch (err) {
+    // The store's code says what the client can do (conflict, unavailable, ...); the message
+    // keeps the models folder's path to the server's log.
+    if (err instanceof ModelError) {
+      const code = err.code === 'model' ? 'bad_request' : err.code;
+      throw new HttpError(code, err.message.replaceAll(registry.dir, '<models>'), { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Starts a retrain job after `every` new feedback rows of a model. Counts rows per model from the
+ * database (so rows taken by other workers count too); the baseline is the count when the server
+ * started or when the last automatic job began.
+ */
+function startAutoRetrain(app: FastifyInstance, ctx: AdminContext, every: number): void {
+  const { registry, jobs, deps } = ctx;
+  const baseline = new Map<string, number>();
+  const tick = async () => {
+    if (jobs.busy) return;
+    for (const model of registry.list()) {
+      // With a shared database, the rows of every replica count.
+      const total = (await deps.database.feedback.stats(model.name)).total;
+      const since = baseline.get(model.name);
+      if (since === undefined) baseline.set(model.name, total);
+      if (since === undefined || total - since < every) continue;
+      baseline.set(model.name, total);
+      const job = await jobs.start({
+        model: model.name,
+        base: join(registry.dir, entryOf(registry, model.name)),
+        feedback: ctx.feedbackSource,
+      });
+      // undefined: another server process holds the job lock and retrains on these rows.
+      if (job)
+        app.log.info(
+          { job: job.id, model: model.name, newFeedback: total - since },
+          'automatic retrain started',
+        );
+      return;
+    }
+  };
+  const timer = setInterval(() => {
+    tick().catch((err: Error) => app.log.error({ err: err.message }, 'automatic retrain failed to start'));
+  }, deps.autoRetrainPollMs ?? 30_000);
+  timer.unref();
+  app.addHook('onClose', async () => clearInterval(timer));
+}
+
+const security = [{ [BEARER]: [] }];
+
+/** Every admin route behind the bearer token; the jobs end with the app. */
+const adminPlugin: FastifyPluginAsyncZod<AdminContext> = async (admin, ctx) => {
+  // Throttle first: a wrong token costs a request of the budget like any other (hooks run in order).
+  if (ctx.throttle) admin.addHook('onRequest', ctx.throttle);
+  admin.addHook('onRequest', authenticate(ctx.expected));
+  admin.addHook('onClose', async () => ctx.jobs.close());
+  await admin.register(retrainRoutes, ctx);
+  await admin.register(storeRoutes, ctx);
+};
+
+/** POST /api/admin/retrain, GET /api/admin/jobs[/:id]. */
+const retrainRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, ctx) => {
+  const { deps, registry, jobs } = ctx;
+  api.post(
+    '/api/admin/retrain',
+    {
+      schema: {
+        summary: 'Start hwr retrain on the stored feedback (child process; one at a time)',
+        security,
+        body: RetrainBody,
+        response: { 202: JobReply, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const name = request.body.model ?? deps.defaultModel;
+      const entry = entryOf(registry, name);
+      const busy = jobs.busy;
+      if (busy)
+        throw new HttpError(
+          'conflict',
+          `retrain job ${busy.id} is still running; poll /api/admin/jobs/${busy.id}`,
+        );
+      const job = await jobs.start({
+        ...request.body,
+        model: name,
+        base: join(registry.dir, entry),
+        feedback: ctx.feedbackSource,
+      });
+      if (!job) throw new HttpError('conflict', 'a retrain job is already running');
+      request.log.info({ job: job.id, model: name }, 'retrain job started');
+      reply.code(202);
+      return job;
+    },
+  );
+
+  api.get(
+    '/api/admin/jobs',
+    {
+      schema: {
+        summary: 'Retrain jobs (of every server process sharing the data folder)',
+        security,
+        response: { 200: z.object({ jobs: z.array(JobReply) }), ...errors },
+      },
+    },
+    async () => ({ jobs: await jobs.list() }),
+  );
+
+  api.get(
+    '/api/admin/jobs/:id',
+    {
+      schema: {
+        summary: 'Status of a retrain job',
+        security,
+        params: z.object({ id: z.string().max(64) }),
+        response: { 200: JobReply, ...errors },
+      },
+    },
+    async (request) => {
+      const job = await jobs.get(request.params.id);
+      if (!job) throw HttpError.notFound(`no retrain job "${request.params.id}"`);
+      return job;
+    },
+  );
+};
+
+/** POST /api/admin/models/:name/promote|rollback. */
+const storeRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, { registry, models }) => {
+  api.post(
+    '/api/admin/models/:name/promote',
+    {
+      schema: {
+        summary: 'Make a stored version current (the server swaps it in)',
+        security,
+        params: NameParams,
+        body: z.object({ version: z.string().regex(/^v\d{4,}$/, 'expected a version like v0002') }).strict(),
+        response: { 200: StoreReply, ...errors },
+      },
+    },
+    async (request) => {
+      const entry = entryOf(registry, request.params.name);
+      const result = await storeCall(registry, () =>
+        models.promote(entry, request.body.version, 'admin API'),
+      );
+      request.log.info({ model: request.params.name, current: result.current }, 'model promoted');
+      return result;
+    },
+  );
+
+  api.post(
+    '/api/admin/models/:name/rollback',
+    {
+      schema: {
+        summary: 'Switch back to the version that was current before',
+        security,
+        params: NameParams,
+        response: { 200: StoreReply, ...errors },
+      },
+    },
+    async (request) => {
+      const entry = entryOf(registry, request.params.name);
+      const result = await storeCall(registry, () => models.rollback(entry, 'admin API'));
+      request.log.info({ model: request.params.name, current: result.current }, 'model rolled back');
+      return result;
+    },
+  );
+};

@@ -238,7 +238,11 @@ describe('malformed requests get a clear 4xx and the server keeps serving', () =
         headers: { 'content-type': 'application/json' },
       });
       expect(res.statusCode).toBe(400);
-      expect(res.json()).toEqual({ error: 'request body is not valid JSON', statusCode: 400 });
+      expect(res.json()).toEqual({
+        error: 'request body is not valid JSON',
+        code: 'bad_request',
+        statusCode: 400,
+      });
     }
   });
 
@@ -263,7 +267,11 @@ describe('malformed requests get a clear 4xx and the server keeps serving', () =
     expect(res.statusCode).toBe(415);
     const missing = await hwr.app.inject('/api/nothing-here');
     expect(missing.statusCode).toBe(404);
-    expect(missing.json()).toEqual({ error: 'no route GET /api/nothing-here', statusCode: 404 });
+    expect(missing.json()).toEqual({
+      error: 'no route GET /api/nothing-here',
+      code: 'not_found',
+      statusCode: 404,
+    });
   });
 
   it('batch errors name the bad input; batches are capped', async () => {
@@ -337,6 +345,40 @@ describe('feedback', () => {
     }
   });
 
+  it('undoes a correction once, only with the token its POST returned', async () => {
+    const stats = async () => (await hwr.app.inject('/api/feedback/stats?model=digits')).json().total;
+    const before = await stats();
+    const created = await post('/api/feedback', { pixels: pixelsOf(held, 1), label: '4' });
+    expect(created.statusCode).toBe(201);
+    const { id, undoToken, undoUntil } = created.json();
+    expect(undoToken).toMatch(/^[\w-]{24}$/);
+    expect(Date.parse(undoUntil)).toBeGreaterThan(Date.now());
+    const other = (await post('/api/feedback', { pixels: pixelsOf(held, 2), label: '5' })).json();
+    expect(await stats()).toBe(before + 2);
+
+    const undo = (rowId: number | string, token?: string) =>
+      hwr.app.inject({
+        method: 'DELETE',
+        url: `/api/feedback/${rowId}`,
+        headers: token === undefined ? {} : { 'x-undo-token': token },
+      });
+    const none = await undo(id);
+    expect(none.statusCode).toBe(400);
+    expect(none.json().error).toMatch(/x-undo-token/);
+    // Another row's token does not open this one.
+    expect((await undo(id, other.undoToken)).statusCode).toBe(403);
+    expect((await undo('abc', undoToken)).statusCode).toBe(400);
+    expect((await undo(id + 1000, undoToken)).statusCode).toBe(404);
+    expect(await stats()).toBe(before + 2);
+
+    const done = await undo(id, undoToken);
+    expect(done.statusCode).toBe(204);
+    expect(await stats()).toBe(before + 1);
+    expect((await undo(id, undoToken)).statusCode).toBe(404); // one-time
+    expect((await undo(other.id, other.undoToken)).statusCode).toBe(204);
+    expect(await stats()).toBe(before);
+  });
+
   it('rejects labels outside the model classes and bad input', async () => {
     const wrong = await post('/api/feedback', { pixels: pixelsOf(held, 0), label: 'x' });
     expect(wrong.statusCode).toBe(400);
@@ -393,6 +435,25 @@ describe('metrics, docs, page, headers', () => {
     expect(csp).not.toContain('unsafe-inline');
   });
 
+  it("serves a model's stored report.html under its own CSP, and a 404 naming the model without one", async () => {
+    const html = '<!doctype html><style>p{color:red}</style><p>report of digits</p>';
+    await writeFile(join(root, 'models', 'digits', 'report.html'), html);
+    const res = await hwr.app.inject('/api/models/digits/report');
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/html/);
+    expect(res.body).toBe(html);
+    const csp = String(res.headers['content-security-policy']);
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain('script-src');
+    const missing = await hwr.app.inject('/api/models/letters/report');
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json().error).toMatch(/model "letters" .* has no report\.html/);
+    const unknown = await hwr.app.inject('/api/models/nope/report');
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json().error).toMatch(/unknown model "nope"/);
+  });
+
   it('serves the built page with security headers and no CORS by default', async () => {
     const res = await hwr.app.inject({ url: '/', headers: { origin: 'https://evil.example' } });
     expect(res.statusCode).toBe(200);
@@ -433,7 +494,8 @@ describe('options', () => {
         payload: { pixels: Array(PIXELS).fill(0) },
       });
       expect(predict.statusCode).toBe(503);
-      expect(predict.json().error).toMatch(/no model is loaded \(none found in /);
+      expect(predict.json().error).toBe('no model is loaded (none found in the models folder)');
+      expect((await other.app.inject('/readyz')).json().error).toBe('no model loaded from the models folder');
       expect((await other.app.inject('/')).body).toMatch(/not built/);
     } finally {
       await other.app.close();

@@ -24,13 +24,15 @@ import type { HwrDatabase } from '../store/database.js';
 import { openDatabase } from '../store/open-database.js';
 import { StorageError, storageFaultOf } from '../store/storage-fault.js';
 import { ModelStore } from '../store/store.js';
+import { type ErrorData, HwrError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { installDrain } from './drain.js';
-import { HttpError } from './http-error.js';
+import { codeOfStatus, type ErrorBody, HTTP_STATUS } from './http-error.js';
 import { InferenceThread } from './inference-thread.js';
-import { applyLimits, type Limits, safeParseLimits, serverOptions } from './limits.js';
+import { applyLimits, type Limits, requireHost, safeParseLimits, serverOptions } from './limits.js';
 import { TurnBatchedStream } from './log-stream.js';
 import { ServeMetrics } from './metrics.js';
+import { SECURITY_SCHEMES } from './openapi.js';
 import { type BatchingOptions, DEFAULT_BATCHING } from './predictor.js';
 import { ModelRegistry } from './registry.js';
 import { registerRoutes } from './routes.js';
@@ -62,7 +64,7 @@ export interface ServeOptions {
    * `hwr serve` passes the full DEFAULT_LIMITS (300 predict / 60 feedback / 120 admin per minute).
    */
   readonly limits?: Partial<Limits>;
-  /** Micro-batching of concurrent single predictions (default: up to 16 per pass, one event-loop turn). */
+  /** Micro-batching of concurrent single predictions (default: up to 4 per pass, 2 passes in flight: DEFAULT_BATCHING). */
   readonly batching?: BatchingOptions;
   /** Follow the models folder and hot-swap replaced models (default true). */
   readonly watch?: boolean;
@@ -98,6 +100,34 @@ export function defaultWebDir(): string {
   return fileURLToPath(new URL('../../dist/web', import.meta.url));
 }
 
+/**
+ * What an error becomes at the HTTP edge: hwr errors keep their code (HTTP_STATUS picks the status);
+ * Fastify's own (schema validation, body limit, bad JSON, other 4xx) get the code of their status;
+ * anything else is internal.
+ */
+function errorAnswer(err: FastifyError, bodyLimit: number): ErrorData & { statusCode: number } {
+  const data = errorData(err, bodyLimit);
+  // Fastify's 4xx keep their own status (405, 415, ...) even where no code maps to it exactly.
+  const fastify4xx = !(err instanceof HwrError) && err.statusCode && err.statusCode < 500;
+  return { ...data, statusCode: fastify4xx ? err.statusCode! : HTTP_STATUS[data.code] };
+}
+
+function errorData(err: FastifyError, bodyLimit: number): ErrorData {
+  if (hasZodFastifySchemaValidationErrors(err))
+    return { code: 'invalid_input', message: validationMessage(err) };
+  if (err instanceof HwrError) return err.toData();
+  // A storage fault outside a store's own handling: still a cause, never an unexplained 500.
+  const fault = storageFaultOf(err);
+  if (fault) return new StorageError(fault.kind, fault.code, 'storage fault', { cause: err }).toData();
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return { code: 'too_large', message: `request body is larger than the limit of ${bodyLimit} bytes` };
+  if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError)
+    return { code: 'bad_request', message: 'request body is not valid JSON' };
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500)
+    return { code: codeOfStatus(err.statusCode), message: err.message };
+  return { code: 'internal', message: err.message };
+}
+
 function validationMessage(err: FastifyError): string {
   const first = err.validation?.[0];
   if (!first) return err.message;
@@ -115,7 +145,8 @@ function validationMessage(err: FastifyError): string {
 }
 
 /** Builds the Fastify app (not listening): routes, plugins, model registry, feedback store, metrics. */
-export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
+/** The limits of ServeOptions checked once (limits.ts); a bad value stops the server from starting. */
+function parseLimits(options: ServeOptions): Limits {
   const parsedLimits = safeParseLimits({
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     predictPerMinute: 0,
@@ -124,8 +155,10 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     ...options.limits,
   });
   if (!parsedLimits.success) throw new Error(`invalid limits: ${parsedLimits.errors.join('; ')}`);
-  const limits = parsedLimits.data;
-  const bodyLimit = limits.bodyLimit;
+  return parsedLimits.data;
+}
+
+function createFastify(options: ServeOptions, limits: Limits) {
   // Logging to stdout (no stream, file or transport given): one write per event-loop turn.
   const wanted = options.logger === true ? {} : options.logger;
   const logStream =
@@ -144,12 +177,127 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  return { app, logStream };
+}
 
+/** Every error answer is `{error, code, statusCode}`; server failures are logged, not shown. */
+export function addErrorHandlers(app: FastifyInstance, bodyLimit: number): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const { code, message, statusCode } = errorAnswer(err, bodyLimit);
+    if (statusCode >= 500) request.log.error({ err }, 'request failed');
+    const shown = statusCode === 500 ? 'internal server error' : message;
+    reply.code(statusCode).send({ error: shown, code, statusCode } satisfies ErrorBody);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({
+      error: `no route ${request.method} ${request.url.split('?')[0]}`,
+      code: 'not_found',
+      statusCode: 404,
+    } satisfies ErrorBody);
+  });
+}
+
+/** One access-log line per request and the request metrics. */
+function addAccessLog(app: FastifyInstance, metrics: ServeMetrics): void {
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const labels = { method: request.method, route, status_code: String(reply.statusCode) };
+    metrics.requests.inc(labels);
+    metrics.duration.observe(labels, reply.elapsedTime / 1000);
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        statusCode: reply.statusCode,
+        ms: +reply.elapsedTime.toFixed(2),
+      },
+      'request',
+    );
+  });
+}
+
+function addSecurityHeaders(app: FastifyInstance): void {
+  // helmet's middleware built once: @fastify/helmet rebuilt it (parsing the CSP) on every request,
+  // ~3 % of the main thread's CPU under load (measured). Same headers, same hook stage.
+  const securityHeaders = helmet({
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        frameAncestors: ["'none'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+        // Served over plain HTTP on a LAN or behind a TLS proxy: upgrading would break the former.
+        upgradeInsecureRequests: null,
+        // helmet's default is "'self' https: 'unsafe-inline'"; the page has no inline styles.
+        styleSrc: ["'self'"],
+      },
+    },
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    securityHeaders(request.raw, reply.raw, (err?: unknown) => done(err as Error | undefined));
+  });
+}
+
+/** OpenAPI from the routes' zod schemas, and its page at /docs. */
+async function registerDocs(app: FastifyInstance): Promise<void> {
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: {
+        title: 'hwr',
+        description: 'Handwritten character recognition: predictions, feedback, models, health, metrics',
+        version: VERSION,
+      },
+      // Declared whether or not the admin API is on: its routes name it in `security`.
+      components: { securitySchemes: SECURITY_SCHEMES },
+    },
+    transform: jsonSchemaTransform,
+  });
+  // staticCSP: the docs page gets a CSP with hashes for its own inline bits, no 'unsafe-inline'.
+  await app.register(fastifySwaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    uiConfig: { validatorUrl: null },
+    // Same framing and transport rules as the rest of the site.
+    transformStaticCSP: (header) =>
+      header
+        .replace("frame-ancestors 'self'", "frame-ancestors 'none'")
+        .replace(/ ?validator\.swagger\.io/, '')
+        .replace(/ ?upgrade-insecure-requests;?/, ''),
+  });
+}
+
+/** The built page (dist/web) at /, or a plain-text note when it is not built. */
+async function registerWebPage(app: FastifyInstance, webDir: string | false): Promise<void> {
+  if (webDir && existsSync(join(webDir, 'index.html'))) {
+    await app.register(fastifyStatic, { root: resolve(webDir), prefix: '/', index: 'index.html' });
+  } else {
+    app.get('/', { schema: { hide: true } }, async (_request, reply) => {
+      reply
+        .type('text/plain; charset=utf-8')
+        .send(
+          'hwr is running. The web page is not built (npm run build:web); the API is documented at /docs.\n',
+        );
+    });
+  }
+}
+
+export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
+  const limits = parseLimits(options);
+  const { app, logStream } = createFastify(options, limits);
   const metrics = new ServeMetrics();
-  await initBackend({ threads: options.threads, log: (m) => app.log.info(m) });
-  const inferenceThread = options.inferenceThread ? InferenceThread.start((m) => app.log.warn(m)) : undefined;
+  // Opened first: a bad data folder or an unreachable database fails before the backend's seconds
+  // of start-up.
   const dataDir = options.dataDir ?? 'data';
   const database = await openDatabase({ url: options.databaseUrl, dataDir });
+  try {
+    await initBackend({ threads: options.threads, log: (m) => app.log.info(m) });
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+  const inferenceThread = options.inferenceThread ? InferenceThread.start((m) => app.log.warn(m)) : undefined;
   const modelsDir = options.modelsDir ?? 'models';
   const catalog = new ModelCatalog(new ModelStore(modelsDir), database);
   const registry = new ModelRegistry({
@@ -175,112 +323,13 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   });
   app.log.info({ database: database.kind, at: database.location }, 'storage');
 
-  app.setErrorHandler((err: FastifyError, request, reply) => {
-    let statusCode: number;
-    let message: string;
-    if (hasZodFastifySchemaValidationErrors(err)) {
-      statusCode = 400;
-      message = validationMessage(err);
-    } else if (err instanceof StorageError) {
-      statusCode = err.status;
-      message = err.message;
-      request.log.error(
-        { err: err.message, cause: (err.cause as Error | undefined)?.message },
-        'storage fault',
-      );
-    } else if (err instanceof HttpError) {
-      statusCode = err.statusCode;
-      message = err.message;
-    } else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      statusCode = 413;
-      message = `request body is larger than the limit of ${bodyLimit} bytes`;
-    } else if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) {
-      statusCode = 400;
-      message = 'request body is not valid JSON';
-    } else if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-      statusCode = err.statusCode;
-      message = err.message;
-    } else if (storageFaultOf(err)) {
-      // A storage fault outside a store's own handling: still a cause, never an unexplained 500.
-      const fault = storageFaultOf(err) as NonNullable<ReturnType<typeof storageFaultOf>>;
-      const wrapped = new StorageError(fault.kind, fault.code, 'storage fault', { cause: err });
-      statusCode = wrapped.status;
-      message = wrapped.message;
-      request.log.error({ err }, message);
-    } else {
-      statusCode = 500;
-      message = 'internal server error';
-      request.log.error({ err }, 'request failed');
-    }
-    reply.code(statusCode).send({ error: message, statusCode });
-  });
-  app.setNotFoundHandler((request, reply) => {
-    reply
-      .code(404)
-      .send({ error: `no route ${request.method} ${request.url.split('?')[0]}`, statusCode: 404 });
-  });
-
+  addErrorHandlers(app, limits.bodyLimit);
   installDrain(app);
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    const labels = { method: request.method, route, status_code: String(reply.statusCode) };
-    metrics.requests.inc(labels);
-    metrics.duration.observe(labels, reply.elapsedTime / 1000);
-    request.log.info(
-      {
-        method: request.method,
-        url: request.url,
-        statusCode: reply.statusCode,
-        ms: +reply.elapsedTime.toFixed(2),
-      },
-      'request',
-    );
-  });
-
-  // helmet's middleware built once: @fastify/helmet rebuilt it (parsing the CSP) on every request,
-  // ~3 % of the main thread's CPU under load (measured). Same headers, same hook stage.
-  const securityHeaders = helmet({
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        frameAncestors: ["'none'"],
-        objectSrc: ["'none'"],
-        baseUri: ["'self'"],
-        // Served over plain HTTP on a LAN or behind a TLS proxy: upgrading would break the former.
-        upgradeInsecureRequests: null,
-      },
-    },
-  });
-  app.addHook('onRequest', (request, reply, done) => {
-    securityHeaders(request.raw, reply.raw, (err?: unknown) => done(err as Error | undefined));
-  });
+  addAccessLog(app, metrics);
+  addSecurityHeaders(app);
+  app.addHook('onRequest', requireHost);
   if (options.corsOrigins?.length) await app.register(fastifyCors, { origin: [...options.corsOrigins] });
-
-  await app.register(fastifySwagger, {
-    openapi: {
-      info: {
-        title: 'hwr',
-        description: 'Handwritten character recognition: predictions, feedback, models, health, metrics',
-        version: VERSION,
-      },
-    },
-    transform: jsonSchemaTransform,
-  });
-  // staticCSP: the docs page gets a CSP with hashes for its own inline bits, no 'unsafe-inline'.
-  await app.register(fastifySwaggerUi, {
-    routePrefix: '/docs',
-    staticCSP: true,
-    uiConfig: { validatorUrl: null },
-    // Same framing and transport rules as the rest of the site.
-    transformStaticCSP: (header) =>
-      header
-        .replace("frame-ancestors 'self'", "frame-ancestors 'none'")
-        .replace(/ ?validator\.swagger\.io/, '')
-        .replace(/ ?upgrade-insecure-requests;?/, ''),
-  });
-
+  await registerDocs(app);
   await applyLimits(app, limits);
   registerRoutes(app, {
     maxImagePixels: limits.maxImagePixels,
@@ -293,19 +342,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     defaultModel: options.defaultModel ?? DEFAULT_MODEL,
     metricsText: options.metricsText ?? (() => metrics.registry.metrics()),
   });
-
-  const webDir = options.webDir === undefined ? defaultWebDir() : options.webDir;
-  if (webDir && existsSync(join(webDir, 'index.html'))) {
-    await app.register(fastifyStatic, { root: resolve(webDir), prefix: '/', index: 'index.html' });
-  } else {
-    app.get('/', { schema: { hide: true } }, async (_request, reply) => {
-      reply
-        .type('text/plain; charset=utf-8')
-        .send(
-          'hwr is running. The web page is not built (npm run build:web); the API is documented at /docs.\n',
-        );
-    });
-  }
+  await registerWebPage(app, options.webDir === undefined ? defaultWebDir() : options.webDir);
 
   app.addHook('onClose', async () => {
     await registry.close();
@@ -340,7 +377,13 @@ export interface RunningServer extends HwrApp {
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const built = await buildApp(options);
   const host = options.host ?? '127.0.0.1';
-  await built.app.listen({ host, port: options.port ?? 5000 });
+  try {
+    await built.app.listen({ host, port: options.port ?? 5000 });
+  } catch (err) {
+    // A taken port must not leave the registry's watcher and the inference thread running.
+    await built.app.close();
+    throw err;
+  }
   const address = built.app.server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 5000);
   const shown = host.includes(':') ? `[${host}]` : host;

@@ -2,12 +2,19 @@ import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import { AggregatorRegistry } from 'prom-client';
 import { type RunningServer, type StartOptions, startServer } from './app.js';
+import { RestartPolicy } from './restart-policy.js';
 
 /** wasm threads for a single serving process: HWR_THREADS when set (checked by initBackend), else 1. */
 const SERVE_THREADS = (): number | undefined => (process.env.HWR_THREADS ? undefined : 1);
 
 const ASK = 'hwr:cluster-metrics';
+const FAILED = 'hwr:worker-failed';
 const ANSWER = 'hwr:cluster-metrics:answer';
+
+interface FailedMessage {
+  type: string;
+  error: string;
+}
 
 interface MetricsMessage {
   type: string;
@@ -20,7 +27,9 @@ interface MetricsMessage {
  * handling and inference run on both cores instead of one event loop. Each worker loads the models,
  * follows the models folder and writes to the same SQLite file (WAL, busy timeout). /metrics on any
  * worker answers the sum over all workers, gathered by the primary. Resolves in workers with their
- * server, in the primary with undefined once the workers are forked.
+ * server, in the primary with undefined once the workers are forked. A worker that exits is started
+ * again after a growing delay (./restart-policy.ts); after 5 failures in a row the primary stops the
+ * pool and exits 1 with the last worker's error.
  */
 export async function serveWorkers(
   options: StartOptions,
@@ -43,11 +52,47 @@ export async function serveWorkers(
           worker.send({ type: ANSWER, id: msg.id, text: `# cluster metrics failed: ${err.message}\n` }),
       );
     });
-    cluster.on('exit', (worker, code, signal) => {
-      if (stopping) return;
-      log(`hwr: worker ${worker.process.pid} exited (${signal ?? code}); starting another`);
-      fork();
+    const policy = new RestartPolicy();
+    const started = new Map<number, { at: number; listened: boolean; error?: string }>();
+    let lastError: string | undefined;
+    cluster.on('fork', (worker) => started.set(worker.id, { at: Date.now(), listened: false }));
+    cluster.on('listening', (worker) => {
+      const s = started.get(worker.id);
+      if (s) s.listened = true;
     });
+    cluster.on('message', (worker, msg: FailedMessage) => {
+      const s = started.get(worker.id);
+      if (msg?.type === FAILED && s) s.error = msg.error;
+    });
+    cluster.on('exit', (worker, code, signal) => {
+      const s = started.get(worker.id) ?? { at: Date.now(), listened: false };
+      started.delete(worker.id);
+      if (stopping) return;
+      if (s.error) lastError = s.error;
+      const decision = policy.onExit(Date.now() - s.at, s.listened);
+      const why = `${signal ?? `code ${code}`}${s.error ? `: ${s.error}` : ''}`;
+      if (decision.action === 'give-up') {
+        log(
+          `hwr: workers failed ${decision.failures} times in a row (last: ${lastError ?? why}); stopping the other workers and exiting`,
+        );
+        giveUp();
+        return;
+      }
+      log(`hwr: worker ${worker.process.pid} exited (${why}); starting another in ${decision.delayMs} ms`);
+      setTimeout(() => {
+        if (!stopping) fork();
+      }, decision.delayMs);
+    });
+    const giveUp = () => {
+      stopping = true;
+      process.exitCode = 1;
+      const alive = Object.values(cluster.workers ?? {});
+      for (const w of alive) w?.process.kill('SIGTERM');
+      if (alive.length === 0) process.exit(1);
+      cluster.on('exit', () => {
+        if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(1);
+      });
+    };
     const stop = () => {
       stopping = true;
       for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
@@ -58,6 +103,20 @@ export async function serveWorkers(
     return undefined;
   }
   const pending = new Map<string, (text: string) => void>();
+  const run = startWorker(options, pending);
+  // The primary decides about restarts and reports the cause when it gives up: tell it why.
+  return run.catch(async (err: Error) => {
+    await new Promise(
+      (resolve) => process.send?.({ type: FAILED, error: err.message }, resolve) ?? resolve(0),
+    );
+    throw err;
+  });
+}
+
+async function startWorker(
+  options: StartOptions,
+  pending: Map<string, (text: string) => void>,
+): Promise<RunningServer> {
   process.on('message', (msg: MetricsMessage) => {
     if (msg?.type !== ANSWER) return;
     pending.get(msg.id)?.(msg.text ?? '');

@@ -49,7 +49,7 @@ export function decodeInput(input: InputValue, where = '', maxImagePixels = MAX_
     }
   } catch (err) {
     if (err instanceof PreprocessError || err instanceof DataError)
-      throw HttpError.badRequest(`${where}${err.message}`);
+      throw HttpError.badRequest(`${where}${err.message}`, err);
     throw err;
   }
   throw HttpError.badRequest(`${where}give exactly one input: "image", "pixels" or "strokes"`);

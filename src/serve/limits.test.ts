@@ -93,6 +93,7 @@ describe('size caps', () => {
     expect(big.statusCode).toBe(413);
     expect(big.json()).toEqual({
       error: 'request body is larger than the limit of 8192 bytes',
+      code: 'too_large',
       statusCode: 413,
     });
   });
@@ -153,6 +154,7 @@ describe('rate limits', () => {
     expect(limited.statusCode).toBe(429);
     expect(limited.json()).toEqual({
       error: 'too many requests: at most 3 per minute from one client; retry in 1 minute',
+      code: 'too_many_requests',
       statusCode: 429,
     });
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);

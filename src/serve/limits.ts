@@ -2,6 +2,7 @@ import type { ServerOptions } from 'node:http';
 import fastifyRateLimit from '@fastify/rate-limit';
 import type {
   FastifyInstance,
+  FastifyReply,
   FastifyRequest,
   FastifyServerOptions,
   onRequestHookHandler,
@@ -140,6 +141,9 @@ export function serverOptions(limits: Limits): Partial<FastifyServerOptions> & {
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     trustProxy: limits.trustProxy,
     http: {
+      // Node answers a request without Host with a bare 400 and no body; the app's onRequest hook
+      // (requireHost) answers it with a JSON error instead.
+      requireHostHeader: false,
       // Node rejects headersTimeout > requestTimeout; its default (60 s) stays otherwise.
       headersTimeout: limits.requestTimeoutMs ? Math.min(60_000, limits.requestTimeoutMs) : 60_000,
       // How often Node checks requestTimeout/headersTimeout (default 30 s); at least 4 checks per timeout.
@@ -186,6 +190,16 @@ function inputCaps(limits: Limits) {
   };
 }
 
+/**
+ * HTTP/1.1 requests must name a Host (RFC 9112 3.2): a 400 with a JSON message otherwise, and the
+ * connection closed, as for any malformed request.
+ */
+export async function requireHost(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (request.raw.httpVersion !== '1.1' || request.headers.host !== undefined) return;
+  reply.header('connection', 'close');
+  throw HttpError.badRequest('missing Host header (HTTP/1.1 requests must have one)');
+}
+
 function addPreHandler(route: RouteOptions, hook: (request: FastifyRequest) => Promise<void>): void {
   const existing = route.preHandler;
   route.preHandler = existing ? [...(Array.isArray(existing) ? existing : [existing]), hook] : [hook];
@@ -229,10 +243,10 @@ export async function applyLimits(app: FastifyInstance, limits: Limits): Promise
   });
   await app.register(fastifyRateLimit, {
     global: false,
-    // Thrown, so the app's error handler answers {"error", "statusCode": 429}; headers are set already.
+    // Thrown, so the app's error handler answers {"error", "code", "statusCode": 429}; headers are set already.
     errorResponseBuilder: (_request, ctx) =>
       new HttpError(
-        429,
+        'too_many_requests',
         `too many requests: at most ${ctx.max} per minute from one client; retry in ${ctx.after}`,
       ),
   });

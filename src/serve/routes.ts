@@ -1,13 +1,23 @@
-import type { FastifyInstance, FastifySchemaCompiler, FastifySerializerCompiler } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type {
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifySchemaCompiler,
+  FastifySerializerCompiler,
+} from 'fastify';
+import { type FastifyPluginAsyncZod, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PIXELS } from '../model/infer.js';
 import type { ModelCatalog } from '../store/catalog.js';
 import type { HwrDatabase } from '../store/database.js';
+import { UNDO_WINDOW_MS } from '../store/feedback-store.js';
 import { registerAdminRoutes } from './admin.js';
 import { HttpError } from './http-error.js';
 import { type DecodedInput, decodeInput, pngBase64 } from './inputs.js';
 import type { ServeMetrics } from './metrics.js';
+import { batchExamples, bodyExamples } from './openapi.js';
 import type { ModelRegistry, ServedModel } from './registry.js';
 import {
   BatchBody,
@@ -22,6 +32,9 @@ import {
   type Prediction,
   Prediction as PredictionSchema,
   StatsQuery,
+  UNDO_HEADER,
+  UndoHeaders,
+  UndoParams,
 } from './schemas.js';
 
 export interface RouteDeps {
@@ -41,6 +54,12 @@ export interface RouteDeps {
 }
 
 const DEFAULT_TOP_K = 5;
+const REPORT_FILE = 'report.html';
+const REPORT_CSP =
+  "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+/** 144 random bits per undo token; only its sha256 is stored. */
+const UNDO_TOKEN_BYTES = 18;
+const sha256Hex = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
 
 const errors = {
   400: ErrorReply,
@@ -70,7 +89,7 @@ function resolveModel(registry: ModelRegistry, requested: string | undefined, fa
   if (model) return model;
   if (!registry.scanned) throw HttpError.unavailable('models are still loading; try again shortly');
   const known = registry.list().map((m) => `"${m.name}"`);
-  if (known.length === 0) throw HttpError.unavailable(`no model is loaded (none found in ${registry.dir})`);
+  if (known.length === 0) throw HttpError.unavailable('no model is loaded (none found in the models folder)');
   throw HttpError.notFound(`unknown model "${name}"; served models: ${known.join(', ')}`);
 }
 
@@ -87,18 +106,30 @@ function toPrediction(model: ServedModel, probs: Float32Array, pixels: Uint8Arra
   };
 }
 
+/**
+ * The public API as Fastify plugins, one per concern: predictions, feedback, status (models, health,
+ * metrics), and the admin routes when a token is set (src/serve/admin.ts).
+ */
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const { registry, database, metrics, defaultModel, metricsText, maxImagePixels, adminPerMinute } = deps;
-  const feedback = database.feedback;
-  const api = app.withTypeProvider<ZodTypeProvider>();
+  app.register(predictRoutes, deps);
+  app.register(feedbackRoutes, deps);
+  app.register(statusRoutes, deps);
+  app.register(reportRoute, deps);
+  const { registry, database, catalog, dataDir, defaultModel, adminPerMinute } = deps;
+  // Retrain / promote / rollback: only when HWR_ADMIN_TOKEN is set (src/serve/admin.ts).
+  registerAdminRoutes(app, { registry, database, catalog, dataDir, defaultModel, perMinute: adminPerMinute });
+}
 
+/** POST /api/predict and /api/predict/batch. */
+const predictRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
+  const { registry, metrics, defaultModel, maxImagePixels } = deps;
   api.post(
     '/api/predict',
     {
       schema: {
         summary: 'Classify one drawing',
         description: 'Exactly one of image, pixels or strokes.',
-        body: PredictBody,
+        body: PredictBody.meta(bodyExamples({ topK: 3 })),
         response: { 200: PredictionSchema, ...errors },
       },
       validatorCompiler: predictValidator,
@@ -119,7 +150,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     {
       schema: {
         summary: 'Classify many drawings in one forward pass',
-        body: BatchBody,
+        body: BatchBody.meta(batchExamples()),
         response: { 200: BatchResult, ...errors },
       },
     },
@@ -147,7 +178,12 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       return { results };
     },
   );
+};
 
+/** POST /api/feedback, GET /api/feedback/stats. */
+const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
+  const { registry, metrics, defaultModel, maxImagePixels } = deps;
+  const feedback = deps.database.feedback;
   api.post(
     '/api/feedback',
     {
@@ -155,7 +191,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         summary: 'Store a correction: the drawing and its true label',
         description:
           'Stored durably (committed to SQLite or PostgreSQL before the answer). Without "predicted", the model\'s own answer is computed and stored.',
-        body: FeedbackBody,
+        body: FeedbackBody.meta(bodyExamples({ label: '7' })),
         response: { 201: FeedbackCreated, ...errors },
       },
     },
@@ -175,6 +211,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         const probs = await model.predictor.predict(input.pixels);
         predicted = toPrediction(model, probs, input.pixels, 1).label;
       }
+      const undoToken = randomBytes(UNDO_TOKEN_BYTES).toString('base64url');
       const id = await feedback.add({
         pixels: input.pixels,
         inputKind: input.kind,
@@ -184,6 +221,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         modelName: model.name,
         modelVersion: model.version,
         classes,
+        undoHash: sha256Hex(undoToken),
       });
       metrics.feedback.inc({ model: model.name });
       request.log.info(
@@ -191,7 +229,31 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         'feedback stored',
       );
       reply.code(201);
-      return { id };
+      return { id, undoToken, undoUntil: new Date(Date.now() + UNDO_WINDOW_MS).toISOString() };
+    },
+  );
+
+  api.delete(
+    '/api/feedback/:id',
+    {
+      schema: {
+        summary: 'Undo a correction just sent (with the one-time token its POST returned)',
+        description: `Allowed for ${UNDO_WINDOW_MS / 60_000} minutes after the row was stored.`,
+        params: UndoParams,
+        headers: UndoHeaders,
+        response: { 204: z.null(), 400: ErrorReply, 403: ErrorReply, 404: ErrorReply, 410: ErrorReply },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const result = await feedback.undo(id, sha256Hex(request.headers[UNDO_HEADER]));
+      if (result === 'missing') throw HttpError.notFound(`no feedback row ${id}`);
+      if (result === 'forbidden') throw new HttpError('forbidden', `wrong undo token for feedback row ${id}`);
+      if (result === 'expired')
+        throw new HttpError('gone', `feedback row ${id} is older than the undo window; it stays stored`);
+      request.log.info({ feedbackId: id }, 'feedback undone');
+      reply.code(204);
+      return null;
     },
   );
 
@@ -206,7 +268,12 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (request) => feedback.stats(request.query.model),
   );
+};
 
+/** GET /api/models, /healthz, /readyz, /metrics. */
+const statusRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
+  const { registry, metrics, metricsText } = deps;
+  const feedback = deps.database.feedback;
   api.get(
     '/api/models',
     { schema: { summary: 'Models being served', response: { 200: ModelsReply } } },
@@ -269,18 +336,40 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
   );
 
-  // Retrain / promote / rollback: only when HWR_ADMIN_TOKEN is set (src/serve/admin.ts).
-  registerAdminRoutes(app, {
-    registry,
-    database,
-    catalog: deps.catalog,
-    dataDir: deps.dataDir,
-    defaultModel,
-    perMinute: adminPerMinute,
-  });
-
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
+  api.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);
     return metricsText();
   });
-}
+};
+
+/**
+ * GET /api/models/:name/report. A plugin of its own without the zod type provider: the answer is
+ * the stored HTML file (a Buffer), which Fastify sends as is.
+ */
+const reportRoute: FastifyPluginAsync<RouteDeps> = async (app, { registry, defaultModel }) => {
+  app.get<{ Params: { name: string } }>(
+    '/api/models/:name/report',
+    {
+      schema: {
+        summary: "The served model's evaluation report (report.html, self-contained)",
+        params: z.strictObject({ name: z.string().min(1).max(100) }),
+        produces: ['text/html'],
+        response: { 404: ErrorReply, 503: ErrorReply },
+      },
+    },
+    async (request, reply) => {
+      const model = resolveModel(registry, request.params.name, defaultModel);
+      let html: Buffer;
+      try {
+        html = await readFile(join(model.dir, REPORT_FILE));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        throw HttpError.notFound(
+          `model "${model.name}" (version ${model.version}) has no ${REPORT_FILE}; hwr evaluate --report writes one`,
+        );
+      }
+      // The report carries its own inline <style> and data: images and nothing else.
+      return reply.header('content-security-policy', REPORT_CSP).type('text/html; charset=utf-8').send(html);
+    },
+  );
+};

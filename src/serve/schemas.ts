@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PIXELS } from '../model/infer.js';
 import { MAX_STROKES } from '../preprocess/index.js';
+import { ERROR_CODES } from '../util/errors.js';
 
 /** Most inputs one /api/predict/batch request may carry. */
 export const MAX_BATCH_INPUTS = 64;
@@ -113,9 +114,33 @@ export type Prediction = z.infer<typeof Prediction>;
 
 export const BatchResult = z.object({ results: z.array(Prediction) });
 
-export const ErrorReply = z.object({ error: z.string(), statusCode: z.number().int() });
+/** Every error answer: the message for people, the code for programs (util/errors.ts), the status. */
+export const ErrorReply = z.object({
+  error: z.string(),
+  code: z.enum(ERROR_CODES),
+  statusCode: z.number().int(),
+});
 
-export const FeedbackCreated = z.object({ id: z.number().int() });
+export const FeedbackCreated = z.object({
+  id: z.number().int(),
+  undoToken: z
+    .string()
+    .describe('One-time token: DELETE /api/feedback/{id} with header "x-undo-token" removes the row'),
+  undoUntil: z.string().describe('ISO time after which the row can no longer be removed'),
+});
+
+export const UNDO_HEADER = 'x-undo-token';
+
+export const UndoParams = z.strictObject({
+  id: z.coerce.number({ error: 'id must be a feedback id' }).int().min(1).max(Number.MAX_SAFE_INTEGER),
+});
+
+export const UndoHeaders = z.object({
+  [UNDO_HEADER]: z
+    .string({ error: `the "${UNDO_HEADER}" header is required (the token POST /api/feedback returned)` })
+    .min(1)
+    .max(200),
+});
 
 const LabelStats = z.object({
   count: z.number().int(),

@@ -65,6 +65,7 @@ describe('headers of the page', () => {
     expect(csp.get('object-src')).toEqual(["'none'"]);
     expect(csp.get('base-uri')).toEqual(["'self'"]);
     expect(csp.get('script-src-attr')).toEqual(["'none'"]); // no onclick="..." either
+    expect(csp.get('style-src')).toEqual(["'self'"]); // the page has no inline styles nor remote ones
     for (const values of csp.values()) {
       expect(values).not.toContain("'unsafe-eval'");
     }

@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PIXELS } from '../model/infer.js';
 import { type CurrentChange, type HwrDatabase, RecordError } from './database.js';
-import type { NewFeedback } from './feedback-store.js';
+import { type NewFeedback, UNDO_WINDOW_MS } from './feedback-store.js';
 import { PostgresDatabase } from './postgres-database.js';
 import { PG_MIGRATIONS } from './postgres-migrations.js';
 import { SqliteDatabase } from './sqlite-database.js';
@@ -129,6 +129,17 @@ describe.each(Object.keys(backends))('storage on %s', (kind) => {
     expect(await a.feedback.classes('digits')).toEqual(sample('0', '0', 0).classes);
     expect(await a.feedback.classes('nope')).toBeUndefined();
     expect(await b.feedback.models()).toEqual(['digits', 'letters']);
+  });
+
+  run('deletes a row once with its undo token, within the undo window only', async () => {
+    const [a, b] = await (backend as Backend).pair();
+    const id = await a.feedback.add({ ...sample('3', '5', 1), undoHash: 'f'.repeat(64) });
+    const late = await a.feedback.add({ ...sample('4', '4', 2), undoHash: 'e'.repeat(64) });
+    expect(await b.feedback.undo(id, '0'.repeat(64))).toBe('forbidden');
+    expect(await b.feedback.undo(late, 'e'.repeat(64), Date.now() + UNDO_WINDOW_MS + 60_000)).toBe('expired');
+    expect(await b.feedback.undo(id, 'f'.repeat(64))).toBe('deleted');
+    expect(await a.feedback.undo(id, 'f'.repeat(64))).toBe('missing');
+    expect((await a.feedback.rows('digits')).map((r) => r.id)).toEqual([late]);
   });
 
   run('refuses a sample whose pixels are not 28x28 and stores nothing', async () => {

@@ -1,4 +1,4 @@
-import type { FeedbackRow, FeedbackStats, NewFeedback } from './feedback-store.js';
+import type { FeedbackRow, FeedbackStats, NewFeedback, UndoResult } from './feedback-store.js';
 import type { StorageHealth } from './storage-fault.js';
 
 /**
@@ -45,6 +45,11 @@ export interface FeedbackRecords {
   readonly health: StorageHealth;
   /** Stores one sample durably (committed before it resolves); returns its id. */
   add(sample: NewFeedback): Promise<number>;
+  /**
+   * Deletes row `id` if `undoHash` is the digest stored with it and it is younger than
+   * UNDO_WINDOW_MS at `now`; a row is deleted at most once.
+   */
+  undo(id: number, undoHash: string, now?: number): Promise<UndoResult>;
   stats(model?: string): Promise<FeedbackStats>;
   /** All rows of one model (every version), oldest first. */
   rows(model: string): Promise<FeedbackRow[]>;

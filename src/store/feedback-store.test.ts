@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FEEDBACK_DB_FILE, FeedbackStore } from './feedback-store.js';
+import { FEEDBACK_DB_FILE, FeedbackStore, UNDO_WINDOW_MS } from './feedback-store.js';
 
 const STORE = fileURLToPath(new URL('./feedback-store.ts', import.meta.url));
 
@@ -59,5 +59,49 @@ describe('FeedbackStore', () => {
     const after = new Database(path, { readonly: true });
     expect(after.pragma('user_version', { simple: true })).toBe(99);
     after.close();
+  });
+
+  it('deletes a row with its undo digest within the window only, and upgrades a version-1 file', () => {
+    // A file as the first schema made it, with one row: the upgrade keeps the row, without a digest.
+    const v1 = new Database(join(dir, FEEDBACK_DB_FILE));
+    v1.exec(
+      `CREATE TABLE feedback (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL,
+         model_name TEXT NOT NULL, model_version TEXT NOT NULL, label TEXT NOT NULL, predicted TEXT,
+         input_kind TEXT NOT NULL, raw_input TEXT NOT NULL, pixels BLOB NOT NULL);
+       CREATE TABLE model_versions (model_name TEXT NOT NULL, model_version TEXT NOT NULL,
+         classes TEXT NOT NULL, first_seen TEXT NOT NULL, PRIMARY KEY (model_name, model_version));`,
+    );
+    v1.prepare(
+      `INSERT INTO feedback (created_at, model_name, model_version, label, predicted, input_kind, raw_input, pixels)
+       VALUES (?, 'digits', 'v1', '3', '3', 'pixels', '[]', ?)`,
+    ).run(new Date().toISOString(), Buffer.alloc(784));
+    v1.pragma('user_version = 1');
+    v1.close();
+
+    const store = new FeedbackStore(dir);
+    try {
+      expect(store.stats().total).toBe(1);
+      const sample = {
+        pixels: new Uint8Array(784),
+        inputKind: 'pixels' as const,
+        rawInput: [],
+        label: '4',
+        modelName: 'digits',
+        modelVersion: 'v1',
+        classes: ['3', '4'],
+        undoHash: 'a'.repeat(64),
+      };
+      const id = store.add(sample);
+      const old = store.rows('digits')[0].id;
+      expect(store.undo(old, 'a'.repeat(64))).toBe('forbidden'); // stored without a digest
+      expect(store.undo(id, 'b'.repeat(64))).toBe('forbidden');
+      expect(store.undo(id, 'a'.repeat(64), Date.now() + UNDO_WINDOW_MS + 1000)).toBe('expired');
+      expect(store.stats().total).toBe(2);
+      expect(store.undo(id, 'a'.repeat(64))).toBe('deleted');
+      expect(store.undo(id, 'a'.repeat(64))).toBe('missing');
+      expect(store.stats().total).toBe(1);
+    } finally {
+      store.close();
+    }
   });
 });

@@ -20,7 +20,15 @@ export interface NewFeedback {
   readonly modelVersion: string;
   /** The model's class list, kept per version so an export can map labels to indices. */
   readonly classes: readonly string[];
+  /** sha256 (hex) of the one-time token that may delete this row within UNDO_WINDOW_MS. */
+  readonly undoHash?: string;
 }
+
+/** How long after its creation a row may be deleted with its undo token. */
+export const UNDO_WINDOW_MS = 10 * 60_000;
+
+/** What `undo` did: deleted, no such row, wrong (or no) token, or the undo window is over. */
+export type UndoResult = 'deleted' | 'missing' | 'forbidden' | 'expired';
 
 export interface FeedbackRow {
   readonly id: number;
@@ -52,7 +60,7 @@ export interface FeedbackStats {
   byLabel: Record<string, LabelStats>;
 }
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE feedback (
@@ -74,6 +82,8 @@ const MIGRATIONS: readonly string[] = [
      first_seen TEXT NOT NULL,
      PRIMARY KEY (model_name, model_version)
    );`,
+  // The one-time undo token's digest; rows stored before it (and by `hwr`'s own tools) have none.
+  'ALTER TABLE feedback ADD COLUMN undo_hash TEXT;',
   // The model store's version records and retrain jobs (src/store/sqlite-database.ts).
   `CREATE TABLE store_versions (
      model_name TEXT NOT NULL,
@@ -142,8 +152,8 @@ export class FeedbackStore {
       throw err;
     }
     this.insertRow = this.db.prepare(
-      `INSERT INTO feedback (created_at, model_name, model_version, label, predicted, input_kind, raw_input, pixels)
-       VALUES (@createdAt, @modelName, @modelVersion, @label, @predicted, @inputKind, @rawInput, @pixels)`,
+      `INSERT INTO feedback (created_at, model_name, model_version, label, predicted, input_kind, raw_input, pixels, undo_hash)
+       VALUES (@createdAt, @modelName, @modelVersion, @label, @predicted, @inputKind, @rawInput, @pixels, @undoHash)`,
     );
     this.insertVersion = this.db.prepare(
       `INSERT OR IGNORE INTO model_versions (model_name, model_version, classes, first_seen)
@@ -199,9 +209,28 @@ export class FeedbackStore {
         inputKind: sample.inputKind,
         rawInput: JSON.stringify(sample.rawInput),
         pixels: Buffer.from(sample.pixels.buffer, sample.pixels.byteOffset, sample.pixels.byteLength),
+        undoHash: sample.undoHash ?? null,
       });
     });
     return Number(this.tracker.write('feedback not stored', run).lastInsertRowid);
+  }
+
+  /**
+   * Deletes row `id` if `undoHash` is the digest stored with it and it is younger than
+   * UNDO_WINDOW_MS at `now`. One transaction: a row is deleted at most once.
+   */
+  undo(id: number, undoHash: string, now = Date.now()): UndoResult {
+    const run = this.db.transaction((): UndoResult => {
+      const row = this.db
+        .prepare('SELECT created_at AS createdAt, undo_hash AS undoHash FROM feedback WHERE id = ?')
+        .get(id) as { createdAt: string; undoHash: string | null } | undefined;
+      if (!row) return 'missing';
+      if (row.undoHash === null || row.undoHash !== undoHash) return 'forbidden';
+      if (now - Date.parse(row.createdAt) > UNDO_WINDOW_MS) return 'expired';
+      this.db.prepare('DELETE FROM feedback WHERE id = ?').run(id);
+      return 'deleted';
+    });
+    return run.immediate();
   }
 
   stats(model?: string): FeedbackStats {

@@ -8,7 +8,7 @@ export const HISTORY_FILE = 'history.json';
 export const StoreEvent = z.object({
   at: z.string(),
   /** reject: the version failed verification and was marked bad. */
-  action: z.enum(['adopt', 'add', 'promote', 'rollback', 'reject']),
+  action: z.enum(['adopt', 'add', 'promote', 'rollback', 'reject']).or(z.string()),
   version: z.string(),
   from: z.string().nullable().optional(),
   note: z.string().optional(),
@@ -28,7 +28,10 @@ export const History = z.object({
 });
 export type History = z.infer<typeof History>;
 
-/** The history of a store; a missing or unreadable file gives a stack holding just `current`. */
+/**
+ * The history of a store; a missing or unreadable file gives a stack holding just `current`. Event
+ * actions are open strings, so a history written by a newer hwr still parses (and is not replaced).
+ */
 export async function readHistory(dir: string, current: string | null): Promise<History> {
   try {
     const parsed = History.safeParse(JSON.parse(await readFile(join(dir, HISTORY_FILE), 'utf8')));

@@ -17,7 +17,14 @@ import {
   type VersionEvent,
   type VersionRecord,
 } from './database.js';
-import type { FeedbackRow, FeedbackStats, LabelStats, NewFeedback } from './feedback-store.js';
+import {
+  type FeedbackRow,
+  type FeedbackStats,
+  type LabelStats,
+  type NewFeedback,
+  UNDO_WINDOW_MS,
+  type UndoResult,
+} from './feedback-store.js';
 import { LOCK_CLASS, migrate, RETRAIN_LOCK } from './postgres-migrations.js';
 import { type StorageHealth, StorageHealthTracker } from './storage-fault.js';
 
@@ -57,8 +64,8 @@ class PgFeedback implements FeedbackRecords {
       `WITH classes AS (
          INSERT INTO feedback_classes (model_name, model_version, classes) VALUES ($1, $2, $3)
          ON CONFLICT DO NOTHING)
-       INSERT INTO feedback (model_name, model_version, label, predicted, input_kind, raw_input, pixels)
-       VALUES ($1, $2, $4, $5, $6, $7, $8) RETURNING id`,
+       INSERT INTO feedback (model_name, model_version, label, predicted, input_kind, raw_input, pixels, undo_hash)
+       VALUES ($1, $2, $4, $5, $6, $7, $8, $9) RETURNING id`,
       [
         sample.modelName,
         sample.modelVersion,
@@ -68,9 +75,26 @@ class PgFeedback implements FeedbackRecords {
         sample.inputKind,
         JSON.stringify(sample.rawInput),
         Buffer.from(sample.pixels.buffer, sample.pixels.byteOffset, sample.pixels.byteLength),
+        sample.undoHash ?? null,
       ],
     );
     return Number(rows[0].id);
+  }
+
+  async undo(id: number, undoHash: string, now = Date.now()): Promise<UndoResult> {
+    return inTransaction(this.pool, async (client) => {
+      // FOR UPDATE: two undos of one row (two replicas) take turns; the second finds it gone.
+      const { rows } = await client.query<{ created_at: Date; undo_hash: string | null }>(
+        'SELECT created_at, undo_hash FROM feedback WHERE id = $1 FOR UPDATE',
+        [id],
+      );
+      const row = rows[0];
+      if (!row) return 'missing';
+      if (row.undo_hash === null || row.undo_hash !== undoHash) return 'forbidden';
+      if (now - row.created_at.getTime() > UNDO_WINDOW_MS) return 'expired';
+      await client.query('DELETE FROM feedback WHERE id = $1', [id]);
+      return 'deleted';
+    });
   }
 
   async stats(model?: string): Promise<FeedbackStats> {

@@ -15,7 +15,8 @@ export const PG_MIGRATIONS: readonly string[] = [
      predicted TEXT,
      input_kind TEXT NOT NULL CHECK (input_kind IN ('image', 'pixels', 'strokes')),
      raw_input TEXT NOT NULL,
-     pixels BYTEA NOT NULL CHECK (octet_length(pixels) = ${PIXELS})
+     pixels BYTEA NOT NULL CHECK (octet_length(pixels) = ${PIXELS}),
+     undo_hash TEXT
    );
    CREATE INDEX feedback_model_label ON feedback (model_name, label);
    CREATE TABLE feedback_classes (

@@ -1,3 +1,5 @@
+import { HwrError } from '../util/errors.js';
+
 /**
  * Faults of the storage under a store (the feedback database, the data folder): a full disk, an I/O
  * error, a read-only file system. They are not bugs of a request, so they get their own answers:
@@ -48,18 +50,22 @@ function postgresFaultOf(code: string): { kind: StorageFaultKind; code: string }
   return undefined;
 }
 
-/** A write (or read) the storage refused; `kind` and `code` say why. */
-export class StorageError extends Error {
+/** A write (or read) the storage refused; `kind` and `fault` (the SQLite or errno code) say why. */
+export class StorageError extends HwrError {
   override readonly name = 'StorageError';
   readonly status: number;
 
   constructor(
     readonly kind: StorageFaultKind,
-    readonly code: string,
+    readonly fault: string,
     what: string,
     options?: { cause?: unknown },
   ) {
-    super(`${what}: ${DESCRIPTION[kind]} (${code})`, options);
+    super(
+      kind === 'disk-full' ? 'insufficient_storage' : 'unavailable',
+      `${what}: ${DESCRIPTION[kind]} (${fault})`,
+      options,
+    );
     this.status = STORAGE_FAULT_STATUS[kind];
   }
 }

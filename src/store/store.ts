@@ -6,6 +6,7 @@ import { initBackend } from '../engine/backend.js';
 import { METADATA_FILE, ModelError, readMetadata } from '../model/io.js';
 import type { ModelMetadata } from '../model/metadata.js';
 import { verifyModelDir, weightsRecord } from '../model/verify.js';
+import type { ErrorCode } from '../util/errors.js';
 import { copyTreeSynced, fsyncDir, isDir, writeFileAtomic } from '../util/fs.js';
 import {
   type BadVersion,
@@ -46,13 +47,25 @@ export type StoreErrorCode =
   | 'current-moved'
   | 'not-writable';
 
+/** The HwrError code of each store refusal (its HTTP status comes from serve/http-error.ts). */
+const STORE_ERROR_CODE: Readonly<Record<StoreErrorCode, ErrorCode>> = {
+  invalid: 'invalid_input',
+  'not-found': 'not_found',
+  'unknown-version': 'conflict',
+  'bad-version': 'conflict',
+  'no-rollback-target': 'conflict',
+  'current-moved': 'conflict',
+  'not-writable': 'unavailable',
+};
+
+/** A refused store operation: `reason` says which refusal, `code` the kind of failure. */
 export class StoreError extends ModelError {
   constructor(
-    readonly code: StoreErrorCode,
+    readonly reason: StoreErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(message, { code: STORE_ERROR_CODE[reason], cause: options?.cause });
   }
 }
 

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { progressReporter } from './progress.js';
+import { formatEta, progressReporter } from './progress.js';
 
 function sink(): { stream: Writable; text: () => string } {
   const chunks: string[] = [];
@@ -43,5 +43,16 @@ describe('progressReporter off a terminal', () => {
     );
     progress.onEpoch({ epoch: 1, loss: 0.5, acc: 0.9, lr: 1e-3, seconds: 300 }, { epochs: 2 });
     expect(text().trim().split('\n').at(-1)).toBe('epoch 1/2: loss 0.5000 acc 90.00% | lr 1.00e-3 | 300.0 s');
+  });
+});
+
+describe('formatEta', () => {
+  it('rounds before splitting into minutes and seconds (119.6 s is 2m00s, never 1m60s)', () => {
+    expect(formatEta(119.6)).toBe('2m00s');
+    expect(formatEta(59.5)).toBe('1m00s');
+    expect(formatEta(61.2)).toBe('1m01s');
+    expect(formatEta(3599.7)).toBe('1h00m');
+    expect(formatEta(7325)).toBe('2h02m');
+    expect(formatEta(Number.NaN)).toBe('-');
   });
 });

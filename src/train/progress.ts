@@ -18,12 +18,14 @@ export interface ProgressOptions {
   readonly now?: () => number;
 }
 
-function formatEta(seconds: number): string {
+export function formatEta(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return '-';
-  const m = Math.floor(seconds / 60);
+  // Rounded once, before splitting: rounding the seconds part alone printed 119.6 s as "1m60s".
+  const whole = Math.round(seconds);
+  const m = Math.floor(whole / 60);
   return m >= 60
     ? `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`
-    : `${m}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
+    : `${m}m${String(whole % 60).padStart(2, '0')}s`;
 }
 
 /**

@@ -117,7 +117,7 @@ export function splitValidation(
  * float32 the two differ in the last bits. Replaying the per-step products makes a resumed run
  * bit-identical to an uninterrupted one.
  */
-function restoreAdamBetaPowers(optimizer: tf.AdamOptimizer): void {
+export function restoreAdamBetaPowers(optimizer: tf.AdamOptimizer): void {
   const o = optimizer as unknown as {
     beta1: number;
     beta2: number;

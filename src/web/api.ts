@@ -1,4 +1,5 @@
 import type { Stroke } from '../preprocess/index.js';
+import { ERROR_CODES, type ErrorCode, HwrError } from '../util/errors.js';
 
 /** The HTTP API served by src/serve (see its OpenAPI page at /docs). */
 export interface ModelInfo {
@@ -6,6 +7,23 @@ export interface ModelInfo {
   version: string;
   classes: string[];
   accuracy?: number | null;
+  /** ISO time the served version was trained. */
+  createdAt?: string;
+}
+
+/** GET /api/feedback/stats for one model. */
+export interface FeedbackStats {
+  total: number;
+  withPrediction: number;
+  correct: number;
+  accuracy: number | null;
+}
+
+/** POST /api/feedback's answer: the row and the one-time token that can remove it until undoUntil. */
+export interface FeedbackCreated {
+  id: number;
+  undoToken: string;
+  undoUntil: string;
 }
 
 export interface Prediction {
@@ -18,13 +36,14 @@ export interface Prediction {
 }
 
 /** An API answer that is not a success: the server's message when it sent one. */
-export class ApiError extends Error {
+export class ApiError extends HwrError {
   override readonly name = 'ApiError';
   constructor(
     message: string,
     readonly status: number,
+    code: ErrorCode = status === 0 ? 'unavailable' : 'internal',
   ) {
-    super(message);
+    super(code, message);
   }
 }
 
@@ -33,7 +52,11 @@ async function call<T>(path: string, init?: RequestInit): Promise<T> {
   try {
     res = await fetch(path, {
       ...init,
-      headers: { accept: 'application/json', ...(init?.body ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        accept: 'application/json',
+        ...(init?.body ? { 'content-type': 'application/json' } : {}),
+        ...(init?.headers as Record<string, string> | undefined),
+      },
     });
   } catch {
     throw new ApiError('network', 0);
@@ -46,11 +69,10 @@ async function call<T>(path: string, init?: RequestInit): Promise<T> {
     body = undefined;
   }
   if (!res.ok) {
-    const message =
-      body && typeof body === 'object' && 'error' in body && typeof body.error === 'string'
-        ? body.error
-        : `${res.status} ${res.statusText}`;
-    throw new ApiError(message, res.status);
+    const answer = (body ?? {}) as { error?: unknown; code?: unknown };
+    const code = ERROR_CODES.find((c) => c === answer.code);
+    if (typeof answer.error === 'string') throw new ApiError(answer.error, res.status, code);
+    throw new ApiError(`${res.status} ${res.statusText}`, res.status, code);
   }
   return body as T;
 }
@@ -70,6 +92,21 @@ export function sendFeedback(body: {
   model: string;
   label: string;
   predicted?: string;
-}): Promise<{ id: number | string }> {
+}): Promise<FeedbackCreated> {
   return call('/api/feedback', { method: 'POST', body: JSON.stringify(body) });
 }
+
+/** DELETE /api/feedback/:id with the token its POST returned (204, no body). */
+export async function undoFeedback(created: FeedbackCreated): Promise<void> {
+  await call(`/api/feedback/${created.id}`, {
+    method: 'DELETE',
+    headers: { 'x-undo-token': created.undoToken },
+  });
+}
+
+export function feedbackStats(model: string): Promise<FeedbackStats> {
+  return call(`/api/feedback/stats?model=${encodeURIComponent(model)}`);
+}
+
+/** Where the served model's evaluation report is (GET /api/models/:name/report). */
+export const reportUrl = (model: string): string => `/api/models/${encodeURIComponent(model)}/report`;

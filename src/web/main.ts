@@ -1,6 +1,16 @@
 import './style.css';
 import { PreprocessError, type Stroke, strokesToMnist } from '../preprocess/index.js';
-import { ApiError, listModels, type ModelInfo, type Prediction, predict, sendFeedback } from './api.js';
+import {
+  ApiError,
+  type FeedbackStats,
+  feedbackStats,
+  listModels,
+  type ModelInfo,
+  type Prediction,
+  predict,
+} from './api.js';
+import { CorrectionPanel } from './correction.js';
+import { renderFacts } from './facts.js';
 import { applyTranslations, initialLang, type Lang, type MessageKey, translate } from './i18n.js';
 import { DrawingPad } from './pad.js';
 
@@ -25,14 +35,20 @@ const ui = {
   seen: $<HTMLImageElement>('seen'),
   top: $<HTMLOListElement>('top'),
   labels: $<HTMLDivElement>('labels'),
-  submit: $<HTMLButtonElement>('feedback-submit'),
+  right: $<HTMLButtonElement>('feedback-right'),
+  saved: $<HTMLElement>('saved'),
+  savedText: $<HTMLElement>('saved-text'),
+  undo: $<HTMLButtonElement>('undo'),
+  modelInfo: $<HTMLElement>('model-info'),
+  counts: $<HTMLElement>('counts'),
+  report: $<HTMLAnchorElement>('report-link'),
 };
 
 const state: {
   lang: Lang;
   models: ModelInfo[];
   last: { strokes: Stroke[]; prediction: Prediction } | null;
-  chosen: string | null;
+  stats: FeedbackStats | null;
   busy: boolean;
 } = {
   lang: initialLang(
@@ -41,7 +57,7 @@ const state: {
   ),
   models: [],
   last: null,
-  chosen: null,
+  stats: null,
   busy: false,
 };
 
@@ -80,6 +96,25 @@ function setLang(lang: Lang): void {
   renderModelOptions();
   if (state.last) renderPrediction(state.last.prediction);
   if (statusKey) say(statusKey.key, statusKey.params);
+  correction.refresh();
+  showFacts();
+}
+
+function showFacts(): void {
+  renderFacts(ui, currentModel(), state.stats, state.lang, t);
+}
+
+/** Counts for the chosen model; a failure leaves the line empty (the page works without it). */
+async function refreshStats(): Promise<void> {
+  const model = currentModel();
+  if (!model) return;
+  try {
+    const stats = await feedbackStats(model.name);
+    if (currentModel()?.name === model.name) state.stats = stats;
+  } catch {
+    state.stats = null;
+  }
+  showFacts();
 }
 
 function renderModelOptions(): void {
@@ -96,31 +131,6 @@ function renderModelOptions(): void {
     }),
   );
   if (selected && state.models.some((m) => m.name === selected)) ui.models.value = selected;
-}
-
-function renderLabels(): void {
-  const model = currentModel();
-  ui.labels.replaceChildren(
-    ...(model?.classes ?? []).map((label) => {
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.className = 'label';
-      b.textContent = label;
-      b.dataset.testid = 'feedback-label';
-      b.dataset.label = label;
-      b.setAttribute('aria-pressed', String(label === state.chosen));
-      b.addEventListener('click', () => choose(label));
-      return b;
-    }),
-  );
-  ui.submit.disabled = state.busy || !state.chosen || !state.last;
-}
-
-function choose(label: string): void {
-  state.chosen = label;
-  for (const b of ui.labels.querySelectorAll<HTMLButtonElement>('button'))
-    b.setAttribute('aria-pressed', String(b.dataset.label === label));
-  ui.submit.disabled = state.busy || !state.last;
 }
 
 function renderPrediction(p: Prediction): void {
@@ -146,18 +156,19 @@ function renderPrediction(p: Prediction): void {
       return li;
     }),
   );
+  correction.renderLabels(currentModel()?.classes ?? [], p.label);
+  correction.setDisabled(state.busy);
   ui.result.hidden = false;
 }
 
 function updateButtons(): void {
   ui.predict.disabled = state.busy || pad.isEmpty || state.models.length === 0;
   ui.clear.disabled = state.busy;
-  ui.submit.disabled = state.busy || !state.chosen || !state.last;
+  correction.setDisabled(state.busy || !state.last);
 }
 
 function resetResult(): void {
   state.last = null;
-  state.chosen = null;
   ui.result.hidden = true;
   ui.prediction.textContent = '';
   ui.top.replaceChildren();
@@ -181,10 +192,11 @@ async function onPredict(): Promise<void> {
   try {
     const prediction = await predict(strokes, model.name, 3);
     state.last = { strokes, prediction };
-    state.chosen = prediction.label;
+    correction.hide();
     renderPrediction(prediction);
-    renderLabels();
     say(null);
+    // On a phone the answer is below the pad: bring it into view.
+    ui.result.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
   } catch (err) {
     const e = errorText(err);
     say(e.key, e.params);
@@ -194,38 +206,36 @@ async function onPredict(): Promise<void> {
   }
 }
 
-async function onSubmit(): Promise<void> {
-  const model = currentModel();
-  if (!state.last || !model) return;
-  if (!state.chosen) return say('chooseLabel');
-  state.busy = true;
-  updateButtons();
-  say('sending');
-  try {
-    await sendFeedback({
-      strokes: state.last.strokes,
-      model: model.name,
-      label: state.chosen,
-      predicted: state.last.prediction.label,
-    });
-    pad.clear();
-    resetResult();
-    say('thanks');
-    ui.pad.focus();
-  } catch (err) {
+const correction = new CorrectionPanel(ui, {
+  t,
+  current: () => {
+    const model = currentModel();
+    return state.last && model
+      ? { strokes: state.last.strokes, model: model.name, predicted: state.last.prediction.label }
+      : null;
+  },
+  setBusy: (busy) => {
+    state.busy = busy;
+    updateButtons();
+  },
+  say,
+  onError: (err) => {
     const e = errorText(err);
     say(e.key, e.params);
-  } finally {
-    state.busy = false;
-    updateButtons();
-  }
-}
+  },
+  onChanged: () => void refreshStats(),
+  onSaved: () => {
+    pad.clear();
+    resetResult();
+    ui.pad.focus({ preventScroll: true });
+  },
+});
 
 const pad = new DrawingPad(ui.pad, {
   onChange: () => {
     // A changed drawing makes the shown answer stale.
     if (state.last && !pad.isEmpty) resetResult();
-    if (statusKey?.key === 'thanks' || statusKey?.key === 'drawFirst') say(null);
+    if (statusKey?.key === 'undone' || statusKey?.key === 'drawFirst') say(null);
     updateButtons();
   },
 });
@@ -238,7 +248,6 @@ ui.clear.addEventListener('click', () => {
   say(null);
   updateButtons();
 });
-ui.submit.addEventListener('click', () => void onSubmit());
 ui.lang.addEventListener('click', () => {
   const next: Lang = state.lang === 'en' ? 'fr' : 'en';
   safeStorage('set', next);
@@ -246,7 +255,10 @@ ui.lang.addEventListener('click', () => {
 });
 ui.models.addEventListener('change', () => {
   resetResult();
-  renderLabels();
+  correction.hide();
+  state.stats = null;
+  showFacts();
+  void refreshStats();
   updateButtons();
 });
 
@@ -262,8 +274,8 @@ async function start(): Promise<void> {
   if (state.models.length === 0) return say('noModels');
   renderModelOptions();
   ui.models.value = state.models.some((m) => m.name === 'digits') ? 'digits' : state.models[0].name;
-  renderLabels();
   updateButtons();
+  await refreshStats();
   document.body.dataset.ready = 'true';
 }
 

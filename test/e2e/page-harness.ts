@@ -70,10 +70,10 @@ export async function openPage(
   browser: Browser,
   url: string,
   errors: string[],
-  options: { touch?: boolean; locale?: string } = {},
+  options: { touch?: boolean; locale?: string; viewport?: { width: number; height: number } } = {},
 ): Promise<Page> {
   const context = await browser.newContext({
-    viewport: { width: 390, height: 700 },
+    viewport: options.viewport ?? { width: 390, height: 700 },
     hasTouch: options.touch ?? false,
     locale: options.locale ?? 'en-US',
   });
@@ -87,8 +87,30 @@ export async function openPage(
   return page;
 }
 
+/**
+ * What sticks out sideways: the page's scroll width beyond the viewport, and every visible element
+ * whose right edge passes it (an element cut off by an overflow: hidden parent counts too).
+ */
+export function horizontalOverflow(
+  page: Page,
+): Promise<{ scrollWidth: number; width: number; out: string[] }> {
+  return page.evaluate(() => {
+    const width = window.innerWidth;
+    const out: string[] = [];
+    for (const el of document.body.querySelectorAll<HTMLElement>('*')) {
+      const r = el.getBoundingClientRect();
+      if (r.width > 0 && r.right > width + 0.5)
+        out.push(`${el.tagName.toLowerCase()}#${el.id || el.className}: right ${r.right.toFixed(0)}`);
+    }
+    return { scrollWidth: document.documentElement.scrollWidth, width, out };
+  });
+}
+
 /** Draws a fixture's strokes on the pad with the mouse, scaled to the pad's size. */
 export async function drawFixture(page: Page, f: Fixture): Promise<void> {
+  // The page scrolls the answer into view on a phone: bring the pad back first (mouse events only
+  // reach what is inside the viewport).
+  await page.getByTestId('pad').scrollIntoViewIfNeeded();
   const box = await page.getByTestId('pad').boundingBox();
   if (!box) throw new Error('pad is not visible');
   const k = box.width / FIXTURE_BOX;

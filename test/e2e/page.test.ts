@@ -6,7 +6,7 @@
  * Needs a trained digits model: models/digits, or HWR_DIGITS_MODEL=<model dir>. Without one (or
  * without chromium) the test is skipped and says why.
  */
-import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -19,6 +19,7 @@ import {
   drawFixture as draw,
   FIXTURE_BOX,
   type Fixture,
+  horizontalOverflow,
   launchChromium,
   openPage as openPageWith,
   readableFixtures,
@@ -38,6 +39,7 @@ describe.skipIf(missing !== undefined)('draw-a-character page', () => {
   let server: RunningServer;
   let browser: Browser;
   const pageErrors: string[] = [];
+  let version: string;
   /** Held-out digits the model reads right offline, one per class, so the page must too. */
   const chosen: Fixture[] = [];
 
@@ -59,6 +61,7 @@ describe.skipIf(missing !== undefined)('draw-a-character page', () => {
       watch: false,
       waitForModels: true,
     });
+    version = JSON.parse(readFileSync(join(MODEL_DIR, 'metadata.json'), 'utf8')).version;
     browser = await launchChromium();
   });
 
@@ -68,8 +71,26 @@ describe.skipIf(missing !== undefined)('draw-a-character page', () => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  const openPage = (options: { touch?: boolean; locale?: string } = {}): Promise<Page> =>
-    openPageWith(browser, server.url, pageErrors, options);
+  const openPage = (
+    options: { touch?: boolean; locale?: string; viewport?: { width: number; height: number } } = {},
+  ): Promise<Page> => openPageWith(browser, server.url, pageErrors, options);
+
+  function dbRows() {
+    const db = new Database(join(tmp, 'data', 'feedback.sqlite'), { readonly: true });
+    try {
+      return db
+        .prepare('SELECT model_name, label, predicted, input_kind, raw_input FROM feedback ORDER BY id')
+        .all() as {
+        model_name: string;
+        label: string;
+        predicted: string;
+        input_kind: string;
+        raw_input: string;
+      }[];
+    } finally {
+      db.close();
+    }
+  }
 
   it('reads digits drawn with the mouse and stores the chosen label in SQLite', async () => {
     const page = await openPage();
@@ -88,32 +109,72 @@ describe.skipIf(missing !== undefined)('draw-a-character page', () => {
       expect(await page.locator('#seen').evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(28);
     }
 
-    // The user says it was another digit: the correction is what gets stored.
+    // Counts and the served model are shown before any correction.
+    expect(await page.getByTestId('counts').textContent()).toBe('No corrections yet for this model.');
+    expect(await page.getByTestId('model-info').textContent()).toMatch(
+      new RegExp(`^digits ${version}: test accuracy \\d+\\.\\d %, trained .+\\.$`),
+    );
+
+    // "No, it was ...": the chosen label is stored, echoed with an Undo that removes the row.
     const last = chosen[2];
     const truth = last.label === '0' ? '1' : '0';
+    // The predicted label is not offered as a correction: "Right" says that.
+    expect(await page.getByTestId('feedback-label').filter({ hasText: last.label }).count()).toBe(0);
     await page.getByTestId('feedback-label').filter({ hasText: truth }).click();
-    await page.getByTestId('feedback-submit').click();
-    await expect.poll(() => page.locator('#status').textContent()).toContain('Thank you');
-    expect(await page.getByTestId('predict').isDisabled()).toBe(true); // pad cleared
+    await expect
+      .poll(() => page.getByTestId('saved-text').textContent())
+      .toBe(`Saved: “${truth}” (the model read “${last.label}”). The next retraining learns from it.`);
+    expect(await page.getByTestId('predict').isDisabled()).toBe(true); // pad cleared for the next one
+    await expect
+      .poll(() => page.getByTestId('counts').textContent())
+      .toBe('1 correction so far; the model was right 0.0 % of the time.');
+    expect(dbRows()).toHaveLength(1);
+    await page.getByTestId('undo').click();
+    await expect.poll(() => page.locator('#status').textContent()).toBe('Undone: your answer was removed.');
+    expect(await page.getByTestId('saved').isHidden()).toBe(true);
+    expect(dbRows()).toHaveLength(0);
+    await expect
+      .poll(() => page.getByTestId('counts').textContent())
+      .toBe('No corrections yet for this model.');
 
-    const db = new Database(join(tmp, 'data', 'feedback.sqlite'), { readonly: true });
-    const rows = db
-      .prepare('SELECT model_name, label, predicted, input_kind, raw_input FROM feedback ORDER BY id')
-      .all() as {
-      model_name: string;
-      label: string;
-      predicted: string;
-      input_kind: string;
-      raw_input: string;
-    }[];
-    db.close();
-    expect(rows).toHaveLength(1);
+    // Draw it again and say the model was wrong; then another one it read right: "Right ✓".
+    await draw(page, last);
+    await page.getByTestId('predict').click();
+    await expect
+      .poll(() => page.getByTestId('prediction').textContent(), { timeout: 15_000 })
+      .toBe(last.label);
+    await page.getByTestId('feedback-label').filter({ hasText: truth }).click();
+    await expect.poll(() => page.getByTestId('saved').isVisible()).toBe(true);
+    await draw(page, chosen[0]);
+    await page.getByTestId('predict').click();
+    await expect
+      .poll(() => page.getByTestId('prediction').textContent(), { timeout: 15_000 })
+      .toBe(chosen[0].label);
+    expect(await page.getByTestId('saved').isHidden()).toBe(true); // a new answer replaces the echo
+    await page.getByTestId('feedback-right').click();
+    await expect
+      .poll(() => page.getByTestId('saved-text').textContent())
+      .toBe(`Saved: “${chosen[0].label}”, the model was right.`);
+    await expect
+      .poll(() => page.getByTestId('counts').textContent())
+      .toBe('2 corrections so far; the model was right 50.0 % of the time.');
+
+    const rows = dbRows();
+    expect(rows).toHaveLength(2);
+    expect(rows[1]).toMatchObject({ label: chosen[0].label, predicted: chosen[0].label });
     expect(rows[0]).toMatchObject({
       model_name: 'digits',
       label: truth,
       predicted: last.label,
       input_kind: 'strokes',
     });
+
+    // The report link opens the model's stored evaluation report.
+    const href = await page.getByTestId('report-link').getAttribute('href');
+    expect(href).toBe('/api/models/digits/report');
+    const report = await page.request.get(new URL(href!, server.url).toString());
+    expect(report.status()).toBe(200);
+    expect(await report.text()).toContain('<html');
     // The stored strokes are the drawing itself: same strokes, same points, in pad pixels.
     const stored = JSON.parse(rows[0].raw_input) as number[][][];
     expect(stored.length).toBe(last.strokes.length);
@@ -126,6 +187,44 @@ describe.skipIf(missing !== undefined)('draw-a-character page', () => {
     });
     expect(pageErrors).toEqual([]);
     await page.context().close();
+  });
+
+  it('fits 320, 390 and 1280 px screens in both languages and scrolls the answer into view', async () => {
+    for (const width of [320, 390, 1280])
+      for (const locale of ['en-US', 'fr-FR']) {
+        const where = `${width} px, ${locale}`;
+        const page = await openPage({ locale, viewport: { width, height: 640 } });
+        const before = await horizontalOverflow(page);
+        expect(before.out, where).toEqual([]);
+        expect(before.scrollWidth, where).toBeLessThanOrEqual(width);
+        await draw(page, chosen[1]);
+        await page.getByTestId('predict').click();
+        await expect
+          .poll(() => page.getByTestId('prediction').textContent(), { timeout: 15_000 })
+          .toBe(chosen[1].label);
+        const after = await horizontalOverflow(page);
+        expect(after.out, where).toEqual([]);
+        expect(after.scrollWidth, where).toBeLessThanOrEqual(width);
+        // The answer and the "Right" button are on screen without scrolling by hand.
+        for (const id of ['prediction', 'feedback-right'])
+          await expect
+            .poll(
+              () =>
+                page.getByTestId(id).evaluate((el) => {
+                  const r = el.getBoundingClientRect();
+                  return r.top >= 0 && r.bottom <= window.innerHeight;
+                }),
+              { timeout: 5_000 },
+            )
+            .toBe(true);
+        // Buttons a thumb can hit: at least 44 px tall (WCAG 2.5.5).
+        for (const id of ['predict', 'clear', 'feedback-right']) {
+          const box = await page.getByTestId(id).boundingBox();
+          expect(box?.height, `${id} at ${where}`).toBeGreaterThanOrEqual(44);
+        }
+        await page.context().close();
+      }
+    expect(pageErrors).toEqual([]);
   });
 
   it('draws with touch without scrolling the page, and speaks French', async () => {
@@ -177,11 +276,13 @@ describe.skipIf(missing !== undefined)('draw-a-character page', () => {
     await expect
       .poll(() => page.getByTestId('prediction').textContent(), { timeout: 15_000 })
       .toBe(chosen[0].label);
-    const label = page.getByTestId('feedback-label').filter({ hasText: chosen[0].label });
-    expect(await label.getAttribute('aria-pressed')).toBe('true');
-    await page.getByTestId('feedback-submit').focus();
+    await page.getByTestId('feedback-right').focus();
     await page.keyboard.press('Enter');
-    await expect.poll(() => page.locator('#status').textContent()).toContain('Thank you');
+    await expect.poll(() => page.getByTestId('saved-text').textContent()).toContain('the model was right');
+    // Undo is the next stop after the echo, reachable without the mouse.
+    await page.getByTestId('undo').focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.locator('#status').textContent()).toContain('Undone');
     expect(pageErrors).toEqual([]);
     await page.context().close();
   });

@@ -38,6 +38,7 @@ function raw(bytes: string | Buffer): Promise<string> {
 const json = '{"pixels":[1,2,3]}';
 const CASES: Record<string, string | Buffer> = {
   'garbage request line': 'HELLO\r\n\r\n',
+  'HTTP/1.1 without a Host header': 'GET /healthz HTTP/1.1\r\n\r\n',
   'binary noise': Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 131 + 7) % 256)),
   'bad HTTP version': 'POST /api/predict HTTP/9.9\r\nHost: x\r\n\r\n',
   'header of 100 kB': `POST /api/predict HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(100_000)}\r\n\r\n`,

@@ -9,7 +9,7 @@ import ts from 'typescript';
  * directly in src/ (version.ts) sit with util at the bottom.
  */
 export const LAYERS: readonly (readonly string[])[] = [
-  ['cli'],
+  ['cli', 'api'],
   ['serve'],
   ['retrain'],
   ['train', 'eval'],

@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
 import { initBackend } from '../../engine/backend.js';
 import { compareModels, formatComparison } from '../../eval/compare.js';
+import { formatPartsEvaluation } from '../../eval/fused.js';
+import { mcnemar } from '../../eval/metrics.js';
 import { loadModel } from '../../model/io.js';
 import { UsageError } from '../usage-error.js';
-import { addDataOptions, type DataOpts, loadEvalData } from './evaluate.js';
+import { addDataOptions, type DataOpts, evaluateStrokeParts, loadEvalData } from './evaluate.js';
 
 interface CompareOpts extends DataOpts {
   model: string[];
@@ -29,6 +31,23 @@ export function registerCompare(program: Command): void {
       const [a, b] = [await loadModel(opts.model[0]), await loadModel(opts.model[1])];
       const ds = await loadEvalData(opts);
       const c = compareModels(a, b, ds, { datasetName: `${opts.dataset} ${opts.split}` });
-      process.stdout.write(opts.json ? `${JSON.stringify(c, null, 2)}\n` : `${formatComparison(c)}\n`);
+      // Models with parts on a pen-stroke dataset: also the answers /api/predict gives for strokes.
+      const withParts = a.metadata.parts || b.metadata.parts;
+      const pa = withParts ? await evaluateStrokeParts(a, opts) : undefined;
+      const pb = pa ? await evaluateStrokeParts(b, opts) : undefined;
+      const strokes =
+        pa && pb
+          ? { a: pa.fused, b: pb.fused, n: pa.samples, mcnemar: mcnemar(pa.correct, pb.correct) }
+          : undefined;
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(strokes ? { ...c, strokes } : c, null, 2)}\n`);
+        return;
+      }
+      let text = formatComparison(c);
+      if (pa && pb && strokes)
+        text +=
+          `\n\n${formatPartsEvaluation(pa, a.metadata.name)}\n${formatPartsEvaluation(pb, b.metadata.name)}\n` +
+          `answers to strokes: McNemar p = ${strokes.mcnemar.pValue.toPrecision(3)} on ${strokes.n} drawings`;
+      process.stdout.write(`${text}\n`);
     });
 }

@@ -1,10 +1,18 @@
 import type { Command } from 'commander';
 import { DataError, type ImageDataset, range, subset } from '../../data/dataset.js';
 import { type DatasetOptions, datasetNames, loadSplit, type Split } from '../../data/datasets.js';
+import { dropSuspectFromEnv, unipenDir } from '../../data/unipen-dataset.js';
+import { loadUnipenStrokes, strokeDatasetKind } from '../../data/unipen-strokes.js';
 import { initBackend } from '../../engine/backend.js';
 import { evaluateModel, summarize } from '../../eval/evaluate.js';
+import {
+  evaluateParts,
+  formatPartsEvaluation,
+  type PartsEvaluation,
+  samplesAsDrawings,
+} from '../../eval/fused.js';
 import { writeReport } from '../../eval/report.js';
-import { loadModel } from '../../model/io.js';
+import { type LoadedModel, loadModel } from '../../model/io.js';
 import { parseIntOption, UsageError } from '../usage-error.js';
 
 export interface DataOpts {
@@ -44,6 +52,23 @@ export async function loadEvalData(opts: DataOpts): Promise<ImageDataset> {
   return limit !== undefined && limit < ds.n ? subset(ds, range(0, limit)) : ds;
 }
 
+/**
+ * On a pen-stroke dataset's test split, a model with parts is also scored as `/api/predict` answers
+ * strokes: each part and the fusion on the same writers' drawings (undefined otherwise).
+ */
+export async function evaluateStrokeParts(
+  model: LoadedModel,
+  opts: DataOpts,
+): Promise<PartsEvaluation | undefined> {
+  const kind = strokeDatasetKind(opts.dataset);
+  if (!kind || opts.split !== 'test') return undefined;
+  const data = await loadUnipenStrokes(unipenDir({ dataDir: opts.dataDir }), kind, {
+    dropSuspect: dropSuspectFromEnv(),
+  });
+  const limit = opts.limit === undefined ? data.test.length : parseIntOption('limit', opts.limit, 1);
+  return evaluateParts(model, samplesAsDrawings(`${opts.dataset} test`, data.test.slice(0, limit)));
+}
+
 interface EvaluateOpts extends DataOpts {
   model: string;
   report?: string;
@@ -72,14 +97,22 @@ export function registerEvaluate(program: Command): void {
         await writeReport(result, opts.report, { metadata: loaded.metadata });
         reportSeconds = (performance.now() - t0) / 1000;
       }
+      const parts = loaded.metadata.parts ? await evaluateStrokeParts(loaded, opts) : undefined;
       if (opts.json) {
         const { predictions: _p, mistakes, ...metrics } = result;
-        const out = { ...metrics, mistakes: mistakes.map(({ pixels: _px, ...m }) => m), reportSeconds };
+        const partsOut = parts && (({ correct: _c, ...rest }) => rest)(parts);
+        const out = {
+          ...metrics,
+          mistakes: mistakes.map(({ pixels: _px, ...m }) => m),
+          reportSeconds,
+          ...(partsOut ? { parts: partsOut } : {}),
+        };
         process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
         return;
       }
       let text = summarize(result);
       if (opts.report) text += `\nreport     ${opts.report}/report.html (${reportSeconds?.toFixed(2)} s)`;
+      if (parts) text += `\n\n${formatPartsEvaluation(parts, loaded.metadata.name)}`;
       process.stdout.write(`${text}\n`);
     });
 }

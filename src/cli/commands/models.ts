@@ -97,6 +97,18 @@ export function registerModels(program: Command): void {
   }
 
   models
+    .command('add')
+    .description(
+      'copy model directory DIR into the store NAME as its next version, once it passes verification (not current yet, except for a new store)',
+    )
+    .argument('<name>')
+    .argument('<dir>', 'a model directory, as hwr train writes it')
+    .action(async (name: string, dir: string, _opts: object, cmd: Command) => {
+      const added = await root(cmd).add(name, dir, { note: 'hwr models add' });
+      console.log(`${name}: added ${added.version} (hwr models promote ${name} ${added.version} serves it)`);
+    });
+
+  models
     .command('promote')
     .description(
       'make VERSION the served version of NAME once it passes verification (weights hash, shapes, a trial load); switches the current pointer atomically',

@@ -34,5 +34,23 @@ describe.skipIf(!existsSync(`${model}/metadata.json`) || !existsSync('dist/cli/m
       expect(err.code).toBe(1);
       expect(err.stderr).toMatch(/package\.json: not a PNG or JPEG image/);
     });
+
+    it('goes on past bad files, then exits 1 naming them', async () => {
+      const err = await hwr(
+        'predict',
+        '--model',
+        model,
+        '--json',
+        'package.json',
+        'no-such-file.png',
+        'test/fixtures/data/mnist-test-0.png',
+      ).catch((e) => e);
+      expect(err.code).toBe(1);
+      // The good image after the two bad ones is still read.
+      expect(JSON.parse(err.stdout.trim()).label).toBe('7');
+      expect(err.stderr).toMatch(/package\.json: not a PNG or JPEG image/);
+      expect(err.stderr).toMatch(/no-such-file\.png: cannot read the file \(ENOENT\)/);
+      expect(err.stderr).toMatch(/2 of 3 images could not be read: package\.json, no-such-file\.png/);
+    });
   },
 );

@@ -7,6 +7,14 @@ import { loadModel } from '../../model/io.js';
 import { rgbaToMnist } from '../../preprocess/index.js';
 import { parseIntOption, UsageError } from '../usage-error.js';
 
+async function readImage(file: string): Promise<Uint8Array> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    throw new Error(`cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
 export function registerPredict(program: Command): void {
   program
     .command('predict')
@@ -19,18 +27,16 @@ export function registerPredict(program: Command): void {
       const top = parseIntOption('top', opts.top, 1);
       await initBackend();
       const { model, metadata } = await loadModel(opts.model);
+      // A bad file is reported and skipped: the others are still read; the exit code says so at the end.
+      const failed: string[] = [];
       for (const file of images) {
-        let bytes: Uint8Array;
-        try {
-          bytes = await readFile(file);
-        } catch {
-          throw new UsageError(`cannot read image ${file}`);
-        }
         let pixels: Uint8Array;
         try {
-          pixels = rgbaToMnist(decodeImage(bytes));
+          pixels = rgbaToMnist(decodeImage(await readImage(file)));
         } catch (err) {
-          throw new UsageError(`${file}: ${(err as Error).message}`);
+          console.error(`hwr predict: ${file}: ${(err as Error).message}`);
+          failed.push(file);
+          continue;
         }
         const probs = predictProbs(model, pixels, 1, metadata.normalization);
         const ranked = [...probs]
@@ -44,5 +50,9 @@ export function registerPredict(program: Command): void {
           console.log(`${file}: ${ranked[0].label} (${(ranked[0].p * 100).toFixed(1)}%) — top ${rest}`);
         }
       }
+      if (failed.length)
+        throw new UsageError(
+          `${failed.length} of ${images.length} images could not be read: ${failed.join(', ')}`,
+        );
     });
 }

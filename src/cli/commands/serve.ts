@@ -40,6 +40,19 @@ interface ServeCliOptions {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
+/** A port that cannot be taken is a usage problem: say which flag picks another. */
+export function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  if (err.code === 'EADDRINUSE')
+    return new UsageError(
+      `port ${port} on ${host} is already in use (another hwr serve?): pick a free one with --port N (or PORT=N)`,
+    );
+  if (err.code === 'EACCES')
+    return new UsageError(`no permission to listen on port ${port}: use --port with a number above 1023`);
+  if (err.code === 'EADDRNOTAVAIL')
+    return new UsageError(`${host} is not an address of this machine: check --host`);
+  return err;
+}
+
 export function registerServe(program: Command): void {
   program
     .command('serve')
@@ -153,7 +166,9 @@ export function registerServe(program: Command): void {
           logger: { level: opts.logLevel },
         },
         workers,
-      );
+      ).catch((err: NodeJS.ErrnoException) => {
+        throw listenError(err, opts.host, port);
+      });
       if (!server) return; // cluster primary: the workers serve
       server.app.log.info({ url: server.url, docs: `${server.url}/docs` }, 'hwr serve listening');
       installGracefulShutdown(server.app, { timeoutMs: shutdownTimeoutMs });

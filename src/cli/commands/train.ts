@@ -4,14 +4,15 @@ import { type ImageDataset, range, subset } from '../../data/dataset.js';
 import { datasetNames, loadDataset } from '../../data/datasets.js';
 import { unipenDatasetName } from '../../data/unipen-dataset.js';
 import { initBackend } from '../../engine/backend.js';
-import { buildReport, evaluateModel } from '../../eval/index.js';
-import { ARCH_NAMES, isArchName } from '../../model/archs.js';
-import { loadModel, saveModel } from '../../model/io.js';
+import { publishModel } from '../../eval/publish.js';
+import { ARCH_NAMES, isArchName, isStrokeArchName, STROKE_ARCH_NAMES } from '../../model/archs.js';
+import { loadModel } from '../../model/io.js';
 import { NO_AUGMENT } from '../../train/augment.js';
 import { progressReporter } from '../../train/progress.js';
 import { RECIPES, type Schedule } from '../../train/recipes.js';
 import { train } from '../../train/trainer.js';
 import { parseFloatOption, parseIntOption, UsageError } from '../usage-error.js';
+import { trainStrokesCommand } from './train-strokes.js';
 
 const STROKE_DATASETS = [unipenDatasetName('letters'), unipenDatasetName('digits')];
 
@@ -37,6 +38,7 @@ interface TrainOpts {
   testLimit?: string;
   init?: string;
   strokeCopies?: string;
+  points?: string;
 }
 
 export function registerTrain(program: Command): void {
@@ -49,7 +51,12 @@ export function registerTrain(program: Command): void {
     .option('--data-dir <dir>', 'folder with the dataset files')
     .option('--train <path>', 'generic form: training data (IDX, CSV or exported folder)')
     .option('--test <path>', 'generic form: test data')
-    .option('--arch <name>', `architecture: ${ARCH_NAMES.join(' | ')}`, 'fast')
+    .option(
+      '--arch <name>',
+      `architecture: ${ARCH_NAMES.join(' | ')}; stroke parts (unipen-digits, letters): ${STROKE_ARCH_NAMES.join(' | ')}`,
+      'fast',
+    )
+    .option('--points <n>', 'stroke parts: points the trajectory is resampled to (default 64)')
     .option('--epochs <n>', "number of epochs (default: the arch's recipe)")
     .option('--batch-size <n>', "batch size (default: the arch's recipe)")
     .option('--lr <x>', "peak learning rate for Adam (default: the arch's recipe)")
@@ -70,13 +77,24 @@ export function registerTrain(program: Command): void {
     .option('--test-limit <n>', 'test on the first n test images only (quick runs)')
     .option('--no-report', 'skip the evaluation report')
     .action(async (opts: TrainOpts) => {
-      if (!isArchName(opts.arch))
-        throw new UsageError(`unknown --arch "${opts.arch}" (expected ${ARCH_NAMES.join(', ')})`);
       if (opts.weights !== 'float32' && opts.weights !== 'float16')
         throw new UsageError(`--weights must be float32 or float16, got "${opts.weights}"`);
       const schedules: Schedule[] = ['constant', 'cosine', 'onecycle'];
       if (opts.schedule && !schedules.includes(opts.schedule as Schedule))
         throw new UsageError(`--schedule must be one of ${schedules.join(', ')}`);
+      if (isStrokeArchName(opts.arch)) {
+        if (opts.train || opts.test || opts.init || opts.strokeCopies || opts.testLimit)
+          throw new UsageError(
+            'stroke parts take neither --train/--test, --init, --stroke-copies nor --test-limit',
+          );
+        await trainStrokesCommand({ ...opts, arch: opts.arch, weights: opts.weights });
+        return;
+      }
+      if (!isArchName(opts.arch))
+        throw new UsageError(
+          `unknown --arch "${opts.arch}" (expected ${[...ARCH_NAMES, ...STROKE_ARCH_NAMES].join(', ')})`,
+        );
+      if (opts.points) throw new UsageError('--points is for stroke parts (--arch strokes-*)');
       const recipe = RECIPES[opts.arch];
       const strokeCopies =
         opts.strokeCopies === undefined ? undefined : parseIntOption('stroke-copies', opts.strokeCopies, 0);
@@ -144,17 +162,11 @@ export function registerTrain(program: Command): void {
           process.exitCode = 130;
           return;
         }
-        // Save, then judge the model as it will ship (reloaded from disk, float16 rounding included):
-        // the test accuracy in metadata and the report come from that copy.
-        await saveModel(result.model, result.metadata, opts.out, { weights: opts.weights });
-        const saved = await loadModel(opts.out);
-        const evaluation = evaluateModel(saved, data.test, { datasetName: `${data.name} test` });
-        const extra = { ...result.metadata.extra, trainedTestAccuracy: result.metadata.testAccuracy };
-        const final = { ...saved.metadata, testAccuracy: evaluation.accuracy, extra };
-        const reportFiles = opts.report ? await buildReport(evaluation, { metadata: final }) : {};
-        const meta = await saveModel(saved.model, final, opts.out, {
+        // Judged as it ships (reloaded from disk, float16 rounding included); report beside it.
+        const { metadata: meta } = await publishModel(result.model, result.metadata, opts.out, data.test, {
           weights: opts.weights,
-          extraFiles: reportFiles,
+          report: opts.report,
+          datasetName: `${data.name} test`,
         });
         log(
           `test accuracy ${((meta.testAccuracy ?? 0) * 100).toFixed(2)}% on ${meta.dataset.testSamples} images | ` +
