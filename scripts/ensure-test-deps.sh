@@ -3,13 +3,16 @@
 # - chromium (/usr/bin/chromium): the browser tests drive it with playwright-core; no browser is ever
 #   downloaded;
 # - libopenblas0 (libopenblas.so.0): the engine's optional OpenBLAS GEMMs (src/engine/blas.ts), so the
-#   tests check them beside XNNPACK's.
-# Chromium is required (exit 1 without root to install it); OpenBLAS is not (a note, and those cases
-# are skipped).
+#   tests check them beside XNNPACK's;
+# - postgresql-15 (initdb, pg_ctl): the storage tests start a throwaway server of their own
+#   (src/store/testing-postgres.ts); without it those cases are skipped with the reason printed.
+# Chromium is required (exit 1 without root to install it); OpenBLAS and PostgreSQL are not (a note,
+# and those cases are skipped; .ci/run sets HWR_REQUIRE_POSTGRES=1, which turns that skip into a failure).
 set -euo pipefail
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if ! ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0'; then need+=(libopenblas0-pthread); fi
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -6,6 +6,31 @@ import { DataError, type ImageDataset } from '../data/dataset.js';
 import { DIR_CLASSES, loadDatasetDir } from '../data/idx-dir.js';
 import { PIXELS } from '../model/infer.js';
 import { FEEDBACK_DB_FILE, FeedbackStore } from '../store/feedback-store.js';
+import { databaseUrlFromEnv } from '../store/open-database.js';
+import { DATABASE_URL_ENV, PostgresDatabase } from '../store/postgres-database.js';
+
+/** `--feedback database`: the rows in the PostgreSQL database of HWR_DATABASE_URL (the cluster's). */
+export const FEEDBACK_FROM_DATABASE = 'database';
+
+async function readFromDatabase(model: string): Promise<Sample[]> {
+  const url = databaseUrlFromEnv();
+  if (!url)
+    throw new DataError(`--feedback ${FEEDBACK_FROM_DATABASE} needs ${DATABASE_URL_ENV} (a postgres:// URL)`);
+  const db = await PostgresDatabase.open({ url });
+  try {
+    const rows = await db.feedback.rows(model);
+    if (rows.length === 0) {
+      const others = await db.feedback.models();
+      throw new DataError(
+        `no feedback for model "${model}" in ${db.location}` +
+          (others.length ? ` (models with feedback: ${others.join(', ')})` : ''),
+      );
+    }
+    return rows.map((r) => ({ pixels: r.pixels, label: r.label }));
+  } finally {
+    await db.close();
+  }
+}
 
 /** One stored correction, reduced to what training needs. */
 interface Sample {
@@ -16,7 +41,7 @@ interface Sample {
 export interface FeedbackSummary {
   /** The database file or dataset folder read. */
   readonly source: string;
-  readonly kind: 'sqlite' | 'folder';
+  readonly kind: 'sqlite' | 'folder' | 'postgres';
   /** sha256 of the samples used (pixels + label, in order), for metadata. */
   readonly sha256: string;
   /** Rows read for this model. */
@@ -40,7 +65,9 @@ export interface LoadedFeedback {
 async function readSamples(
   source: string,
   model: string,
-): Promise<{ kind: 'sqlite' | 'folder'; path: string; samples: Sample[] }> {
+): Promise<{ kind: 'sqlite' | 'folder' | 'postgres'; path: string; samples: Sample[] }> {
+  if (source === FEEDBACK_FROM_DATABASE)
+    return { kind: 'postgres', path: FEEDBACK_FROM_DATABASE, samples: await readFromDatabase(model) };
   const path = resolve(source);
   if (!existsSync(path))
     throw new DataError(

@@ -4,6 +4,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { JobLock, JobRecords } from '../store/database.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { GATE_FAILED_EXIT } from './gate.js';
 import type { RetrainResult } from './retrain.js';
@@ -75,10 +76,18 @@ export class RetrainJobs {
   /** Per job: the last write of its record, so writes land in order; and a pending log save. */
   private readonly saves = new Map<string, Promise<void>>();
   private readonly saveTimers = new Map<string, NodeJS.Timeout>();
+  /** The shared database's lock of the running job (with `records`). */
+  private held: JobLock | undefined;
 
+  /**
+   * `jobsDir` receives each job's candidate and result; the records and the one-job lock are files
+   * there too, unless `records` is given: the shared database's, so that every replica of a cluster
+   * sees every job and only one runs at a time.
+   */
   constructor(
     private readonly jobsDir: string,
     private readonly command: readonly string[] = defaultHwrCommand(),
+    private readonly records?: JobRecords,
   ) {}
 
   get busy(): RetrainJob | undefined {
@@ -93,6 +102,7 @@ export class RetrainJobs {
     const mine = this.jobs.get(id);
     if (mine || !JOB_ID.test(id)) return mine;
     const read = async () => {
+      if (this.records) return this.records.get(id);
       try {
         return JSON.parse(await readFile(this.recordPath(id), 'utf8')) as RetrainJob;
       } catch {
@@ -113,13 +123,16 @@ export class RetrainJobs {
 
   /** True when the job lock names this job and its process is alive. */
   private async lockedBy(id: string): Promise<boolean> {
+    if (this.records) return (await this.records.lockedBy()) === id;
     const lock = await this.readLock();
     return lock?.id === id && lock.live;
   }
 
   /** Every job in the jobs folder (this process's and the others'), oldest first. */
   async list(): Promise<RetrainJob[]> {
-    const ids = await readdir(this.jobsDir).catch(() => [] as string[]);
+    const ids = this.records
+      ? (await this.records.list()).map((j) => j.id)
+      : await readdir(this.jobsDir).catch(() => [] as string[]);
     const found = await Promise.all(ids.filter((id) => JOB_ID.test(id)).map((id) => this.get(id)));
     const all = new Map<string, RetrainJob>();
     for (const job of [...found, ...this.jobs.values()]) if (job) all.set(job.id, job);
@@ -135,8 +148,9 @@ export class RetrainJobs {
   /** Writes the job's record (atomically: readers never see half of it), in call order. */
   private save(job: RetrainJob): Promise<void> {
     const text = `${JSON.stringify(job)}\n`;
+    const records = this.records;
     const write = (this.saves.get(job.id) ?? Promise.resolve())
-      .then(() => writeFileAtomic(this.recordPath(job.id), text))
+      .then(() => (records ? records.save(JSON.parse(text)) : writeFileAtomic(this.recordPath(job.id), text)))
       .catch(() => {
         // the folder is gone (deleted by hand): this process still answers from memory
       });
@@ -208,7 +222,8 @@ export class RetrainJobs {
       slot.child = spawn(cmd, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
       // The child's pid first: the lock stays live while the child runs, even if this server stops;
       // and this server's: it is live until the job's record is final.
-      if (slot.child.pid) await writeFile(this.lockPath, `${slot.child.pid} ${id} ${process.pid}\n`);
+      if (slot.child.pid && !this.records)
+        await writeFile(this.lockPath, `${slot.child.pid} ${id} ${process.pid}\n`);
     } catch (err) {
       this.finish(job, 1, `cannot start: ${(err as Error).message}`);
       return job;
@@ -250,6 +265,10 @@ export class RetrainJobs {
   /** Takes the cross-process job lock; a lock whose process is gone is stale and taken over. */
   private async lock(id: string): Promise<boolean> {
     await mkdir(this.jobsDir, { recursive: true });
+    if (this.records) {
+      this.held = await this.records.tryLock(id);
+      return this.held !== undefined;
+    }
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         await writeFile(this.lockPath, `${process.pid} ${id}\n`, { flag: 'wx' });
@@ -288,10 +307,17 @@ export class RetrainJobs {
     // The record is final before the lock goes: whoever takes the lock next sees this job ended.
     if (this.running?.job === job)
       void saved
-        .then(() => rm(this.lockPath, { force: true }))
+        .then(() => this.unlock())
         .finally(() => {
           if (this.running?.job === job) this.running = undefined;
         });
+  }
+
+  private async unlock(): Promise<void> {
+    if (!this.records) return rm(this.lockPath, { force: true });
+    const held = this.held;
+    this.held = undefined;
+    await held?.release();
   }
 
   /** Waits for the running job (if any) to finish. */

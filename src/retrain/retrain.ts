@@ -8,7 +8,9 @@ import { isArchName } from '../model/archs.js';
 import { PIXELS } from '../model/infer.js';
 import { disposeLoaded, type LoadedModel, loadModel, ModelError, saveModel } from '../model/io.js';
 import type { ModelMetadata } from '../model/metadata.js';
-import { ModelStore, StoreError, servedDir } from '../store/store.js';
+import { ModelCatalog } from '../store/catalog.js';
+import type { HwrDatabase } from '../store/database.js';
+import { ModelStore, StoreError } from '../store/store.js';
 import { type AugmentOptions, NO_AUGMENT } from '../train/augment.js';
 import { RECIPES } from '../train/recipes.js';
 import { train } from '../train/trainer.js';
@@ -21,6 +23,11 @@ export interface RetrainOptions {
   readonly base: string;
   /** feedback.sqlite, its folder, or an exported dataset folder. */
   readonly feedback: string;
+  /**
+   * The cluster's shared database (PostgreSQL): its pointer picks the base version, and a promote
+   * goes through it so that every replica swaps. Default: the store's `current` link.
+   */
+  readonly database?: HwrDatabase;
   /** Where the candidate model directory is written (atomically). */
   readonly out: string;
   readonly epochs?: number;
@@ -122,7 +129,8 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
   await initBackend({ log });
   const baseArg = resolve(options.base);
   if (!existsSync(baseArg)) throw new ModelError(`no base model at ${options.base}`);
-  const baseDir = servedDir(baseArg);
+  const catalog = new ModelCatalog(new ModelStore(dirname(baseArg)), options.database);
+  const baseDir = await catalog.servedDir(basename(baseArg));
   const base = await loadModel(baseDir);
   const meta = base.metadata;
   const classes = meta.classes;
@@ -255,15 +263,15 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
 
   let promoted: string | undefined;
   if (options.promote && gate.passed) {
-    const store = new ModelStore(dirname(baseArg));
     const name = basename(baseArg);
     // The parent is the version actually fine-tuned (a plain base becomes v0001 on adoption).
     const parentVersion = baseDir !== baseArg ? meta.version : undefined;
-    const added = await store.add(name, options.out, { parentVersion, note: 'hwr retrain' });
+    const added = await catalog.add(name, options.out, { parentVersion, note: 'hwr retrain' });
+    if (catalog.shared) await options.database?.models.setGate(name, added.version, gate);
     // Gated against the base only: if another promote moved `current` meanwhile, this one is refused.
-    const expectCurrent = parentVersion ?? (await adoptedVersion(store, name));
+    const expectCurrent = parentVersion ?? (await adoptedVersion(catalog.files, name));
     try {
-      await store.promote(name, added.version, {
+      await catalog.promote(name, added.version, {
         note: `hwr retrain (gate passed, base ${meta.version})`,
         expectCurrent,
       });

@@ -7,7 +7,9 @@ import { DIGIT_CLASSES } from '../data/dataset.js';
 import { useTempDir } from '../data/test-helpers.js';
 import { PIXELS } from '../model/infer.js';
 import { RetrainJobs } from '../retrain/jobs.js';
-import { FeedbackStore } from '../store/feedback-store.js';
+import { ModelCatalog } from '../store/catalog.js';
+import { SqliteDatabase } from '../store/sqlite-database.js';
+import { ModelStore } from '../store/store.js';
 import { registerAdminRoutes } from './admin.js';
 import { addErrorHandlers, DEFAULT_BODY_LIMIT } from './app.js';
 import { ModelRegistry } from './registry.js';
@@ -22,13 +24,13 @@ const auth = { authorization: `Bearer ${TOKEN}` };
 const tempDir = useTempDir();
 const quiet = { info() {}, warn() {}, error() {} };
 let app: FastifyInstance | undefined;
-let store: FeedbackStore | undefined;
+let store: SqliteDatabase | undefined;
 let registry: ModelRegistry | undefined;
 
 afterEach(async () => {
   await app?.close();
   await registry?.close();
-  store?.close();
+  await store?.close();
 });
 
 async function setup(exitCode: number, extra: { autoRetrainEvery?: number } = {}) {
@@ -37,14 +39,16 @@ async function setup(exitCode: number, extra: { autoRetrainEvery?: number } = {}
   await saveTestModel(join(root, 'models', 'digits'), { version: 'shipped' });
   registry = new ModelRegistry({ dir: join(root, 'models'), log: quiet });
   await registry.rescan();
-  store = new FeedbackStore(join(root, 'data'));
+  store = SqliteDatabase.open(join(root, 'data'));
   app = Fastify();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   addErrorHandlers(app, DEFAULT_BODY_LIMIT);
   registerAdminRoutes(app, {
     registry,
-    store,
+    database: store,
+    catalog: new ModelCatalog(new ModelStore(join(root, 'models')), store),
+    dataDir: join(root, 'data'),
     defaultModel: 'digits',
     token: TOKEN,
     perMinute: 0, // a bare Fastify app: no rate-limit plugin (the throttle is tested in admin.test.ts)
@@ -131,7 +135,7 @@ describe('admin retrain jobs', () => {
     const { app: a, store: s } = await setup(0, { autoRetrainEvery: 3 });
     await new Promise((r) => setTimeout(r, 200)); // baseline taken
     const add = () =>
-      s.add({
+      s.feedback.add({
         pixels: new Uint8Array(PIXELS).fill(9),
         inputKind: 'pixels',
         rawInput: null,
@@ -140,11 +144,11 @@ describe('admin retrain jobs', () => {
         modelVersion: 'shipped',
         classes: DIGIT_CLASSES,
       });
-    add();
-    add();
+    await add();
+    await add();
     await new Promise((r) => setTimeout(r, 300));
     expect((await a.inject({ url: '/api/admin/jobs', headers: auth })).json().jobs).toEqual([]);
-    add();
+    await add();
     const end = Date.now() + 10_000;
     let jobs: { id: string; model: string }[] = [];
     while (jobs.length === 0 && Date.now() < end) {

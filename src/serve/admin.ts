@@ -1,11 +1,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ModelError } from '../model/io.js';
+import { FEEDBACK_FROM_DATABASE } from '../retrain/feedback.js';
 import { RetrainJobs } from '../retrain/jobs.js';
-import type { FeedbackStore } from '../store/feedback-store.js';
+import type { ModelCatalog } from '../store/catalog.js';
+import type { HwrDatabase } from '../store/database.js';
 import { StoreEvent } from '../store/history.js';
 import { ModelStore } from '../store/store.js';
 import { HttpError } from './http-error.js';
@@ -19,7 +21,11 @@ export const ADMIN_TOKEN_ENV = 'HWR_ADMIN_TOKEN';
 
 export interface AdminDeps {
   readonly registry: ModelRegistry;
-  readonly store: FeedbackStore;
+  readonly database: HwrDatabase;
+  /** Promote / rollback go through it (the shared database's pointer, or the `current` link). */
+  readonly catalog: ModelCatalog;
+  /** The server's data folder: retrain job outputs go to its retrain-jobs/. */
+  readonly dataDir: string;
   readonly defaultModel: string;
   /** Default: process.env.HWR_ADMIN_TOKEN; no token, no admin routes (404). */
   readonly token?: string;
@@ -132,8 +138,10 @@ const errors = {
 interface AdminContext {
   readonly deps: AdminDeps;
   readonly registry: ModelRegistry;
-  readonly models: ModelStore;
+  readonly models: ModelCatalog;
   readonly jobs: RetrainJobs;
+  /** `--feedback` of the retrain child: the SQLite file, or `database` (it inherits HWR_DATABASE_URL). */
+  readonly feedbackSource: string;
   readonly expected: Buffer;
   /** The admin rate limit's hook; undefined when the limit is off. */
   readonly throttle: onRequestHookHandler | undefined;
@@ -147,12 +155,19 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
   const token = deps.token ?? process.env[ADMIN_TOKEN_ENV];
   if (!token) return;
   if (token.length < 16) throw new Error(`${ADMIN_TOKEN_ENV} must be at least 16 characters`);
-  const { registry } = deps;
+  const { registry, database } = deps;
+  // A shared database holds the job records and the one-job lock of the cluster; else files.
+  const shared = database.kind === 'postgres';
   const ctx: AdminContext = {
     deps,
     registry,
-    models: new ModelStore(registry.dir),
-    jobs: new RetrainJobs(join(dirname(deps.store.path), 'retrain-jobs'), deps.hwrCommand),
+    models: deps.catalog,
+    jobs: new RetrainJobs(
+      join(deps.dataDir, 'retrain-jobs'),
+      deps.hwrCommand,
+      shared ? database.jobs : undefined,
+    ),
+    feedbackSource: shared ? FEEDBACK_FROM_DATABASE : database.location,
     expected: digest(token),
     throttle: adminRateLimit(app, deps.perMinute),
   };
@@ -189,10 +204,10 @@ async function storeErrors<T>(registry: ModelRegistry, fn: () => Promise<T>): Pr
 /** A model store change as the API answers it. */
 async function storeCall(
   registry: ModelRegistry,
-  fn: () => Promise<{ name: string; current: string | null; versions: { version: string }[] }>,
+  fn: () => Promise<{ name: string; current: string | null; versions: string[] }>,
 ) {
   const e = await storeErrors(registry, fn);
-  return { name: e.name, current: e.current, versions: e.versions.map((v) => v.version) };
+  return { name: e.name, current: e.current, versions: e.versions };
 }
 
 /**
@@ -206,7 +221,8 @@ function startAutoRetrain(app: FastifyInstance, ctx: AdminContext, every: number
   const tick = async () => {
     if (jobs.busy) return;
     for (const model of registry.list()) {
-      const total = deps.store.stats(model.name).total;
+      // With a shared database, the rows of every replica count.
+      const total = (await deps.database.feedback.stats(model.name)).total;
       const since = baseline.get(model.name);
       if (since === undefined) baseline.set(model.name, total);
       if (since === undefined || total - since < every) continue;
@@ -214,7 +230,7 @@ function startAutoRetrain(app: FastifyInstance, ctx: AdminContext, every: number
       const job = await jobs.start({
         model: model.name,
         base: join(registry.dir, entryOf(registry, model.name)),
-        feedback: deps.store.path,
+        feedback: ctx.feedbackSource,
       });
       // undefined: another server process holds the job lock and retrains on these rows.
       if (job)
@@ -245,7 +261,8 @@ const adminPlugin: FastifyPluginAsyncZod<AdminContext> = async (admin, ctx) => {
 };
 
 /** POST /api/admin/retrain, GET /api/admin/jobs[/:id]. */
-const retrainRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, { deps, registry, jobs }) => {
+const retrainRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, ctx) => {
+  const { deps, registry, jobs } = ctx;
   api.post(
     '/api/admin/retrain',
     {
@@ -269,7 +286,7 @@ const retrainRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, { deps, r
         ...request.body,
         model: name,
         base: join(registry.dir, entry),
-        feedback: deps.store.path,
+        feedback: ctx.feedbackSource,
       });
       if (!job) throw new HttpError('conflict', 'a retrain job is already running');
       request.log.info({ job: job.id, model: name }, 'retrain job started');
@@ -343,10 +360,13 @@ const storeRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, { registry,
     },
     async (request) => {
       const entry = entryOf(registry, request.params.name);
-      const e = await storeErrors(registry, () => models.inspect(entry));
+      // Versions and history come from the shared folder; `current` from the catalog, which is
+      // PostgreSQL's pointer when replicas share one (the folder's `current` link otherwise).
+      const e = await storeErrors(registry, () => new ModelStore(registry.dir).inspect(entry));
+      const current = (await storeErrors(registry, () => models.currents())).get(entry) ?? e.current;
       return {
         name: e.name,
-        current: e.current,
+        current,
         versions: e.versions.map((v) => ({
           version: v.version,
           accuracy: v.metadata?.testAccuracy ?? null,

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyCors from '@fastify/cors';
 import fastifyStatic from '@fastify/static';
@@ -19,8 +19,11 @@ import {
 } from 'fastify-type-provider-zod';
 import helmet from 'helmet';
 import { initBackend } from '../engine/backend.js';
-import { FeedbackStore } from '../store/feedback-store.js';
+import { ModelCatalog } from '../store/catalog.js';
+import type { HwrDatabase } from '../store/database.js';
+import { openDatabase } from '../store/open-database.js';
 import { StorageError, storageFaultOf } from '../store/storage-fault.js';
+import { ModelStore } from '../store/store.js';
 import { type ErrorData, HwrError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { installDrain } from './drain.js';
@@ -45,6 +48,11 @@ export interface ServeOptions {
   readonly modelsDir?: string;
   /** Folder of the feedback database (default ./data). */
   readonly dataDir?: string;
+  /**
+   * PostgreSQL URL shared by every replica (HWR_DATABASE_URL): feedback, the models' current
+   * pointers and retrain jobs live there, and promotes reach every replica. Default: SQLite in dataDir.
+   */
+  readonly databaseUrl?: string;
   /** Built page to serve at / (default dist/web of this package); false: none. */
   readonly webDir?: string | false;
   /** pino logger options, true for info-level JSON lines, false for none (default). */
@@ -82,7 +90,8 @@ export interface ServeOptions {
 export interface HwrApp {
   readonly app: FastifyInstance;
   readonly registry: ModelRegistry;
-  readonly store: FeedbackStore;
+  readonly database: HwrDatabase;
+  readonly catalog: ModelCatalog;
   readonly metrics: ServeMetrics;
   /** Resolves when the first scan of the models folder is done. */
   readonly modelsLoaded: Promise<void>;
@@ -284,23 +293,41 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   const limits = parseLimits(options);
   const { app, logStream } = createFastify(options, limits);
   const metrics = new ServeMetrics();
-  // Opened first: a bad data folder fails in milliseconds, before the backend's seconds of start-up.
-  const store = new FeedbackStore(options.dataDir ?? 'data');
+  // Opened first: a bad data folder or an unreachable database fails before the backend's seconds
+  // of start-up.
+  const dataDir = options.dataDir ?? 'data';
+  const database = await openDatabase({ url: options.databaseUrl, dataDir });
   try {
     await initBackend({ threads: options.threads, log: (m) => app.log.info(m) });
   } catch (err) {
-    store.close();
+    await database.close();
     throw err;
   }
   const inferenceThread = options.inferenceThread ? InferenceThread.start((m) => app.log.warn(m)) : undefined;
+  const modelsDir = options.modelsDir ?? 'models';
+  const catalog = new ModelCatalog(new ModelStore(modelsDir), database);
   const registry = new ModelRegistry({
-    dir: options.modelsDir ?? 'models',
+    dir: modelsDir,
     log: app.log,
     batching: options.batching ?? DEFAULT_BATCHING,
     inferenceThread,
     debounceMs: options.watchDebounceMs,
     onEvent: metrics.onRegistryEvent,
+    // With a shared database, its pointer picks the version and the files are checked by hash.
+    ...(catalog.shared && {
+      resolve: (entryDir: string) => catalog.servedDir(basename(entryDir)),
+      verify: (dir: string) => catalog.verify(dir),
+    }),
   });
+  // A promote or rollback by any replica: rescan now (the NOTIFY arrives at its commit).
+  const unsubscribe = database.onCurrentChange((change) => {
+    app.log.info(
+      { model: change.name, version: change.version, from: change.from },
+      'current version changed',
+    );
+    void registry.rescan();
+  });
+  app.log.info({ database: database.kind, at: database.location }, 'storage');
 
   addErrorHandlers(app, limits.bodyLimit);
   installDrain(app);
@@ -316,7 +343,9 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     maxImagePixels: limits.maxImagePixels,
     adminPerMinute: limits.adminPerMinute,
     registry,
-    store,
+    database,
+    catalog,
+    dataDir,
     metrics,
     defaultModel,
     metricsText: options.metricsText ?? (() => metrics.registry.metrics()),
@@ -326,7 +355,8 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   app.addHook('onClose', async () => {
     await registry.close();
     await inferenceThread?.close();
-    store.close();
+    unsubscribe();
+    await database.close();
     logStream?.close();
   });
 
@@ -336,7 +366,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
       app.log.warn({ dir: registry.dir }, 'no model loaded: /readyz answers 503 until one appears');
   });
   if (options.waitForModels) await modelsLoaded;
-  return { app, registry, store, metrics, modelsLoaded };
+  return { app, registry, database, catalog, metrics, modelsLoaded };
 }
 
 export interface StartOptions extends ServeOptions {

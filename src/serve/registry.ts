@@ -47,6 +47,13 @@ export interface RegistryOptions {
   /** Delay between a change in the folder and the rescan, so a burst of renames is one rescan. */
   readonly debounceMs?: number;
   readonly onEvent?: (event: RegistryEvent) => void;
+  /**
+   * The directory to serve for an entry of the folder (default: a store's `current` link, else the
+   * entry itself). A cluster passes the version its shared database names (src/store/catalog.ts).
+   */
+  readonly resolve?: (entryDir: string) => Promise<string>;
+  /** Checked before a directory is loaded (a cluster compares file hashes with the record). */
+  readonly verify?: (dir: string) => Promise<void>;
 }
 
 /** Files whose change can change what a model directory serves (the rest: reports, charts). */
@@ -207,7 +214,11 @@ export class ModelRegistry {
     const seen = new Set<string>();
     for (const entry of entries) {
       if (this.closed) return;
-      const dir = servedDir(entry);
+      const dir = await this.servedDirOf(entry);
+      if (dir === undefined) {
+        for (const m of this.list()) if (m.entryDir === entry) seen.add(m.dir); // keeps serving it
+        continue;
+      }
       const fingerprint = await fingerprintOf(dir);
       const servesEntry = () => this.list().some((m) => m.entryDir === entry);
       if (!fingerprint) {
@@ -238,6 +249,21 @@ export class ModelRegistry {
       log.warn({ model: model.name, dir: model.dir }, 'model directory removed; model unloaded');
       this.options.onEvent?.({ kind: 'removed', model });
       model.predictor.close();
+    }
+  }
+
+  /** The directory to serve for an entry; undefined when the shared database cannot say (logged). */
+  private async servedDirOf(entry: string): Promise<string | undefined> {
+    const { resolve: resolveDir } = this.options;
+    if (!resolveDir) return servedDir(entry);
+    try {
+      return await resolveDir(entry);
+    } catch (err) {
+      this.options.log.error(
+        { dir: entry, err: (err as Error).message },
+        'cannot read the current version from the database; serving what was loaded',
+      );
+      return undefined;
     }
   }
 
@@ -279,12 +305,14 @@ export class ModelRegistry {
     // Created once and kept: its fused plan holds folded weight copies that close() frees.
     let predictor: Predictor | undefined;
     try {
+      await this.options.verify?.(dir);
       loaded = await loadModel(dir);
       predictor = new Predictor(loaded, this.options.batching ?? NO_BATCHING);
       validate(loaded, predictor);
       const name = loaded.metadata.name;
       const holder = this.byName.get(name);
-      if (holder && holder.dir !== dir && (await fingerprintOf(holder.dir)))
+      // Another version of the same entry is replaced; another entry with the same name is refused.
+      if (holder && holder.entryDir !== entryDir && (await fingerprintOf(holder.dir)))
         throw new ModelError(`${dir}: model name "${name}" is already served from ${holder.dir}`);
       const thread = this.options.inferenceThread;
       if (thread?.alive)

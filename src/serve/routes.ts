@@ -5,7 +5,9 @@ import type { FastifyInstance, FastifySchemaCompiler, FastifySerializerCompiler 
 import { type FastifyPluginAsyncZod, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PreprocessError } from '../preprocess/index.js';
-import { type FeedbackStore, UNDO_WINDOW_MS } from '../store/feedback-store.js';
+import type { ModelCatalog } from '../store/catalog.js';
+import type { HwrDatabase } from '../store/database.js';
+import { UNDO_WINDOW_MS } from '../store/feedback-store.js';
 import { registerAdminRoutes } from './admin.js';
 import { HttpError } from './http-error.js';
 import { type DecodedInput, decodeInput, pngBase64 } from './inputs.js';
@@ -35,7 +37,11 @@ import {
 
 export interface RouteDeps {
   readonly registry: ModelRegistry;
-  readonly store: FeedbackStore;
+  /** Feedback, model version and job records (SQLite file or shared PostgreSQL). */
+  readonly database: HwrDatabase;
+  readonly catalog: ModelCatalog;
+  /** The server's data folder (retrain job outputs). */
+  readonly dataDir: string;
   readonly metrics: ServeMetrics;
   readonly defaultModel: string;
   /** Admin requests per minute per client IP (Limits.adminPerMinute). */
@@ -153,8 +159,9 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.register(predictRoutes, deps);
   app.register(feedbackRoutes, deps);
   app.register(statusRoutes, deps);
-  const { registry, store, defaultModel, adminPerMinute } = deps;
-  registerAdminRoutes(app, { registry, store, defaultModel, perMinute: adminPerMinute });
+  const { registry, database, catalog, dataDir, defaultModel, adminPerMinute } = deps;
+  // Retrain / promote / rollback: only when HWR_ADMIN_TOKEN is set (src/serve/admin.ts).
+  registerAdminRoutes(app, { registry, database, catalog, dataDir, defaultModel, perMinute: adminPerMinute });
 }
 
 /** POST /api/predict and /api/predict/batch. */
@@ -215,14 +222,15 @@ const predictRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
 
 /** POST /api/feedback, DELETE /api/feedback/:id (undo), GET /api/feedback/stats. */
 const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
-  const { registry, store, metrics, defaultModel, maxImagePixels } = deps;
+  const { registry, metrics, defaultModel, maxImagePixels } = deps;
+  const feedback = deps.database.feedback;
   api.post(
     '/api/feedback',
     {
       schema: {
         summary: 'Store a correction: the drawing and its true label',
         description:
-          'Stored durably in SQLite. Without "predicted", the model\'s own answer is computed and stored.',
+          'Stored durably (committed to SQLite or PostgreSQL before the answer). Without "predicted", the model\'s own answer is computed and stored.',
         body: FeedbackBody.meta(bodyExamples({ label: '7' })),
         response: { 201: FeedbackCreated, ...errors },
       },
@@ -243,7 +251,7 @@ const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
         predicted = partAnswer(classes, (await classify(model, input)).probs, 1).label;
       }
       const undoToken = randomBytes(UNDO_TOKEN_BYTES).toString('base64url');
-      const id = store.add({
+      const id = await feedback.add({
         pixels: input.pixels,
         inputKind: input.kind,
         rawInput: input.raw,
@@ -277,7 +285,7 @@ const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
     },
     async (request, reply) => {
       const { id } = request.params;
-      const result = store.undo(id, sha256Hex(request.headers[UNDO_HEADER]));
+      const result = await feedback.undo(id, sha256Hex(request.headers[UNDO_HEADER]));
       if (result === 'missing') throw HttpError.notFound(`no feedback row ${id}`);
       if (result === 'forbidden') throw new HttpError('forbidden', `wrong undo token for feedback row ${id}`);
       if (result === 'expired')
@@ -297,13 +305,14 @@ const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
         response: { 200: FeedbackStatsReply, 400: ErrorReply },
       },
     },
-    async (request) => store.stats(request.query.model),
+    async (request) => feedback.stats(request.query.model),
   );
 };
 
 /** GET /api/models, /api/models/:name/report, /healthz, /readyz, /metrics. */
 const statusRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
-  const { registry, store, metrics, defaultModel, metricsText } = deps;
+  const { registry, metrics, defaultModel, metricsText } = deps;
+  const feedback = deps.database.feedback;
   api.get(
     '/api/models',
     { schema: { summary: 'Models being served', response: { 200: ModelsReply } } },
@@ -386,11 +395,11 @@ const statusRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
         throw HttpError.unavailable(
           registry.scanned ? 'no model loaded from the models folder' : 'models are still loading',
         );
-      const feedback = store.health;
+      const health = feedback.health;
       return {
-        status: feedback.status === 'ok' ? ('ready' as const) : ('degraded' as const),
+        status: health.status === 'ok' ? ('ready' as const) : ('degraded' as const),
         models: registry.list().map((m) => `${m.name}@${m.version}`),
-        feedback,
+        feedback: health,
       };
     },
   );

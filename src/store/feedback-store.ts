@@ -62,7 +62,7 @@ export interface FeedbackStats {
   confusions: { label: string; predicted: string; count: number }[];
 }
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE feedback (
@@ -86,6 +86,37 @@ const MIGRATIONS: readonly string[] = [
    );`,
   // The one-time undo token's digest; rows stored before it (and by `hwr`'s own tools) have none.
   'ALTER TABLE feedback ADD COLUMN undo_hash TEXT;',
+  // The model store's version records and retrain jobs (src/store/sqlite-database.ts).
+  `CREATE TABLE store_versions (
+     model_name TEXT NOT NULL,
+     version TEXT NOT NULL,
+     files TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     note TEXT,
+     gate TEXT,
+     PRIMARY KEY (model_name, version)
+   );
+   CREATE TABLE store_current (
+     model_name TEXT PRIMARY KEY,
+     version TEXT NOT NULL,
+     stack TEXT NOT NULL,
+     FOREIGN KEY (model_name, version) REFERENCES store_versions (model_name, version)
+   );
+   CREATE TABLE store_events (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at TEXT NOT NULL,
+     model_name TEXT NOT NULL,
+     action TEXT NOT NULL CHECK (action IN ('add', 'promote', 'rollback')),
+     version TEXT NOT NULL,
+     from_version TEXT,
+     note TEXT
+   );
+   CREATE TABLE retrain_jobs (id TEXT PRIMARY KEY, started_at TEXT NOT NULL, record TEXT NOT NULL);
+   CREATE TABLE retrain_lock (
+     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+     job_id TEXT NOT NULL,
+     pid INTEGER NOT NULL
+   );`,
 ];
 
 /**
@@ -268,6 +299,11 @@ export class FeedbackStore {
         name: string;
       }>
     ).map((r) => r.name);
+  }
+
+  /** The open connection, for the other records kept in the same file (src/store/sqlite-database.ts). */
+  get connection(): Database.Database {
+    return this.db;
   }
 
   close(): void {

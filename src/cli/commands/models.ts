@@ -1,4 +1,7 @@
 import type { Command } from 'commander';
+import { ModelCatalog } from '../../store/catalog.js';
+import { databaseUrlFromEnv } from '../../store/open-database.js';
+import { PostgresDatabase } from '../../store/postgres-database.js';
 import { ModelStore, type StoreEntry } from '../../store/store.js';
 
 interface ModelsOpts {
@@ -53,9 +56,19 @@ export function registerModels(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const store = root(cmd);
-      const entries = await store.list();
+      let entries = await store.list();
       const served: Served[] = [];
       for (const e of entries) served.push(await store.served(e));
+      // A cluster (HWR_DATABASE_URL): the replicas serve the database's pointer, not the folder's link.
+      const pointers = await withCatalog(cmd, async (c) =>
+        c.shared ? c.currents() : new Map<string, string>(),
+      );
+      entries = entries.map((e, i) => {
+        const current = pointers.get(e.name);
+        if (!current) return e;
+        served[i] = { version: current };
+        return { ...e, current };
+      });
       if (opts.json)
         console.log(
           JSON.stringify(
@@ -71,6 +84,17 @@ export function registerModels(program: Command): void {
       else if (entries.length === 0) console.log('no models');
       else console.log(entries.map((e, i) => describeEntry(e, served[i])).join('\n'));
     });
+
+  /** Runs a switch through the catalog: the cluster's database when HWR_DATABASE_URL is set. */
+  async function withCatalog<T>(cmd: Command, fn: (catalog: ModelCatalog) => Promise<T>): Promise<T> {
+    const url = databaseUrlFromEnv();
+    const database = url ? await PostgresDatabase.open({ url }) : undefined;
+    try {
+      return await fn(new ModelCatalog(root(cmd), database));
+    } finally {
+      await database?.close();
+    }
+  }
 
   models
     .command('add')
@@ -92,7 +116,7 @@ export function registerModels(program: Command): void {
     .argument('<name>')
     .argument('<version>', 'e.g. v0002')
     .action(async (name: string, version: string, _opts: object, cmd: Command) => {
-      const entry = await root(cmd).promote(name, version, 'hwr models promote');
+      const entry = await withCatalog(cmd, (c) => c.promote(name, version, 'hwr models promote'));
       console.log(`${name}: current is now ${entry.current}`);
     });
 
@@ -103,7 +127,7 @@ export function registerModels(program: Command): void {
     )
     .argument('<name>')
     .action(async (name: string, _opts: object, cmd: Command) => {
-      const entry = await root(cmd).rollback(name, 'hwr models rollback');
+      const entry = await withCatalog(cmd, (c) => c.rollback(name, 'hwr models rollback'));
       console.log(`${name}: rolled back, current is now ${entry.current}`);
     });
 }

@@ -2,6 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { GATE_FAILED_EXIT } from '../../retrain/gate.js';
 import { retrain } from '../../retrain/retrain.js';
+import { databaseUrlFromEnv } from '../../store/open-database.js';
+import { PostgresDatabase } from '../../store/postgres-database.js';
 import { parseFloatOption, parseIntOption } from '../usage-error.js';
 
 interface RetrainOpts {
@@ -35,7 +37,7 @@ export function registerRetrain(program: Command): void {
     )
     .requiredOption(
       '--feedback <path>',
-      'feedback.sqlite, its folder (hwr serve --data-dir), or an exported dataset folder',
+      'feedback.sqlite, its folder (hwr serve --data-dir), an exported dataset folder, or "database" (HWR_DATABASE_URL)',
     )
     .requiredOption('--out <dir>', 'where the candidate model is written')
     .option('--epochs <n>', 'fine-tuning epochs', '2')
@@ -57,8 +59,13 @@ export function registerRetrain(program: Command): void {
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
       const log = (m: string) => process.stderr.write(`${m}\n`);
+      // A cluster's database (HWR_DATABASE_URL): the base is its current version, a promote goes
+      // through it and every replica swaps.
+      const url = databaseUrlFromEnv();
+      const database = url ? await PostgresDatabase.open({ url }) : undefined;
       try {
         const result = await retrain({
+          database,
           base: opts.base,
           feedback: opts.feedback,
           out: opts.out,
@@ -93,6 +100,7 @@ export function registerRetrain(program: Command): void {
         console.log(`candidate ${result.candidateDir}: ${verdict}`);
         if (!result.gate?.passed) process.exitCode = GATE_FAILED_EXIT;
       } finally {
+        await database?.close();
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
       }

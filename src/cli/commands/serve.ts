@@ -4,7 +4,16 @@ import { serveWorkers } from '../../serve/cluster.js';
 import { LIMIT_ENV, type Limits, safeParseLimits } from '../../serve/limits.js';
 import { DEFAULT_BATCHING } from '../../serve/predictor.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, installGracefulShutdown } from '../../serve/shutdown.js';
+import { databaseUrlFromEnv } from '../../store/open-database.js';
 import { parseIntOption, UsageError } from '../usage-error.js';
+
+function databaseUrl(): string | undefined {
+  try {
+    return databaseUrlFromEnv();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
 
 interface ServeCliOptions {
   port?: string;
@@ -51,7 +60,11 @@ export function registerServe(program: Command): void {
     .option('--port <n>', 'TCP port (default: PORT, else 5000)')
     .option('--host <addr>', 'address to listen on (0.0.0.0 in a container)', '127.0.0.1')
     .option('--models <dir>', 'folder of model directories, followed for hot reload', 'models')
-    .option('--data-dir <dir>', 'folder of the feedback database (feedback.sqlite)', 'data')
+    .option(
+      '--data-dir <dir>',
+      'folder of the feedback database (feedback.sqlite) and retrain outputs; HWR_DATABASE_URL=postgres://... shares PostgreSQL instead',
+      'data',
+    )
     .option('--cors <origins>', 'comma-separated origins allowed by CORS (default: CORS off)')
     .option(
       '--batch <n>',
@@ -136,6 +149,7 @@ export function registerServe(program: Command): void {
           port,
           modelsDir: opts.models,
           dataDir: opts.dataDir,
+          databaseUrl: databaseUrl(),
           corsOrigins: opts.cors
             ?.split(',')
             .map((o) => o.trim())
