@@ -9,7 +9,6 @@ import { RetrainJobs } from '../retrain/jobs.js';
 import type { ModelCatalog } from '../store/catalog.js';
 import type { HwrDatabase } from '../store/database.js';
 import { StoreEvent } from '../store/history.js';
-import { ModelStore } from '../store/store.js';
 import { HttpError } from './http-error.js';
 import { adminRateLimit } from './limits.js';
 import { BEARER } from './openapi.js';
@@ -362,7 +361,7 @@ const storeRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, { registry,
       const entry = entryOf(registry, request.params.name);
       // Versions and history come from the shared folder; `current` from the catalog, which is
       // PostgreSQL's pointer when replicas share one (the folder's `current` link otherwise).
-      const e = await storeErrors(registry, () => new ModelStore(registry.dir).inspect(entry));
+      const e = await storeErrors(registry, () => models.files.inspect(entry));
       const current = (await storeErrors(registry, () => models.currents())).get(entry) ?? e.current;
       return {
         name: e.name,
