@@ -1,6 +1,7 @@
 /**
  * Browser test of the fused digits model (issue 16): headless Chromium draws every digit of the
- * committed stroke fixture (600 held-out UNIPEN digits) on the page with the mouse, and at least 97 %
+ * committed stroke fixture (every third of its 600 held-out UNIPEN digits; all with
+ * HWR_E2E_FUSED_ALL=1) on the page with the mouse, and at least 97 %
  * must be read right; the page shows the image net's and the stroke net's own answers under the fused
  * one. Prints the figure.
  *
@@ -70,7 +71,10 @@ describe.skipIf(missing !== undefined)('the page with the fused digits model', (
   });
 
   it('reads >= 97 % of the fixture digits drawn with the mouse, showing both nets', async () => {
-    const fixtures: Fixture[] = JSON.parse(readFileSync(FIXTURE, 'utf8')).samples;
+    const all: Fixture[] = JSON.parse(readFileSync(FIXTURE, 'utf8')).samples;
+    // Every third drawing (200, all writers and labels) keeps npm test's time reasonable: each point
+    // is a mouse move. HWR_E2E_FUSED_ALL=1 draws all 600.
+    const fixtures = process.env.HWR_E2E_FUSED_ALL === '1' ? all : all.filter((_, i) => i % 3 === 0);
     const page = await openPage(browser, server.url, pageErrors);
     let right = 0;
     const wrong: string[] = [];
@@ -94,5 +98,5 @@ describe.skipIf(missing !== undefined)('the page with the fused digits model', (
     expect(pageErrors).toEqual([]);
     expect(accuracy).toBeGreaterThanOrEqual(0.97);
     await page.context().close();
-  }, 2_400_000); // 600 drawings, each point a mouse move: over 15 minutes on a loaded 2-core machine
+  }, 2_400_000); // each point is a mouse move: 600 drawings took over 15 minutes on a loaded 2-core machine
 });
