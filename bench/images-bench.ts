@@ -12,7 +12,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import sharp from 'sharp';
 import { loadSplit } from '../src/data/datasets.js';
 import { readImage } from '../src/data/image-read.js';
 import { initBackend } from '../src/engine/backend.js';
@@ -21,7 +20,7 @@ import { loadModel } from '../src/model/io.js';
 import { PreprocessError, rgbaToMnist } from '../src/preprocess/index.js';
 import { argmaxRows } from '../src/util/argmax.js';
 import { deriveSeed } from '../src/util/random.js';
-import { DEGRADATIONS, mulberry32 } from '../test/synth/paper.js';
+import { DEGRADATIONS, mulberry32, phonePhoto } from '../test/synth/paper.js';
 import { readStrips } from './images-strips.js';
 
 const { values: args } = parseArgs({
@@ -94,40 +93,15 @@ for (const name of names) {
 }
 console.log(`largest drop from clean: ${(worst * 100).toFixed(2)} points (target <= 1.5)`);
 
-// A phone photo: 24 Mpx JPEG over 12 MiB (sensor noise), one digit drawn 2000 px tall; the time from
-// bytes to the model's answer, beside a 168x168 clean scan through the same path in the same run.
-async function phonePhoto(i: number): Promise<Uint8Array> {
-  const noise = await sharp({
-    create: {
-      width: 6000,
-      height: 4000,
-      channels: 3,
-      background: '#f2efe6',
-      noise: { type: 'gaussian', mean: 200, sigma: 40 },
-    },
-  })
-    .raw()
-    .toBuffer();
-  const glyph = await sharp(Buffer.from(digit(i).map((v) => 255 - v)), {
-    raw: { width: 28, height: 28, channels: 1 },
-  })
-    .resize(2000, 2000)
-    .toColourspace('srgb')
-    .png()
-    .toBuffer();
-  const jpeg = await sharp(noise, { raw: { width: 6000, height: 4000, channels: 3 } })
-    .composite([{ input: glyph, left: 2000, top: 1000, blend: 'multiply' }])
-    .jpeg({ quality: 95 })
-    .toBuffer();
-  return new Uint8Array(jpeg);
-}
+// A phone photo (test/synth/paper.ts): the time from bytes to the model's answer, beside a 168x168
+// clean scan through the same path in the same run.
 async function answerMs(bytes: Uint8Array): Promise<{ ms: number; label: string }> {
   const t0 = performance.now();
   const pixels = rgbaToMnist(await readImage(bytes, { maxPixels }));
   const pred = argmaxRows(predictProbs(model, pixels, 1, metadata.normalization), metadata.classes.length);
   return { ms: performance.now() - t0, label: metadata.classes[pred[0]] };
 }
-const photo = await phonePhoto(start);
+const photo = await phonePhoto(digit(start));
 const scan = await DEGRADATIONS.clean(digit(start), mulberry32(deriveSeed(seed, 'clean', start)));
 const photoRuns: number[] = [];
 const scanRuns: number[] = [];

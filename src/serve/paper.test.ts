@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEGRADATIONS, digitStrip, mulberry32, ruledPhoto } from '../../test/synth/paper.js';
+import { DEGRADATIONS, digitStrip, mulberry32, phonePhoto, ruledPhoto } from '../../test/synth/paper.js';
 import { loadSplit } from '../data/datasets.js';
 import { PIXELS } from '../model/infer.js';
 import { deriveSeed } from '../util/random.js';
@@ -111,29 +111,7 @@ describe.skipIf(!haveModel)('paper scans and photos on /api/predict', () => {
   });
 
   it('accepts a 24 Mpx phone photo over 12 MiB, shrinking it before work', async () => {
-    // Sensor noise makes the JPEG big; the digit is drawn 2000 px tall in the middle.
-    const noise = await sharp({
-      create: {
-        width: 6000,
-        height: 4000,
-        channels: 3,
-        background: '#f2efe6',
-        noise: { type: 'gaussian', mean: 200, sigma: 40 },
-      },
-    })
-      .raw()
-      .toBuffer();
-    const glyph = await sharp(Buffer.from(digit(FIRST).map((v) => 255 - v)), {
-      raw: { width: 28, height: 28, channels: 1 },
-    })
-      .resize(2000, 2000)
-      .toColourspace('srgb')
-      .png()
-      .toBuffer();
-    const photo = await sharp(noise, { raw: { width: 6000, height: 4000, channels: 3 } })
-      .composite([{ input: glyph, left: 2000, top: 1000, blend: 'multiply' }])
-      .jpeg({ quality: 95 })
-      .toBuffer();
+    const photo = await phonePhoto(digit(FIRST));
     expect(photo.length).toBeGreaterThan(12 * 2 ** 20);
     const reply = await hwr.app.inject({ method: 'POST', url: '/api/predict', ...multipart({}, photo) });
     expect(reply.statusCode, reply.body).toBe(200);

@@ -413,4 +413,34 @@ export async function digitStrip(digits: readonly Uint8Array[], r: Rand): Promis
   );
 }
 
+/**
+ * A phone photo: a 24 Mpx JPEG over 12 MiB (sensor noise makes it big) with one digit (28x28, ink
+ * high) drawn 2000 px tall in the middle, dark ink multiplied onto paper-coloured noise.
+ */
+export async function phonePhoto(digit: Uint8Array): Promise<Uint8Array> {
+  const noise = await sharp({
+    create: {
+      width: 6000,
+      height: 4000,
+      channels: 3,
+      background: '#f2efe6',
+      noise: { type: 'gaussian', mean: 200, sigma: 40 },
+    },
+  })
+    .raw()
+    .toBuffer();
+  const glyph = await sharp(Buffer.from(digit.map((v) => 255 - v)), {
+    raw: { width: 28, height: 28, channels: 1 },
+  })
+    .resize(2000, 2000)
+    .toColourspace('srgb')
+    .png()
+    .toBuffer();
+  const jpeg = await sharp(noise, { raw: { width: 6000, height: 4000, channels: 3 } })
+    .composite([{ input: glyph, left: 2000, top: 1000, blend: 'multiply' }])
+    .jpeg({ quality: 95 })
+    .toBuffer();
+  return new Uint8Array(jpeg);
+}
+
 export { mulberry32 };
