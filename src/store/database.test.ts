@@ -118,6 +118,7 @@ describe.each(Object.keys(backends))('storage on %s', (kind) => {
         '3': { count: 2, withPrediction: 2, correct: 1 },
         '7': { count: 1, withPrediction: 0, correct: 0 },
       },
+      confusions: [{ label: '3', predicted: '8', count: 1 }],
     });
     expect((await a.feedback.stats()).total).toBe(4);
     const rows = await b.feedback.rows('digits');
