@@ -10,7 +10,7 @@
 # itself fetches from apt and npm).
 #
 # Environment: HWR_TEST_PORT (5000), HWR_TEST_REGISTRY_PORT (5001), HWR_TEST_NOTEBOOK_PORT (8888), HWR_TEST_PROJECT (hwrtest),
-# HWR_TEST_TAG (smoke), HWR_IMAGE_BUDGET_MB (450).
+# HWR_TEST_TAG (smoke), HWR_IMAGE_BUDGET_MB (500).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -35,7 +35,7 @@ done
 PROJECT=${HWR_TEST_PROJECT:-hwrtest}
 PORT=${HWR_TEST_PORT:-5000}
 REG_PORT=${HWR_TEST_REGISTRY_PORT:-5001}
-BUDGET_MB=${HWR_IMAGE_BUDGET_MB:-450}
+BUDGET_MB=${HWR_IMAGE_BUDGET_MB:-500}
 export HWR_TAG=${HWR_TEST_TAG:-smoke}
 export HWR_PUBLISH=127.0.0.1:$PORT
 export HWR_TEST_BASE=http://127.0.0.1:$PORT
