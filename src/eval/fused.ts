@@ -7,10 +7,10 @@ import { accuracyOf, fuseLogLinear } from '../model/fusion.js';
 import { PIXELS, predictProbs } from '../model/infer.js';
 import type { LoadedModel } from '../model/io.js';
 import type { StrokeFeatureSpec } from '../model/metadata.js';
-import { loadParts } from '../model/parts.js';
 import { predictStrokeProbs } from '../model/stroke-infer.js';
 import { PreprocessError, type Stroke, strokesToMnist } from '../preprocess/index.js';
 import { strokeFeatureBatch } from '../preprocess/stroke-features.js';
+import { argmaxRows } from '../util/argmax.js';
 
 /** Drawings with class indices, as the API receives them (any units, y down). */
 export interface LabelledDrawings {
@@ -192,8 +192,7 @@ export interface PartsEvaluation extends FusionScore {
  * a stroke part answers with the CNN alone (strokes and fused then repeat the image figure).
  */
 export async function evaluateParts(image: LoadedModel, set: LabelledDrawings): Promise<PartsEvaluation> {
-  const parts = await loadParts(image.dir, image.metadata);
-  const strokes = parts.find((p) => p.part.input === 'strokes');
+  const strokes = image.parts.find((p) => p.spec.input === 'strokes');
   const classes = image.metadata.classes.length;
   const fitted = image.metadata.fusion?.weights;
   const weights = strokes
@@ -201,17 +200,14 @@ export async function evaluateParts(image: LoadedModel, set: LabelledDrawings): 
     : { image: 1, strokes: 0 };
   // Without a stroke part, both "parts" are the CNN: the fusion then is the CNN's answer.
   const probs = strokes
-    ? partProbabilities(image, { model: strokes.model, features: strokes.part.features }, set)
+    ? partProbabilities(image, { model: strokes.model, features: strokes.spec.features }, set)
     : (() => {
         const p = partProbabilities(image, undefined, set);
         return { ...p, strokes: p.image };
       })();
   const fused = fusedProbs(probs, weights);
-  const correct = Array.from(probs.labels, (label, i) => {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (fused[i * classes + c] > fused[i * classes + best]) best = c;
-    return best === label;
-  });
+  const best = argmaxRows(fused, classes);
+  const correct = Array.from(probs.labels, (label, i) => best[i] === label);
   return { set: set.name, weights, correct, skipped: probs.skipped, ...scoreFusion(probs, weights) };
 }
 
