@@ -210,7 +210,7 @@ describe.skipIf(!haveModel)('feedback for one character of a read', () => {
     // Retraining reads it like any other correction: the crop's pixels under the true label.
     const classes = Array.from({ length: 10 }, (_, i) => String(i));
     const loaded = await loadFeedback(join(root, 'data'), 'digits', classes);
-    const at = Array.from(loaded.data.labels).findLastIndex((l) => classes[l] === truth);
+    const at = loaded.data.labels.lastIndexOf(classes.indexOf(truth));
     expect(at).toBeGreaterThanOrEqual(0);
     expect(Buffer.from(loaded.data.images.subarray(at * PIXELS, (at + 1) * PIXELS)).equals(seen)).toBe(true);
     const undo = await hwr.app.inject({
