@@ -183,7 +183,7 @@ function renderPrediction(p: Prediction): void {
   correction.renderLabels(currentModel()?.classes ?? [], p.label);
   correction.setDisabled(state.busy);
   renderParts(p);
-  ui.result.hidden = false;
+  ui.result.hidden = state.mode !== 'draw'; // a language switch in Photo mode re-renders it unseen
 }
 
 /** The image net's and the stroke net's own answers, under the fused one, when both answered. */

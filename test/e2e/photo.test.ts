@@ -238,6 +238,12 @@ describe.skipIf(missing !== undefined)('the page in Photo mode', () => {
     const overflow = await horizontalOverflow(page);
     expect(overflow.out).toEqual([]);
     expect(overflow.scrollWidth).toBeLessThanOrEqual(320);
+    // In English: the read's texts follow the language.
+    await page.getByTestId('lang-toggle').click();
+    expect(await page.getByTestId('photo-question').textContent()).toBe(
+      `Character 1, read “${reply.characters[0].label}”: was that right?`,
+    );
+    expect(await page.getByTestId('photo-sent').textContent()).toMatch(/^Read from 1600×1200 px/);
     // Back to drawing: the pad returns, the photo's answer is put away.
     await page.getByTestId('mode-draw').click();
     expect(await page.getByTestId('pad').isVisible()).toBe(true);
