@@ -1,18 +1,24 @@
 /**
  * Screenshots for the docs, taken from the real page and server: the draw page on a 390 px phone
- * (answer, then the saved correction), the admin view and the shipped digits model's report.
+ * (answer, then the saved correction), Photo mode reading a number on the phone, the admin view and
+ * the shipped digits model's report.
  *
  *   npm run docs:screenshots        # writes docs/screenshots/*.png
  *
  * Serves a copy of models/digits from a temporary folder with a throwaway admin token and feedback
- * database; draws held-out UNIPEN digits from test/fixtures; needs /usr/bin/chromium.
+ * database; draws held-out UNIPEN digits from test/fixtures and photographs MNIST test digits
+ * (test/synth/paper.ts, seeded); needs /usr/bin/chromium.
  */
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { loadSplit } from '../src/data/datasets.js';
+import { PIXELS } from '../src/model/infer.js';
 import { ADMIN_TOKEN_ENV } from '../src/serve/admin.js';
 import { startServer } from '../src/serve/app.js';
+import { deriveSeed } from '../src/util/random.js';
 import { buildWebPage, drawFixture, launchChromium, readableFixtures } from '../test/e2e/page-harness.js';
+import { digitStrip, mulberry32 } from '../test/synth/paper.js';
 
 const OUT = resolve('docs/screenshots');
 const TOKEN = `screenshots-${Math.random().toString(36).slice(2)}-token`;
@@ -61,6 +67,20 @@ try {
     await page.getByTestId('saved').waitFor();
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: join(OUT, 'phone-saved.png'), fullPage: true });
+
+    // Photo mode: a number written on paper (MNIST t10k 9100-9103, the photo test's first strip, read
+    // right), its first digit answered.
+    const mnist = await loadSplit('mnist', 'test');
+    const picks = [9100, 9101, 9102, 9103].map((i) => mnist.images.subarray(i * PIXELS, (i + 1) * PIXELS));
+    const photo = join(tmp, 'number.jpg');
+    writeFileSync(photo, await digitStrip(picks, mulberry32(deriveSeed(23, 'strip', 0))));
+    await page.getByTestId('mode-photo').click();
+    await page.getByTestId('photo-input').setInputFiles(photo);
+    await page.getByTestId('photo-right').waitFor();
+    await page.getByTestId('photo-right').click();
+    await page.getByTestId('photo-saved').waitFor();
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(OUT, 'phone-photo.png'), fullPage: true });
     await phone.close();
 
     const desktop = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -78,7 +98,7 @@ try {
     await browser.close();
     await server.app.close();
   }
-  console.log(`wrote ${OUT}/{phone-page,phone-saved,admin,report}.png`);
+  console.log(`wrote ${OUT}/{phone-page,phone-saved,phone-photo,admin,report}.png`);
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }

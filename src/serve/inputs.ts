@@ -1,5 +1,5 @@
 import { DataError } from '../data/dataset.js';
-import { encodeGrayPng } from '../data/image-codec.js';
+import { decodeImage, encodeGrayPng } from '../data/image-codec.js';
 import { type ReadImage, readImage } from '../data/image-read.js';
 import { IMAGE_SIZE, PIXELS } from '../model/infer.js';
 import {
@@ -91,6 +91,39 @@ export async function decodeImageInput(
     if (err instanceof DataError) throw HttpError.badRequest(`${where}${err.message}`);
     throw err;
   }
+}
+
+/**
+ * A character of a read sent back as feedback: the 28x28 grey PNG `/api/read` returned, decoded
+ * byte for byte into the pixels the model saw. Not normalised again: ink extraction and centring of
+ * an already centred 28x28 would change its grey levels, and the stored image must be the one the
+ * model answered. Anything else (another size, colour) is a 400.
+ */
+export function decodeCrop(text: string): DecodedInput {
+  let image: ReturnType<typeof decodeImage>;
+  try {
+    image = decodeImage(base64Bytes(text, 'crop: '), { maxPixels: PIXELS });
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    if (err instanceof DataError)
+      throw HttpError.badRequest(
+        `crop must be the 28x28 PNG /api/read returned (characters[i].input): ${err.message}`,
+        err,
+      );
+    throw err;
+  }
+  if (image.width !== IMAGE_SIZE || image.height !== IMAGE_SIZE)
+    throw HttpError.badRequest(
+      `crop must be the 28x28 PNG /api/read returned (characters[i].input), not ${image.width}x${image.height}`,
+    );
+  const pixels = new Uint8Array(PIXELS);
+  for (let i = 0; i < PIXELS; i++) {
+    const [r, g, b, a] = image.data.subarray(i * 4, i * 4 + 4);
+    if (r !== g || g !== b || a !== 255)
+      throw HttpError.badRequest('crop must be an opaque greyscale 28x28 PNG, as /api/read returns it');
+    pixels[i] = r;
+  }
+  return { kind: 'pixels', pixels, raw: Array.from(pixels) };
 }
 
 /** Base64 PNG of a 28x28 image (what the page shows as "what the model saw"). */

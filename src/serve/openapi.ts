@@ -54,6 +54,20 @@ export function bodyExamples(extra: Record<string, unknown> = {}): {
   return { 'x-examples': inputExamples(extra) };
 }
 
+/** POST /api/feedback: the three input forms, and a character of a read sent back as its crop. */
+export function feedbackExamples(): { 'x-examples': Record<string, NamedExample> } {
+  const crop = pngBase64(strokesToMnist(SEVEN));
+  return {
+    'x-examples': {
+      ...inputExamples({ label: '7' }),
+      crop: {
+        summary: 'A character of POST /api/read: its "input" (28x28 PNG), stored as the model saw it',
+        value: { crop, label: '7', predicted: '1' },
+      },
+    },
+  };
+}
+
 /** POST /api/predict/batch: one batch holding one input of each form. */
 export function batchExamples(): { 'x-examples': Record<string, NamedExample> } {
   const inputs = Object.values(inputExamples()).map((e) => e.value);

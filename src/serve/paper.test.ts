@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEGRADATIONS, digitStrip, mulberry32, phonePhoto, ruledPhoto } from '../../test/synth/paper.js';
 import { loadSplit } from '../data/datasets.js';
 import { PIXELS } from '../model/infer.js';
+import { loadFeedback } from '../retrain/feedback.js';
 import { deriveSeed } from '../util/random.js';
 import { buildApp, type HwrApp } from './app.js';
 
@@ -168,5 +169,75 @@ describe.skipIf(!haveModel)('lines of digits on /api/read', () => {
       payload: { image, model: 'nope' },
     });
     expect(unknown.statusCode).toBe(404);
+  });
+});
+
+describe.skipIf(!haveModel)('feedback for one character of a read', () => {
+  it('stores a crop /api/read returned byte for byte, with the read’s label as the prediction', async () => {
+    const picks = [FIRST + 40, FIRST + 41, FIRST + 42];
+    const bytes = await digitStrip(picks.map(digit), mulberry32(deriveSeed(SEED, 'crop', 0)));
+    const read = await hwr.app.inject({
+      method: 'POST',
+      url: '/api/read',
+      payload: { image: Buffer.from(bytes).toString('base64') },
+    });
+    expect(read.statusCode, read.body).toBe(200);
+    const { characters, model } = read.json();
+    expect(characters.length).toBeGreaterThanOrEqual(2);
+    const before = (await hwr.database.feedback.rows('digits')).length;
+    // The truth for character 1 is another digit than the one read; "predicted" left to the server.
+    const c = characters[1];
+    const truth = c.label === '0' ? '1' : '0';
+    const reply = await hwr.app.inject({
+      method: 'POST',
+      url: '/api/feedback',
+      payload: { crop: c.input, label: truth },
+    });
+    expect(reply.statusCode, reply.body).toBe(201);
+    const rows = await hwr.database.feedback.rows('digits');
+    expect(rows).toHaveLength(before + 1);
+    const row = rows[rows.length - 1];
+    const seen = await sharp(Buffer.from(c.input, 'base64')).greyscale().raw().toBuffer();
+    expect(Buffer.from(row.pixels).equals(seen)).toBe(true);
+    expect(row).toMatchObject({
+      label: truth,
+      // The model answers the same crop the same way: the server needs no record of the read.
+      predicted: c.label,
+      inputKind: 'pixels',
+      modelName: 'digits',
+      modelVersion: model.version,
+    });
+    // Retraining reads it like any other correction: the crop's pixels under the true label.
+    const classes = Array.from({ length: 10 }, (_, i) => String(i));
+    const loaded = await loadFeedback(join(root, 'data'), 'digits', classes);
+    const at = loaded.data.labels.lastIndexOf(classes.indexOf(truth));
+    expect(at).toBeGreaterThanOrEqual(0);
+    expect(Buffer.from(loaded.data.images.subarray(at * PIXELS, (at + 1) * PIXELS)).equals(seen)).toBe(true);
+    const undo = await hwr.app.inject({
+      method: 'DELETE',
+      url: `/api/feedback/${reply.json().id}`,
+      headers: { 'x-undo-token': reply.json().undoToken },
+    });
+    expect(undo.statusCode).toBe(204);
+  });
+
+  it('refuses a crop that is not a 28x28 grey PNG, and a crop sent with another input', async () => {
+    const big = await sharp({ create: { width: 32, height: 32, channels: 3, background: '#000' } })
+      .png()
+      .toBuffer();
+    const colour = await sharp({ create: { width: 28, height: 28, channels: 3, background: '#f00' } })
+      .png()
+      .toBuffer();
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ crop: big.toString('base64'), label: '3' }, /28x28 PNG .*32x32/],
+      [{ crop: colour.toString('base64'), label: '3' }, /opaque greyscale 28x28/],
+      [{ crop: 'not base64!', label: '3' }, /not valid base64/],
+      [{ crop: big.toString('base64'), image: big.toString('base64'), label: '3' }, /"image" and "crop"/],
+    ];
+    for (const [payload, message] of cases) {
+      const reply = await hwr.app.inject({ method: 'POST', url: '/api/feedback', payload });
+      expect(reply.statusCode, reply.body).toBe(400);
+      expect(reply.json().error).toMatch(message);
+    }
   });
 });

@@ -39,7 +39,9 @@ export const ReadCharacterReply = z.object({
   top: z.array(z.object({ label: z.string(), p: z.number() })),
   input: z
     .string()
-    .describe('Base64 PNG of the 28x28 crop the model saw (send it back with a label as feedback)'),
+    .describe(
+      'Base64 PNG of the 28x28 crop the model saw; POST /api/feedback {"crop": input, "label": ...} stores a correction for this character',
+    ),
 });
 
 export const ReadReply = z.object({

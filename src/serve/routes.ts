@@ -10,9 +10,9 @@ import type { HwrDatabase } from '../store/database.js';
 import { UNDO_WINDOW_MS } from '../store/feedback-store.js';
 import { registerAdminRoutes } from './admin.js';
 import { HttpError } from './http-error.js';
-import { type DecodedInput, decodeInput, pngBase64 } from './inputs.js';
+import { type DecodedInput, decodeCrop, decodeInput, pngBase64 } from './inputs.js';
 import type { ServeMetrics } from './metrics.js';
-import { batchExamples, bodyExamples } from './openapi.js';
+import { batchExamples, bodyExamples, feedbackExamples } from './openapi.js';
 import type { Answer } from './predictor.js';
 import type { ModelRegistry, ServedModel } from './registry.js';
 import {
@@ -228,10 +228,10 @@ const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
     '/api/feedback',
     {
       schema: {
-        summary: 'Store a correction: the drawing and its true label',
+        summary: 'Store a correction: the drawing (or a character of a read) and its true label',
         description:
-          'Stored durably (committed to SQLite or PostgreSQL before the answer). Without "predicted", the model\'s own answer is computed and stored.',
-        body: FeedbackBody.meta(bodyExamples({ label: '7' })),
+          'Stored durably (committed to SQLite or PostgreSQL before the answer). Without "predicted", the model\'s own answer is computed and stored. A character of POST /api/read is sent back as "crop" (its characters[i].input): the server keeps no reads, so any replica stores it.',
+        body: FeedbackBody.meta(feedbackExamples()),
         response: { 201: FeedbackCreated, ...errors },
       },
     },
@@ -245,7 +245,9 @@ const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
         );
       if (body.predicted !== undefined && !classes.includes(body.predicted))
         throw HttpError.badRequest(`predicted "${body.predicted}" is not a class of model "${model.name}"`);
-      const input = await decodeInput(body, '', maxImagePixels);
+      // A crop is stored as the 784 pixels of a `pixels` input: what the model saw, as it saw it.
+      const input =
+        body.crop !== undefined ? decodeCrop(body.crop) : await decodeInput(body, '', maxImagePixels);
       let predicted = body.predicted;
       if (predicted === undefined) {
         predicted = partAnswer(classes, (await classify(model, input)).probs, 1).label;

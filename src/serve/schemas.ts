@@ -94,14 +94,39 @@ export const BatchBody = z.strictObject({
 });
 export type BatchBody = z.infer<typeof BatchBody>;
 
+/** A character of a read, sent back as feedback: the 28x28 crop POST /api/read returned. */
+const Crop = z
+  .string({ error: 'crop must be a base64 PNG string' })
+  .min(1, 'crop is empty')
+  .max(4096, 'crop is too large for a 28x28 PNG')
+  .optional()
+  .describe(
+    'A character of a read: the base64 28x28 PNG POST /api/read returned as characters[i].input. Stored byte for byte as the image the model saw (not normalised again).',
+  );
+
+const FEEDBACK_FORMS = [...INPUT_FORMS, 'crop'] as const;
+
+function exactlyOneFeedbackInput(value: InputValue & { crop?: string }, ctx: z.RefinementCtx): void {
+  const given = FEEDBACK_FORMS.filter((k) => value[k] !== undefined);
+  if (given.length !== 1)
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        given.length === 0
+          ? 'give exactly one input: "image", "pixels", "strokes" or "crop" (none given)'
+          : `give exactly one input: "image", "pixels", "strokes" or "crop" (got ${given.map((g) => `"${g}"`).join(' and ')})`,
+    });
+}
+
 export const FeedbackBody = z
   .strictObject({
     ...InputFields,
+    crop: Crop,
     model: ModelName,
     label: z.string({ error: 'label must be a string (one of the model classes)' }).min(1).max(64),
     predicted: z.string().min(1).max(64).optional().describe('What the model answered, if known'),
   })
-  .superRefine(exactlyOneInput);
+  .superRefine(exactlyOneFeedbackInput);
 export type FeedbackBody = z.infer<typeof FeedbackBody>;
 
 /** One network's answer: its best class, that class's probability and the best `topK` classes. */

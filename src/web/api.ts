@@ -60,7 +60,8 @@ async function call<T>(path: string, init?: RequestInit): Promise<T> {
       ...init,
       headers: {
         accept: 'application/json',
-        ...(init?.body ? { 'content-type': 'application/json' } : {}),
+        // A FormData body sets its own multipart type (with the boundary).
+        ...(typeof init?.body === 'string' ? { 'content-type': 'application/json' } : {}),
         ...(init?.headers as Record<string, string> | undefined),
       },
     });
@@ -93,12 +94,35 @@ export function predict(strokes: readonly Stroke[], model: string, topK = 3): Pr
   return call<Prediction>('/api/predict', { method: 'POST', body: JSON.stringify({ strokes, model, topK }) });
 }
 
-export function sendFeedback(body: {
-  strokes: readonly Stroke[];
-  model: string;
-  label: string;
-  predicted?: string;
-}): Promise<FeedbackCreated> {
+/** One character of a read: where it is in the photo as sent, its answer and the 28x28 it was. */
+export interface ReadCharacter extends PartAnswer {
+  box: { x: number; y: number; width: number; height: number };
+  /** Base64 PNG of the 28x28 crop the model saw; sent back as `crop` for feedback. */
+  input: string;
+}
+
+/** POST /api/read: a line of handwriting, left to right. */
+export interface ReadResult {
+  text: string;
+  characters: ReadCharacter[];
+  model: { name: string; version: string };
+}
+
+/** POST /api/read as a form upload (no base64 inflation of the photo). */
+export function readPhoto(image: Blob, model: string, topK = 3): Promise<ReadResult> {
+  const form = new FormData();
+  form.append('model', model);
+  form.append('topK', String(topK));
+  form.append('image', image, image.type === 'image/png' ? 'photo.png' : 'photo.jpg');
+  return call<ReadResult>('/api/read', { method: 'POST', body: form });
+}
+
+/** What a correction is about: a drawing's strokes, or a character of a read (its crop). */
+export type FeedbackInput = { strokes: readonly Stroke[] } | { crop: string };
+
+export function sendFeedback(
+  body: FeedbackInput & { model: string; label: string; predicted?: string },
+): Promise<FeedbackCreated> {
   return call('/api/feedback', { method: 'POST', body: JSON.stringify(body) });
 }
 

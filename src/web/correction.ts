@@ -1,5 +1,4 @@
-import type { Stroke } from '../preprocess/index.js';
-import { type FeedbackCreated, sendFeedback, undoFeedback } from './api.js';
+import { type FeedbackCreated, type FeedbackInput, sendFeedback, undoFeedback } from './api.js';
 import type { MessageKey } from './i18n.js';
 
 /** How long the Undo button stays after a correction is saved (the server allows 10 minutes). */
@@ -17,16 +16,20 @@ export interface CorrectionElements {
 
 export interface CorrectionHooks {
   readonly t: Translate;
-  /** The drawing being answered, or null when there is none. */
-  readonly current: () => { strokes: readonly Stroke[]; model: string; predicted: string } | null;
+  /** What is being answered (a drawing, or one character of a photo), or null when there is none. */
+  readonly current: () => { input: FeedbackInput; model: string; predicted: string } | null;
   /** Busy flag shared with the rest of the page (one request at a time). */
   readonly setBusy: (busy: boolean) => void;
   readonly say: (key: MessageKey | null, params?: Record<string, string>) => void;
   readonly onError: (err: unknown) => void;
   /** A row was stored or removed: the page refreshes its counts. */
   readonly onChanged: () => void;
-  /** A row was stored: the page clears the pad for the next drawing. */
-  readonly onSaved: () => void;
+  /** A row was stored with `label`: the page moves on (clears the pad, or goes to the next character). */
+  readonly onSaved: (label: string) => void;
+  /** The row just stored was removed by Undo. */
+  readonly onUndone?: () => void;
+  /** data-testid of the label buttons (two panels on one page need different ones). */
+  readonly labelTestId?: string;
 }
 
 interface Saved {
@@ -65,7 +68,7 @@ export class CorrectionPanel {
           b.type = 'button';
           b.className = 'label';
           b.textContent = label;
-          b.dataset.testid = 'feedback-label';
+          b.dataset.testid = this.hooks.labelTestId ?? 'feedback-label';
           b.dataset.label = label;
           b.addEventListener('click', () => void this.send(label));
           return b;
@@ -94,10 +97,15 @@ export class CorrectionPanel {
     this.hooks.setBusy(true);
     this.hooks.say('sending');
     try {
-      const created = await sendFeedback({ ...now, label });
+      const created = await sendFeedback({
+        ...now.input,
+        model: now.model,
+        predicted: now.predicted,
+        label,
+      });
       this.hooks.say(null);
       this.show({ created, label, predicted: now.predicted });
-      this.hooks.onSaved();
+      this.hooks.onSaved(label);
       this.hooks.onChanged();
     } catch (err) {
       this.hooks.onError(err);
@@ -133,6 +141,7 @@ export class CorrectionPanel {
       await undoFeedback(saved.created);
       this.hide();
       this.hooks.say('undone');
+      this.hooks.onUndone?.();
       this.hooks.onChanged();
     } catch (err) {
       this.el.undo.disabled = false;

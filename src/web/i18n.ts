@@ -23,7 +23,8 @@ const en = {
   modelInfo: '{name} {version}: test accuracy {acc} %, trained {date}.',
   docsLink: 'API docs',
   reportLink: 'Model report',
-  footer: 'Your drawings and answers are stored to improve the model.',
+  footer:
+    'Your answers are stored with the drawing, or the 28×28 crop of the character, to improve the model. Photos themselves are not kept.',
   langToggle: 'Français',
   thinking: 'Reading…',
   drawFirst: 'Draw a character first.',
@@ -36,6 +37,21 @@ const en = {
   confidence: '{label}: {p} %',
   accuracy: '{name} (test accuracy {acc} %)',
   parts: 'Image net: {image} ({imageP} %) · stroke net: {strokes} ({strokesP} %)',
+  modesLabel: 'Input',
+  modeDraw: 'Draw',
+  modePhoto: 'Photo',
+  photoHeading: 'Photograph a character or a number',
+  photoPick: 'Take or choose a photo',
+  photoHelp:
+    'One character or one line (a number, a word), dark ink on light paper. The photo is shrunk on this device before it is sent.',
+  photoView: 'The photo, each character read framed and numbered',
+  photoChars: 'Characters read: choose one to answer for it',
+  photoChar: 'Character {n}: {label} ({p} %)',
+  photoQuestion: 'Character {n}, read “{label}”: was that right?',
+  photoSent: 'Read from {w}×{h} px ({kb} KB sent; the photo is {ow}×{oh}).',
+  photoUnreadable: 'This file cannot be opened as an image here: use a JPEG or PNG photo.',
+  photoNothing: 'No writing found in this photo: frame the characters closer, dark on light.',
+  photoAllDone: 'Every character has an answer. Thank you! Take another photo when you like.',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -66,7 +82,8 @@ const fr: Messages = {
   modelInfo: '{name} {version} : exactitude en test {acc} %, entraîné le {date}.',
   docsLink: 'Documentation de l’API',
   reportLink: 'Rapport du modèle',
-  footer: 'Vos dessins et réponses sont enregistrés pour améliorer le modèle.',
+  footer:
+    'Vos réponses sont enregistrées avec le dessin, ou l’image 28×28 du caractère, pour améliorer le modèle. Les photos elles-mêmes ne sont pas gardées.',
   langToggle: 'English',
   thinking: 'Lecture…',
   drawFirst: 'Dessinez d’abord un caractère.',
@@ -80,6 +97,22 @@ const fr: Messages = {
   parts: 'Réseau image : {image} ({imageP} %) · réseau tracé : {strokes} ({strokesP} %)',
   // "précision" is precision; accuracy is "exactitude".
   accuracy: '{name} (exactitude en test {acc} %)',
+  modesLabel: 'Saisie',
+  modeDraw: 'Dessin',
+  modePhoto: 'Photo',
+  photoHeading: 'Photographiez un caractère ou un nombre',
+  photoPick: 'Prendre ou choisir une photo',
+  photoHelp:
+    'Un caractère ou une ligne (un nombre, un mot), encre foncée sur papier clair. La photo est réduite sur cet appareil avant l’envoi.',
+  photoView: 'La photo, chaque caractère lu encadré et numéroté',
+  photoChars: 'Caractères lus : choisissez-en un pour répondre',
+  photoChar: 'Caractère {n} : {label} ({p} %)',
+  photoQuestion: 'Caractère {n}, lu « {label} » : est-ce juste ?',
+  photoSent: 'Lu sur {w}×{h} px ({kb} Ko envoyés ; la photo fait {ow}×{oh}).',
+  photoUnreadable: 'Ce fichier ne s’ouvre pas comme une image ici : utilisez une photo JPEG ou PNG.',
+  photoNothing:
+    'Aucune écriture trouvée sur cette photo : cadrez les caractères de plus près, foncé sur clair.',
+  photoAllDone: 'Chaque caractère a sa réponse. Merci ! Prenez une autre photo quand vous voulez.',
 };
 
 export type Lang = 'en' | 'fr';

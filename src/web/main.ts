@@ -13,6 +13,7 @@ import { CorrectionPanel } from './correction.js';
 import { renderFacts } from './facts.js';
 import { applyTranslations, initialLang, type Lang, type MessageKey, translate } from './i18n.js';
 import { DrawingPad } from './pad.js';
+import { PhotoMode } from './photo.js';
 
 /** A drawing smaller than this (CSS px, longer side) is a tap or a slip, not a character. */
 export const MIN_DRAWING_PX = 4;
@@ -43,7 +44,14 @@ const ui = {
   modelInfo: $<HTMLElement>('model-info'),
   counts: $<HTMLElement>('counts'),
   report: $<HTMLAnchorElement>('report-link'),
+  modeDraw: $<HTMLButtonElement>('mode-draw'),
+  modePhoto: $<HTMLButtonElement>('mode-photo'),
+  draw: $<HTMLElement>('draw'),
 };
+
+type Mode = 'draw' | 'photo';
+/** `#photo` in the address opens Photo mode (a link a teacher can share). */
+const PHOTO_HASH = '#photo';
 
 const state: {
   lang: Lang;
@@ -51,6 +59,7 @@ const state: {
   last: { strokes: Stroke[]; prediction: Prediction } | null;
   stats: FeedbackStats | null;
   busy: boolean;
+  mode: Mode;
 } = {
   lang: initialLang(
     safeStorage('get'),
@@ -60,6 +69,7 @@ const state: {
   last: null,
   stats: null,
   busy: false,
+  mode: location.hash === PHOTO_HASH ? 'photo' : 'draw',
 };
 
 function safeStorage(op: 'get' | 'set', value?: string): string | null {
@@ -98,7 +108,20 @@ function setLang(lang: Lang): void {
   if (state.last) renderPrediction(state.last.prediction);
   if (statusKey) say(statusKey.key, statusKey.params);
   correction.refresh();
+  photo.refresh();
   showFacts();
+}
+
+/** Draw or Photo: one input section (and its answer) at a time, the choice kept in the address. */
+function setMode(mode: Mode): void {
+  state.mode = mode;
+  ui.modeDraw.setAttribute('aria-pressed', String(mode === 'draw'));
+  ui.modePhoto.setAttribute('aria-pressed', String(mode === 'photo'));
+  ui.draw.hidden = mode !== 'draw';
+  ui.result.hidden = mode !== 'draw' || !state.last;
+  photo.show(mode === 'photo');
+  const hash = mode === 'photo' ? PHOTO_HASH : '';
+  if (location.hash !== hash) history.replaceState(null, '', `${location.pathname}${location.search}${hash}`);
 }
 
 function showFacts(): void {
@@ -160,7 +183,7 @@ function renderPrediction(p: Prediction): void {
   correction.renderLabels(currentModel()?.classes ?? [], p.label);
   correction.setDisabled(state.busy);
   renderParts(p);
-  ui.result.hidden = false;
+  ui.result.hidden = state.mode !== 'draw'; // a language switch in Photo mode re-renders it unseen
 }
 
 /** The image net's and the stroke net's own answers, under the fused one, when both answered. */
@@ -228,7 +251,11 @@ const correction = new CorrectionPanel(ui, {
   current: () => {
     const model = currentModel();
     return state.last && model
-      ? { strokes: state.last.strokes, model: model.name, predicted: state.last.prediction.label }
+      ? {
+          input: { strokes: state.last.strokes },
+          model: model.name,
+          predicted: state.last.prediction.label,
+        }
       : null;
   },
   setBusy: (busy) => {
@@ -247,6 +274,26 @@ const correction = new CorrectionPanel(ui, {
     ui.pad.focus({ preventScroll: true });
   },
 });
+
+const photo = new PhotoMode(
+  {
+    section: $('photo'),
+    input: $<HTMLInputElement>('photo-input'),
+    status: $('photo-status'),
+    result: $('photo-result'),
+    text: $<HTMLOutputElement>('photo-text'),
+    view: $<HTMLCanvasElement>('photo-view'),
+    sent: $('photo-sent'),
+    chars: $<HTMLOListElement>('photo-chars'),
+    question: $('photo-question'),
+    right: $<HTMLButtonElement>('photo-right'),
+    labels: $<HTMLDivElement>('photo-labels'),
+    saved: $('photo-saved'),
+    savedText: $('photo-saved-text'),
+    undo: $<HTMLButtonElement>('photo-undo'),
+  },
+  { t, model: currentModel, errorText, onChanged: () => void refreshStats() },
+);
 
 const pad = new DrawingPad(ui.pad, {
   onChange: () => {
@@ -270,8 +317,11 @@ ui.lang.addEventListener('click', () => {
   safeStorage('set', next);
   setLang(next);
 });
+ui.modeDraw.addEventListener('click', () => setMode('draw'));
+ui.modePhoto.addEventListener('click', () => setMode('photo'));
 ui.models.addEventListener('change', () => {
   resetResult();
+  photo.reset();
   correction.hide();
   state.stats = null;
   showFacts();
@@ -281,6 +331,7 @@ ui.models.addEventListener('change', () => {
 
 async function start(): Promise<void> {
   setLang(state.lang);
+  setMode(state.mode);
   updateButtons();
   try {
     state.models = await listModels();
