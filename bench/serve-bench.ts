@@ -34,11 +34,10 @@ import { loadSplit } from '../src/data/datasets.js';
 import { initBackend } from '../src/engine/backend.js';
 import { buildModel } from '../src/model/archs.js';
 import { PIXELS } from '../src/model/infer.js';
-import { loadModel, readMetadata } from '../src/model/io.js';
-import { type Stroke, strokesToMnist } from '../src/preprocess/index.js';
+import { readMetadata } from '../src/model/io.js';
 import { serveWorkers } from '../src/serve/cluster.js';
-import { Predictor } from '../src/serve/predictor.js';
 import { saveTestModel } from '../src/serve/testing.js';
+import { partCosts } from './part-costs.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
@@ -337,48 +336,6 @@ async function measure(
       `${result.shares.length ? `; workers ${result.shares.map((x) => x.toFixed(0)).join('/')} % of its CPU` : ''})`,
   );
   return result;
-}
-
-/**
- * What one strokes request costs in each stage, measured in this process on one thread before the
- * servers start (median of 200 passes of `batch` requests, per request): rendering the 28x28 image,
- * the stroke features, the image CNN's pass, each part's pass and the fusion. The servers run the
- * same code (Predictor.answerNow is one pass of both networks plus the fusion).
- */
-async function partCosts(modelDir: string, strokes: Stroke[], batch: number): Promise<string> {
-  await initBackend({ threads: 1 });
-  const loaded = await loadModel(modelDir);
-  const predictor = new Predictor(loaded);
-  const timeMs = (fn: () => void): number => {
-    for (let i = 0; i < 20; i++) fn(); // warm-up
-    const runs: number[] = [];
-    for (let i = 0; i < 200; i++) {
-      const t0 = performance.now();
-      fn();
-      runs.push(performance.now() - t0);
-    }
-    runs.sort((a, b) => a - b);
-    return runs[runs.length >> 1] / batch;
-  };
-  const pixels = strokesToMnist(strokes);
-  const inputs = Array.from({ length: batch }, () => ({ pixels, strokes }));
-  const images = new Uint8Array(batch * PIXELS);
-  for (let i = 0; i < batch; i++) images.set(pixels, i * PIXELS);
-  const render = timeMs(() => {
-    for (let i = 0; i < batch; i++) strokesToMnist(strokes);
-  });
-  const image = timeMs(() => predictor.predictNow(images, batch));
-  const whole = timeMs(() => predictor.answerNow(inputs));
-  const imageOnly = timeMs(() => predictor.answerNow(inputs.map((x) => ({ pixels: x.pixels }))));
-  const parts = loaded.parts.map((p) => p.name).join(' + ');
-  predictor.close();
-  const us = (ms: number) => `${(ms * 1000).toFixed(0)} µs`;
-  if (loaded.parts.length === 0)
-    return `per strokes request (batch ${batch}, 1 thread): render ${us(render)}, image CNN ${us(image)}; no parts (image-only model)`;
-  return (
-    `per strokes request (batch ${batch}, 1 thread): render ${us(render)}, image CNN ${us(image)}, ` +
-    `${parts} (features + pass + fusion) ${us(whole - imageOnly)}; the whole pass ${us(whole)}`
-  );
 }
 
 /** The first value of a comma-separated list option. */

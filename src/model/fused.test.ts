@@ -74,6 +74,20 @@ describe('compileFused', () => {
     model.dispose();
   });
 
+  it('reads pool sizes, pool strides and dilations from the layer config (not the defaults)', () => {
+    const model = tfl.sequential({
+      layers: [
+        tfl.layers.conv2d({ inputShape: [28, 28, 1], filters: 4, kernelSize: 3, dilationRate: 2 }),
+        tfl.layers.maxPooling2d({ poolSize: 3, strides: 2 }),
+        tfl.layers.averagePooling2d({ poolSize: 4 }),
+        tfl.layers.flatten(),
+        tfl.layers.dense({ units: 10, activation: 'softmax' }),
+      ],
+    });
+    expect(compare(model)).toBeLessThan(1e-5);
+    model.dispose();
+  });
+
   it('declines models it does not cover, so the caller falls back to model.predict', () => {
     const tanh = tfl.sequential({
       layers: [

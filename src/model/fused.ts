@@ -1,5 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import {
+  type Activation,
+  activationOf,
+  batchNormAffine,
+  foldBatchNorm,
+  fusedActivation,
+  isChannelsLastBatchNorm,
+  type LayerConfig,
+  paddingOf,
+  pair,
+  weight,
+} from './layer-fold.js';
 
 /**
  * An inference-only plan of a Sequential model: the same arithmetic as `model.predict` with fewer,
@@ -16,8 +28,6 @@ export interface FusedForward {
   dispose(): void;
 }
 
-type Activation = 'linear' | 'relu' | 'softmax';
-
 type Step =
   | {
       kind: 'conv';
@@ -33,63 +43,6 @@ type Step =
   | { kind: 'activation'; activation: Activation }
   | { kind: 'pool'; max: boolean; size: [number, number]; strides: [number, number]; pad: 'valid' | 'same' }
   | { kind: 'flatten' };
-
-/** Config fields read below (tfjs-layers' getConfig() values are loosely typed). */
-interface LayerConfig {
-  activation?: string;
-  padding?: string;
-  strides?: number | number[];
-  dilation_rate?: number | number[];
-  pool_size?: number | number[];
-  data_format?: string;
-  axis?: number | number[];
-  epsilon?: number;
-  center?: boolean;
-  scale?: boolean;
-}
-
-const pair = (v: number | number[] | undefined, fallback: number): [number, number] =>
-  v === undefined ? [fallback, fallback] : Array.isArray(v) ? [v[0], v[1] ?? v[0]] : [v, v];
-
-function activationOf(name: string | undefined): Activation | undefined {
-  if (name === undefined || name === 'linear') return 'linear';
-  if (name === 'relu' || name === 'softmax') return name;
-  return undefined;
-}
-
-function paddingOf(name: string | undefined): 'valid' | 'same' | undefined {
-  return name === 'valid' || name === 'same' ? name : undefined;
-}
-
-function weight(layer: tfl.layers.Layer, suffix: string): tf.Tensor | undefined {
-  return layer.weights
-    .find((w) => w.originalName.endsWith(`/${suffix}`) || w.name.endsWith(`/${suffix}`))
-    ?.read();
-}
-
-/** BatchNormalization (inference) as y = x * mul + add, per channel. */
-function batchNormAffine(layer: tfl.layers.Layer, cfg: LayerConfig): { mul: tf.Tensor1D; add: tf.Tensor1D } {
-  return tf.tidy(() => {
-    const mean = weight(layer, 'moving_mean') as tf.Tensor1D;
-    const variance = weight(layer, 'moving_variance') as tf.Tensor1D;
-    const gamma = cfg.scale === false ? tf.onesLike(mean) : (weight(layer, 'gamma') as tf.Tensor1D);
-    const beta = cfg.center === false ? tf.zerosLike(mean) : (weight(layer, 'beta') as tf.Tensor1D);
-    const mul = tf.div(gamma, tf.sqrt(tf.add(variance, cfg.epsilon ?? 1e-3))) as tf.Tensor1D;
-    const add = tf.sub(beta, tf.mul(mean, mul)) as tf.Tensor1D;
-    return { mul, add };
-  });
-}
-
-function isChannelsLastBatchNorm(layer: tfl.layers.Layer, cfg: LayerConfig): boolean {
-  const axis = Array.isArray(cfg.axis) ? cfg.axis : [cfg.axis ?? -1];
-  const rank = layer.inputSpec?.[0]?.ndim ?? (layer.batchInputShape?.length || undefined);
-  return (
-    axis.length === 1 &&
-    (axis[0] === -1 || (rank !== undefined && axis[0] === rank - 1)) &&
-    weight(layer, 'moving_mean') !== undefined &&
-    weight(layer, 'moving_variance') !== undefined
-  );
-}
 
 /**
  * Compiles a plan for a Sequential model made only of Conv2D, Dense, BatchNormalization, Activation,
@@ -113,7 +66,7 @@ export function compileFused(model: tfl.LayersModel): FusedForward | undefined {
     const layer = layers[i];
     const cls = layer.getClassName();
     const cfg = layer.getConfig() as LayerConfig;
-    if (cfg.data_format !== undefined && cfg.data_format !== 'channelsLast') return fail();
+    if (cfg.dataFormat !== undefined && cfg.dataFormat !== 'channelsLast') return fail();
     if (cls === 'Dropout' || cls === 'InputLayer') continue;
     if (cls === 'Flatten') {
       steps.push({ kind: 'flatten' });
@@ -132,7 +85,7 @@ export function compileFused(model: tfl.LayersModel): FusedForward | undefined {
     if (cls === 'MaxPooling2D' || cls === 'AveragePooling2D') {
       const pad = paddingOf(cfg.padding);
       if (!pad) return fail();
-      const size = pair(cfg.pool_size, 2);
+      const size = pair(cfg.poolSize, 2);
       steps.push({
         kind: 'pool',
         max: cls === 'MaxPooling2D',
@@ -147,11 +100,9 @@ export function compileFused(model: tfl.LayersModel): FusedForward | undefined {
       const { mul, add } = batchNormAffine(layer, cfg);
       const last = steps.at(-1);
       if (last && (last.kind === 'conv' || last.kind === 'dense') && last.activation === 'linear') {
-        // Fold: W' = W * mul (per output channel, the last axis), b' = b * mul + add.
-        const folded = tf.tidy(() => {
-          const w = tf.mul(last.kind === 'conv' ? last.filter : last.kernel, mul);
-          const b = last.bias ? tf.add(tf.mul(last.bias, mul), add) : tf.clone(add);
-          return { w, b: b as tf.Tensor1D };
+        const folded = foldBatchNorm<tf.Tensor>(last.kind === 'conv' ? last.filter : last.kernel, last.bias, {
+          mul,
+          add,
         });
         mul.dispose();
         add.dispose();
@@ -180,7 +131,7 @@ export function compileFused(model: tfl.LayersModel): FusedForward | undefined {
           bias,
           strides: pair(cfg.strides, 1),
           pad,
-          dilations: pair(cfg.dilation_rate, 1),
+          dilations: pair(cfg.dilationRate, 1),
           activation,
         });
       }
@@ -193,7 +144,6 @@ export function compileFused(model: tfl.LayersModel): FusedForward | undefined {
     (last?.kind === 'dense' || last?.kind === 'activation') && last.activation === 'softmax';
   if (!endsInSoftmax) return fail();
 
-  const fusedActivation = (a: Activation): 'linear' | 'relu' => (a === 'relu' ? 'relu' : 'linear');
   return {
     run: (input) =>
       tf.tidy(() => {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { FusedStrokeForward } from './fused-strokes.js';
 
 /** Stroke-net inputs for n drawings (the shape strokeFeatureBatch in src/preprocess returns). */
 export interface StrokeInputs {
@@ -22,13 +23,24 @@ export function strokeInputTensors(x: StrokeInputs, start = 0, end = x.n): [tf.T
   ];
 }
 
-/** Class probabilities of a stroke net for n drawings, row-major [n, classes], in batches. */
-export function predictStrokeProbs(model: tfl.LayersModel, x: StrokeInputs, batchSize = 500): Float32Array {
+/**
+ * Class probabilities of a stroke net for n drawings, row-major [n, classes], in batches: through its
+ * compiled plan (./fused-strokes.ts) when given, else `model.predict`.
+ */
+export function predictStrokeProbs(
+  model: tfl.LayersModel,
+  x: StrokeInputs,
+  batchSize = 500,
+  plan?: FusedStrokeForward,
+): Float32Array {
   const classes = model.outputs[0].shape[model.outputs[0].shape.length - 1] as number;
   const probs = new Float32Array(x.n * classes);
   for (let start = 0; start < x.n; start += batchSize) {
     const end = Math.min(x.n, start + batchSize);
-    const out = tf.tidy(() => model.predict(strokeInputTensors(x, start, end)) as tf.Tensor);
+    const out = tf.tidy(() => {
+      const inputs = strokeInputTensors(x, start, end);
+      return plan ? plan.run(inputs) : (model.predict(inputs) as tf.Tensor);
+    });
     probs.set(out.dataSync() as Float32Array, start * classes);
     out.dispose();
   }

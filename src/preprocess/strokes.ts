@@ -80,6 +80,55 @@ function positive(name: string, value: number): number {
 }
 
 /**
+ * Lowers dist2 to each pixel's squared distance from the segment (ax, ay)-(bx, by) wherever that
+ * is less. Only pixels that can lie within `reach` are visited (the rest get no ink either way): on
+ * each row, those within reach + 1 in x of the part of the segment within reach + 1 in y, a
+ * conservative strip that skips most of the segment's bounding box on diagonals.
+ */
+function segmentDistances(
+  dist2: Float64Array,
+  width: number,
+  height: number,
+  [ax, ay, bx, by]: readonly [number, number, number, number],
+  reach: number,
+): void {
+  const dx = bx - ax;
+  const dy = by - ay;
+  const len2 = dx * dx + dy * dy;
+  const x0 = Math.max(0, Math.floor(Math.min(ax, bx) - reach));
+  const x1 = Math.min(width - 1, Math.ceil(Math.max(ax, bx) + reach));
+  const y0 = Math.max(0, Math.floor(Math.min(ay, by) - reach));
+  const y1 = Math.min(height - 1, Math.ceil(Math.max(ay, by) + reach));
+  const band = reach + 1;
+  for (let py = y0; py <= y1; py++) {
+    const cy = py + 0.5;
+    let lo = x0;
+    let hi = x1;
+    if (dy !== 0) {
+      const ta = Math.max(0, Math.min((cy - band - ay) / dy, (cy + band - ay) / dy));
+      const tb = Math.min(1, Math.max((cy - band - ay) / dy, (cy + band - ay) / dy));
+      if (ta > tb) continue;
+      const xa = ax + ta * dx;
+      const xb = ax + tb * dx;
+      lo = Math.max(x0, Math.floor(Math.min(xa, xb) - band));
+      hi = Math.min(x1, Math.ceil(Math.max(xa, xb) + band));
+    }
+    for (let px = lo; px <= hi; px++) {
+      const cx = px + 0.5;
+      // The projection clamped to the segment; the division only where it lands inside (the same
+      // t as clamping the quotient: num <= 0 gives <= 0, num >= len2 gives >= 1).
+      const num = len2 > 0 ? (cx - ax) * dx + (cy - ay) * dy : 0;
+      const t = num <= 0 ? 0 : num >= len2 ? 1 : num / len2;
+      const ex = cx - ax - t * dx;
+      const ey = cy - ay - t * dy;
+      const d2 = ex * ex + ey * ey;
+      const j = py * width + px;
+      if (d2 < dist2[j]) dist2[j] = d2;
+    }
+  }
+}
+
+/**
  * Draws strokes as a grayscale raster (ink high): round caps and joins, a pen whose width is a fixed
  * fraction of the drawing's size (the pen the user had does not matter, every drawing comes out with
  * MNIST-like strokes), anti-aliased by exact distance-to-segment coverage with a 1-pixel ramp.
@@ -118,8 +167,9 @@ export function renderStrokes(strokes: readonly Stroke[], options: RenderOptions
   const pad = Math.ceil(radius) + 1;
   const width = Math.ceil((maxX - minX) * k) + 2 * pad + 1;
   const height = Math.ceil((maxY - minY) * k) + 2 * pad + 1;
-  // Distance from each pixel centre to the nearest pen centreline; coverage follows from it.
-  const dist = new Float64Array(width * height).fill(Number.POSITIVE_INFINITY);
+  // Squared distance from each pixel centre to the nearest pen centreline; coverage follows from its
+  // root (taken once per pixel: the root of the least square is the least root, bit for bit).
+  const dist2 = new Float64Array(width * height).fill(Number.POSITIVE_INFINITY);
   const reach = radius + 0.5;
   for (const stroke of parsed) {
     const pts: Point[] = stroke.map(([x, y]) => [(x * sx - minX) * k + pad, (y * sy - minY) * k + pad]);
@@ -128,31 +178,15 @@ export function renderStrokes(strokes: readonly Stroke[], options: RenderOptions
       const [ax, ay] = pts[i];
       const [bx, by] = pts[Math.min(i + 1, pts.length - 1)];
       if (i > 0 && i === pts.length - 1) break;
-      const dx = bx - ax;
-      const dy = by - ay;
-      const len2 = dx * dx + dy * dy;
-      const x0 = Math.max(0, Math.floor(Math.min(ax, bx) - reach));
-      const x1 = Math.min(width - 1, Math.ceil(Math.max(ax, bx) + reach));
-      const y0 = Math.max(0, Math.floor(Math.min(ay, by) - reach));
-      const y1 = Math.min(height - 1, Math.ceil(Math.max(ay, by) + reach));
-      for (let py = y0; py <= y1; py++) {
-        const cy = py + 0.5;
-        for (let px = x0; px <= x1; px++) {
-          const cx = px + 0.5;
-          let t = len2 > 0 ? ((cx - ax) * dx + (cy - ay) * dy) / len2 : 0;
-          t = Math.max(0, Math.min(1, t));
-          const ex = cx - ax - t * dx;
-          const ey = cy - ay - t * dy;
-          const d = Math.sqrt(ex * ex + ey * ey);
-          const j = py * width + px;
-          if (d < dist[j]) dist[j] = d;
-        }
-      }
+      segmentDistances(dist2, width, height, [ax, ay, bx, by], reach);
     }
   }
   const data = new Uint8Array(width * height);
+  // Pixels farther than reach + 1 (most of the raster) get no ink without a square root.
+  const far2 = (reach + 1) * (reach + 1);
   for (let j = 0; j < data.length; j++) {
-    const coverage = radius + 0.5 - dist[j];
+    if (dist2[j] > far2) continue;
+    const coverage = radius + 0.5 - Math.sqrt(dist2[j]);
     data[j] = coverage >= 1 ? 255 : coverage <= 0 ? 0 : Math.round(coverage * 255);
   }
   return { width, height, data };

@@ -1,10 +1,12 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { FusedForward } from '../model/fused.js';
+import { compileFusedStrokes, type FusedStrokeForward } from '../model/fused-strokes.js';
 import { predictProbs, toInputTensor } from '../model/infer.js';
 import type { Normalization } from '../model/metadata.js';
 import { predictStrokeProbs, type StrokeInputs } from '../model/stroke-infer.js';
 
-/** Larger passes (batch requests) go through model.predict in chunks of 64, bounding memory. */
+/** Larger passes (batch requests) go through model.predict in chunks of 64, bounding memory; stroke
+ * parts run their compiled plan in chunks of 64. */
 const MAX_FUSED_BATCH = 64;
 
 /**
@@ -52,12 +54,27 @@ export interface PassOutput {
   readonly parts: Readonly<Record<string, Float32Array>>;
 }
 
+/** A stroke part's network and its compiled plan (undefined for nets it does not cover: GRU). */
+export interface PartNet {
+  readonly model: tfl.LayersModel;
+  readonly fused: FusedStrokeForward | undefined;
+}
+
+/** A part's network with its plan compiled; `disposePartNet` frees the plan (the model stays the caller's). */
+export function partNet(model: tfl.LayersModel): PartNet {
+  return { model, fused: compileFusedStrokes(model) };
+}
+
+export function disposePartNet(net: PartNet): void {
+  net.fused?.dispose();
+}
+
 /** What a pass runs on: the root CNN (with its fused plan) and the part networks by name. */
 export interface PassModels {
   readonly model: tfl.LayersModel;
   readonly fused: FusedForward | undefined;
   readonly norm: Normalization;
-  readonly parts: ReadonlyMap<string, tfl.LayersModel>;
+  readonly parts: ReadonlyMap<string, PartNet>;
 }
 
 /** Runs one pass; both threads use this, so a pass answers the same wherever it runs. */
@@ -68,14 +85,16 @@ export function runPass(models: PassModels, input: PassInput): PassOutput {
 
 /** The parts' side of a pass: each part over its own batch of stroke features. */
 export function runParts(
-  nets: ReadonlyMap<string, tfl.LayersModel>,
+  nets: ReadonlyMap<string, PartNet>,
   batches: readonly PartBatch[],
 ): Record<string, Float32Array> {
   const parts: Record<string, Float32Array> = {};
   for (const batch of batches) {
     const net = nets.get(batch.part);
     if (!net) throw new Error(`the model has no part "${batch.part}"`);
-    parts[batch.part] = predictStrokeProbs(net, batch);
+    parts[batch.part] = net.fused
+      ? predictStrokeProbs(net.model, batch, MAX_FUSED_BATCH, net.fused)
+      : predictStrokeProbs(net.model, batch);
   }
   return parts;
 }

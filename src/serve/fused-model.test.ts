@@ -117,6 +117,8 @@ describe('loading a fused model directory', () => {
 describe('fusion at request time', () => {
   it('fuses the CNN and the stroke part for strokes, and uses the CNN alone for pixels', async () => {
     const predictor = new Predictor(await loadModel(fusedDir));
+    // The stroke part runs through its compiled plan; its answer is model.predict's (expectedParts).
+    expect(predictor.fusedParts).toEqual(['strokes']);
     const strokes = drawings[0];
     const want = await expectedParts(fusedDir, strokes);
     const answer = await predictor.classify({ pixels: strokesToMnist(strokes), strokes });

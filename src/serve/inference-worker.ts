@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '../engine/backend.js';
 import { compileFused } from '../model/fused.js';
-import { type PassModels, runPass } from './forward-pass.js';
+import { disposePartNet, type PartNet, type PassModels, partNet, runPass } from './forward-pass.js';
 import type { ToWorker } from './inference-thread.js';
 
 const port = parentPort;
@@ -21,8 +21,9 @@ async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case 'load': {
       const model = await tfl.loadLayersModel(tf.io.fromMemory(msg.artifacts));
-      const parts = new Map<string, tfl.LayersModel>();
-      for (const p of msg.parts) parts.set(p.name, await tfl.loadLayersModel(tf.io.fromMemory(p.artifacts)));
+      const parts = new Map<string, PartNet>();
+      for (const p of msg.parts)
+        parts.set(p.name, partNet(await tfl.loadLayersModel(tf.io.fromMemory(p.artifacts))));
       models.set(msg.key, { model, fused: compileFused(model), norm: msg.norm, parts });
       port?.postMessage({ type: 'done', id: msg.id });
       return;
@@ -58,7 +59,10 @@ async function handle(msg: ToWorker): Promise<void> {
       models.delete(msg.key);
       held?.fused?.dispose();
       held?.model.dispose();
-      for (const net of held?.parts.values() ?? []) net.dispose();
+      for (const net of held?.parts.values() ?? []) {
+        disposePartNet(net);
+        net.model.dispose();
+      }
       return;
     }
   }

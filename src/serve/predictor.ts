@@ -1,4 +1,3 @@
-import type * as tfl from '@tensorflow/tfjs-layers';
 import { compileFused, type FusedForward } from '../model/fused.js';
 import { fuseLogLinear } from '../model/fusion.js';
 import { PIXELS } from '../model/infer.js';
@@ -6,7 +5,16 @@ import { disposeLoaded, type LoadedModel, type LoadedPart } from '../model/io.js
 import type { Fusion } from '../model/metadata.js';
 import { type StrokeFeatures, strokeFeatures } from '../preprocess/stroke-features.js';
 import type { Stroke } from '../preprocess/types.js';
-import { forwardProbs, type PartBatch, type PassInput, type PassOutput, runParts } from './forward-pass.js';
+import {
+  disposePartNet,
+  forwardProbs,
+  type PartBatch,
+  type PartNet,
+  type PassInput,
+  type PassOutput,
+  partNet,
+  runParts,
+} from './forward-pass.js';
 import type { InferenceThread } from './inference-thread.js';
 
 export interface BatchingOptions {
@@ -99,7 +107,8 @@ export class Predictor {
   /** Fused inference plan of the image CNN (./fused.ts), or undefined for models it does not cover. */
   private readonly fused: FusedForward | undefined;
   private readonly fusion: Pick<Fusion, 'weights'>;
-  private readonly partNets: ReadonlyMap<string, tfl.LayersModel>;
+  /** Each stroke part's network with its compiled plan (./forward-pass.ts partNet). */
+  private readonly partNets: ReadonlyMap<string, PartNet>;
   /** The inference thread holding a copy of this model under `key`, once loaded there. */
   private offload: { thread: InferenceThread; key: string } | undefined;
   /** Passes sent to the inference thread and not answered yet. */
@@ -113,7 +122,7 @@ export class Predictor {
     this.fused = compileFused(loaded.model);
     // loadModel refuses parts without fusion weights; an image-only model never fuses.
     this.fusion = loaded.metadata.fusion ?? { weights: { image: 1 } };
-    this.partNets = new Map(loaded.parts.map((p) => [p.name, p.model]));
+    this.partNets = new Map(loaded.parts.map((p) => [p.name, partNet(p.model)]));
   }
 
   /**
@@ -133,6 +142,11 @@ export class Predictor {
   /** True when predictions run through the fused plan rather than `model.predict`. */
   get isFused(): boolean {
     return this.fused !== undefined;
+  }
+
+  /** The stroke parts that run through a compiled plan (the others use `model.predict`). */
+  get fusedParts(): string[] {
+    return [...this.partNets].filter(([, net]) => net.fused).map(([name]) => name);
   }
 
   /** The image CNN's probabilities for n images (n * 784 bytes), computed now, in one pass. */
@@ -287,6 +301,7 @@ export class Predictor {
     this.closed = true;
     if (offload) offload.thread.unload(offload.key);
     this.fused?.dispose();
+    for (const net of this.partNets.values()) disposePartNet(net);
     disposeLoaded(this.loaded);
   }
 }
