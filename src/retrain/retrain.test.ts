@@ -170,10 +170,15 @@ describe('improving from feedback', () => {
     const gate = meta.extra?.gate as GateDecision;
     expect(meta.parentVersion).toBe('v0001');
     expect(gate.passed).toBe(true);
-    // The stroke part is carried over unchanged (same weights) with its fusion weights.
+    // Both parts were fine-tuned (the corrections came as strokes), each reporting its epochs in the
+    // job's log; the fusion keeps the base's weights.
     const base = await readMetadata(join(dir, 'v0001'));
-    expect(meta.parts?.strokes.weights?.sha256).toBe(base.parts?.strokes.weights?.sha256);
+    expect(meta.weights?.sha256).not.toBe(base.weights?.sha256);
+    expect(meta.parts?.strokes.weights?.sha256).not.toBe(base.parts?.strokes.weights?.sha256);
     expect(meta.fusion?.weights).toEqual({ image: 1, strokes: 0 });
+    expect(job.log.some((l) => /^image epoch 2\/2/.test(l))).toBe(true);
+    expect(job.log.some((l) => /^strokes epoch 2\/2/.test(l))).toBe(true);
+    expect(gate.fused?.validation.samples).toBeGreaterThan(0);
     expect(gate.test.delta).toBeGreaterThanOrEqual(-0.002);
     console.log(
       `writer style (unseen writers, ${unseenSamples.length} digits): ${(before.accuracy * 100).toFixed(1)}% -> ${(after.accuracy * 100).toFixed(1)}%` +

@@ -16,7 +16,22 @@ import { RECIPES } from '../train/recipes.js';
 import { train } from '../train/trainer.js';
 import { deriveSeed, mulberry32, permutation } from '../util/random.js';
 import { type FeedbackSummary, loadFeedback, splitHoldout } from './feedback.js';
-import { DEFAULT_GATE, decideGate, type GateDecision, type GateOptions } from './gate.js';
+import {
+  candidateFusion,
+  type FusedJudging,
+  judgeFused,
+  prepareFusedJudging,
+  servedCorrect,
+} from './fused-judge.js';
+import {
+  comparisonSide,
+  DEFAULT_GATE,
+  decideGate,
+  type GateDecision,
+  type GateOptions,
+  pairedSide,
+} from './gate.js';
+import { fineTuneStrokePart, type StrokeFineTuneResult, strokePartOf } from './stroke-finetune.js';
 
 export interface RetrainOptions {
   /** The served model: a plain model dir or a store dir (its `current` is used), e.g. models/digits. */
@@ -45,7 +60,15 @@ export interface RetrainOptions {
   /** Dataset to replay and test on (default: the base model's metadata.dataset.name). */
   readonly dataset?: string;
   readonly dataDir?: string;
-  /** Test on the first n test images only (quick runs). */
+  /** Fused models: stroke fine-tune epochs (default: `epochs`). */
+  readonly strokeEpochs?: number;
+  /** Fused models: UNIPEN training-writer drawings replayed in the stroke fine-tune (default 2000). */
+  readonly strokeReplay?: number;
+  /** Fused models: stroke learning rate (default: a tenth of the rate the part was trained with). */
+  readonly strokeLr?: number;
+  /** Fused models: folder with the UNIPEN files (default: HWR_DATA_DIR/unipen, else datasets/unipen). */
+  readonly strokeDataDir?: string;
+  /** Test on the first n test images only, and on n validation-writer drawings (quick runs). */
   readonly testLimit?: number;
   /** Add the candidate to the store and make it current when the gate passes. */
   readonly promote?: boolean;
@@ -96,24 +119,49 @@ async function adoptedVersion(store: ModelStore, name: string): Promise<string |
 }
 
 /**
- * The stroke parts of a fused base, carried into the candidate unchanged: the fine-tune touches the
- * image CNN only, so each part keeps its weights and test accuracy and the fusion its weights. The
- * fusion's accuracy figures were measured with the base's CNN and are left out (stale otherwise).
+ * Fine-tunes the stroke part (in place) on the stroke corrections of the training share; without
+ * any, the part is carried unchanged. Returns undefined for a model without a stroke part.
  */
-function carriedParts(base: LoadedModel): {
-  metadata: Pick<ModelMetadata, 'parts' | 'fusion'>;
-  nets: Record<string, LoadedModel['model']>;
-} {
+async function fineTuneStrokes(
+  base: LoadedModel,
+  judging: FusedJudging | undefined,
+  options: RetrainOptions,
+  log: (m: string) => void,
+): Promise<StrokeFineTuneResult | undefined> {
+  const part = strokePartOf(base.parts);
+  if (!judging || !part) return undefined;
+  if (judging.trainStrokes.length === 0) {
+    log(
+      'strokes: no correction drawn as strokes in the training share; the stroke part is carried unchanged',
+    );
+    return undefined;
+  }
+  return fineTuneStrokePart({
+    meta: base.metadata,
+    part,
+    feedback: judging.trainStrokes,
+    data: judging.data,
+    replay: options.strokeReplay ?? 2000,
+    epochs: options.strokeEpochs ?? options.epochs ?? 2,
+    lr: options.strokeLr,
+    seed: options.seed ?? 1,
+    out: options.out,
+    validation: judging.validationSamples,
+    command: options.command ?? 'retrain',
+    signal: options.signal,
+    log,
+  });
+}
+
+/** The candidate's parts: the stroke part's record after its fine-tune, the others as they were. */
+function candidateParts(base: LoadedModel, tuned: StrokeFineTuneResult | undefined) {
   const { parts, fusion } = base.metadata;
   if (!parts || !fusion) return { metadata: {}, nets: {} };
+  const part = strokePartOf(base.parts);
   return {
     metadata: {
-      parts,
-      fusion: {
-        method: fusion.method,
-        weights: fusion.weights,
-        fittedOn: `${fusion.fittedOn}; carried unchanged from ${base.metadata.version} by retrain (image CNN fine-tuned)`,
-      },
+      parts: tuned && part ? { ...parts, [part.name]: tuned.spec } : parts,
+      fusion: { method: fusion.method, weights: fusion.weights, fittedOn: fusion.fittedOn },
     },
     nets: Object.fromEntries(base.parts.map((p) => [p.name, p.model])),
   };
@@ -148,6 +196,7 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
       `need at least 2 usable feedback samples (have ${fb.data.n}): one to learn from, one to judge by`,
     );
   const holdout = subset(fb.data, split.holdout);
+  if (s.withStrokes) log(`feedback: ${s.withStrokes} of the ${s.used} used were drawn as strokes`);
 
   const datasetName = options.dataset ?? meta.dataset.name;
   const original = await loadDataset(datasetName, { dataDir: options.dataDir }).catch((err: Error) => {
@@ -184,6 +233,12 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
   const evalOpts = { mistakes: 0 };
   const baseTest = evaluateModel(base, test, { ...evalOpts, datasetName: `${datasetName} test` });
   const baseHoldout = evaluateModel(base, holdout, { ...evalOpts, datasetName: 'feedback holdout' });
+  // A fused model: its fused answers are judged too, on sets fixed (and answered by the base) now.
+  const judging = await prepareFusedJudging(base, fb, split, options);
+  if (judging)
+    log(
+      `fused model: judged on ${judging.validation.labels.length} ${judging.data.name} validation-writer drawings and ${judging.feedback.labels.length} held-out stroke corrections; fusion weights kept (image ${judging.weights.image}, strokes ${judging.weights.strokes})`,
+    );
 
   const recipe = isArchName(meta.arch) ? RECIPES[meta.arch] : undefined;
   const lr = options.lr ?? meta.training.lr / 10;
@@ -207,20 +262,21 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
     signal: options.signal,
     onEpoch: (h, info) =>
       log(
-        `epoch ${h.epoch}/${info.epochs}: loss ${h.loss.toFixed(4)} acc ${(h.acc * 100).toFixed(2)}% (${(h.seconds ?? 0).toFixed(1)} s)`,
+        `image epoch ${h.epoch}/${info.epochs}: loss ${h.loss.toFixed(4)} acc ${(h.acc * 100).toFixed(2)}% (${(h.seconds ?? 0).toFixed(1)} s)`,
       ),
     log,
   });
   const feedbackInfo = { ...s, train: nFb, holdout: holdout.n };
   const baseInfo = { name: meta.name, version: meta.version, dir: baseDir };
-  if (trained.interrupted) {
+  const tuned = trained.interrupted ? undefined : await fineTuneStrokes(base, judging, options, log);
+  if (trained.interrupted || tuned?.interrupted) {
     trained.model.dispose();
     for (const p of base.parts) p.model.dispose();
     return { candidateDir: resolve(options.out), base: baseInfo, feedback: feedbackInfo, interrupted: true };
   }
 
   // Judge the candidate as saved (reloaded from disk), like hwr train does.
-  const carried = carriedParts(base);
+  const carried = candidateParts(base, tuned);
   const draft: ModelMetadata = {
     ...trained.metadata,
     ...carried.metadata,
@@ -239,20 +295,37 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
   const candidate = await loadModel(options.out);
   const candTest = evaluateModel(candidate, test, { ...evalOpts, datasetName: `${datasetName} test` });
   const candHoldout = evaluateModel(candidate, holdout, { ...evalOpts, datasetName: 'feedback holdout' });
-  const gate = decideGate(compareResults(baseTest, candTest), compareResults(baseHoldout, candHoldout), {
-    ...DEFAULT_GATE,
-    ...options.gate,
-  });
+  const fused = judging ? judgeFused(judging, candidate) : undefined;
+  const gate = decideGate(
+    {
+      test: comparisonSide(compareResults(baseTest, candTest)),
+      feedback: pairedSide(
+        servedCorrect(baseHoldout, judging, judging?.base.feedback),
+        servedCorrect(candHoldout, judging, fused?.answers.feedback),
+      ),
+      fused: fused?.evidence,
+    },
+    { ...DEFAULT_GATE, ...options.gate },
+  );
+  for (const line of gate.notes) log(`gate parts: ${line}`);
   for (const line of gate.checks) log(`gate ${line}`);
   log(`gate ${gate.passed ? 'PASSED' : 'FAILED'}`);
   const final: ModelMetadata = {
     ...candidate.metadata,
     testAccuracy: candTest.accuracy,
+    ...(fused ? { fusion: candidateFusion(meta, fused.evidence) } : {}),
     extra: {
       ...candidate.metadata.extra,
       gate,
       feedback: feedbackInfo,
-      retrain: { base: baseInfo, replay: replayN, oversample, lr, testSamples: test.n },
+      retrain: {
+        base: baseInfo,
+        replay: replayN,
+        oversample,
+        lr,
+        testSamples: test.n,
+        ...(tuned ? { strokes: tuned.info } : {}),
+      },
     },
   };
   await saveModel(candidate.model, final, options.out, {
