@@ -3,7 +3,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { DataError, type ImageDataset, range, subset } from '../data/dataset.js';
 import { loadDataset } from '../data/datasets.js';
 import { initBackend } from '../engine/backend.js';
-import { compareResults, evaluateModel } from '../eval/index.js';
+import { compareResults, type EvalResult, evaluateModel } from '../eval/index.js';
 import { isArchName } from '../model/archs.js';
 import { PIXELS } from '../model/infer.js';
 import { disposeLoaded, type LoadedModel, loadModel, ModelError, saveModel } from '../model/io.js';
@@ -13,7 +13,7 @@ import type { HwrDatabase } from '../store/database.js';
 import { ModelStore, StoreError } from '../store/store.js';
 import { type AugmentOptions, NO_AUGMENT } from '../train/augment.js';
 import { RECIPES } from '../train/recipes.js';
-import { train } from '../train/trainer.js';
+import { splitValidation, train } from '../train/trainer.js';
 import { deriveSeed, mulberry32, permutation } from '../util/random.js';
 import { type FeedbackSummary, loadFeedback, splitHoldout } from './feedback.js';
 import {
@@ -167,6 +167,65 @@ function candidateParts(base: LoadedModel, tuned: StrokeFineTuneResult | undefin
   };
 }
 
+/** The gate's verdict on the reloaded candidate (and the fused evidence, for a fused model). */
+function judgeCandidate(
+  candidate: LoadedModel,
+  image: { test: [EvalResult, EvalResult]; holdout: [EvalResult, EvalResult] },
+  judging: FusedJudging | undefined,
+  options: RetrainOptions,
+  log: (m: string) => void,
+): { gate: GateDecision; fused?: ReturnType<typeof judgeFused> } {
+  const fused = judging ? judgeFused(judging, candidate) : undefined;
+  const [baseHoldout, candHoldout] = image.holdout;
+  const gate = decideGate(
+    {
+      test: comparisonSide(compareResults(...image.test)),
+      feedback: pairedSide(
+        servedCorrect(baseHoldout, judging, judging?.base.feedback),
+        servedCorrect(candHoldout, judging, fused?.answers.feedback),
+      ),
+      fused: fused?.evidence,
+    },
+    { ...DEFAULT_GATE, ...options.gate },
+  );
+  for (const line of gate.notes) log(`gate parts: ${line}`);
+  for (const line of gate.checks) log(`gate ${line}`);
+  log(`gate ${gate.passed ? 'PASSED' : 'FAILED'}`);
+  return { gate, fused };
+}
+
+/**
+ * Adds a passing candidate to the store and makes it current, unless another promote moved
+ * `current` since the base was read (then it stays stored, not current). Returns its version.
+ */
+async function promoteCandidate(
+  catalog: ModelCatalog,
+  judged: { baseArg: string; baseDir: string; meta: ModelMetadata; gate: GateDecision },
+  options: RetrainOptions,
+  log: (m: string) => void,
+): Promise<string | undefined> {
+  const { baseArg, baseDir, meta, gate } = judged;
+  const name = basename(baseArg);
+  // The parent is the version actually fine-tuned (a plain base becomes v0001 on adoption).
+  const parentVersion = baseDir !== baseArg ? meta.version : undefined;
+  const added = await catalog.add(name, options.out, { parentVersion, note: 'hwr retrain' });
+  if (catalog.shared) await options.database?.models.setGate(name, added.version, gate);
+  // Gated against the base only: if another promote moved `current` meanwhile, this one is refused.
+  const expectCurrent = parentVersion ?? (await adoptedVersion(catalog.files, name));
+  try {
+    await catalog.promote(name, added.version, {
+      note: `hwr retrain (gate passed, base ${meta.version})`,
+      expectCurrent,
+    });
+    log(`promoted: ${name} current is now ${added.version}`);
+    return added.version;
+  } catch (err) {
+    if (!(err instanceof StoreError && err.reason === 'current-moved')) throw err;
+    log(`not promoted: ${err.message}; the candidate is stored as ${added.version}`);
+    return undefined;
+  }
+}
+
 /**
  * Fine-tunes the served model on stored corrections mixed with a replay sample of its original
  * training data, then gates the candidate against the base: no worse on the original test set and
@@ -213,17 +272,17 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
       ? original.test
       : subset(original.test, range(0, Math.min(options.testLimit, original.test.n)));
   const seed = options.seed ?? 1;
-  const replayN = Math.min(options.replay ?? 5000, original.train.n);
-  const replayIdx = permutation(original.train.n, mulberry32(deriveSeed(seed, 'replay'))).subarray(
-    0,
-    replayN,
-  );
+  // Replay what the base trained on: not its validation tail (for pen datasets, the writers the
+  // fusion weights were fitted on and the gate judges fused answers by).
+  const { fit: replayPool } = splitValidation(original.train, meta.training.validationSplit);
+  const replayN = Math.min(options.replay ?? 5000, replayPool.n);
+  const replayIdx = permutation(replayPool.n, mulberry32(deriveSeed(seed, 'replay'))).subarray(0, replayN);
   const nFb = split.train.length;
   // Feedback is scarce next to the replay sample: repeat it to about a third of the mix (max 20x).
   const oversample = options.oversample ?? Math.max(1, Math.min(20, Math.round(replayN / 2 / nFb)));
   const mix = concat([
     { ds: fb.data, indices: split.train, times: oversample },
-    { ds: original.train, indices: replayIdx, times: 1 },
+    { ds: replayPool, indices: replayIdx, times: 1 },
   ]);
   log(
     `fine-tune set: ${nFb} feedback x${oversample} + ${replayN} replayed ${datasetName} images; held out ${holdout.n} feedback, ${test.n} test images`,
@@ -295,21 +354,13 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
   const candidate = await loadModel(options.out);
   const candTest = evaluateModel(candidate, test, { ...evalOpts, datasetName: `${datasetName} test` });
   const candHoldout = evaluateModel(candidate, holdout, { ...evalOpts, datasetName: 'feedback holdout' });
-  const fused = judging ? judgeFused(judging, candidate) : undefined;
-  const gate = decideGate(
-    {
-      test: comparisonSide(compareResults(baseTest, candTest)),
-      feedback: pairedSide(
-        servedCorrect(baseHoldout, judging, judging?.base.feedback),
-        servedCorrect(candHoldout, judging, fused?.answers.feedback),
-      ),
-      fused: fused?.evidence,
-    },
-    { ...DEFAULT_GATE, ...options.gate },
+  const { gate, fused } = judgeCandidate(
+    candidate,
+    { test: [baseTest, candTest], holdout: [baseHoldout, candHoldout] },
+    judging,
+    options,
+    log,
   );
-  for (const line of gate.notes) log(`gate parts: ${line}`);
-  for (const line of gate.checks) log(`gate ${line}`);
-  log(`gate ${gate.passed ? 'PASSED' : 'FAILED'}`);
   const final: ModelMetadata = {
     ...candidate.metadata,
     testAccuracy: candTest.accuracy,
@@ -334,29 +385,12 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
   });
   disposeLoaded(candidate); // the base model object was trained in place and disposed above
 
-  let promoted: string | undefined;
-  if (options.promote && gate.passed) {
-    const name = basename(baseArg);
-    // The parent is the version actually fine-tuned (a plain base becomes v0001 on adoption).
-    const parentVersion = baseDir !== baseArg ? meta.version : undefined;
-    const added = await catalog.add(name, options.out, { parentVersion, note: 'hwr retrain' });
-    if (catalog.shared) await options.database?.models.setGate(name, added.version, gate);
-    // Gated against the base only: if another promote moved `current` meanwhile, this one is refused.
-    const expectCurrent = parentVersion ?? (await adoptedVersion(catalog.files, name));
-    try {
-      await catalog.promote(name, added.version, {
-        note: `hwr retrain (gate passed, base ${meta.version})`,
-        expectCurrent,
-      });
-      promoted = added.version;
-      log(`promoted: ${name} current is now ${added.version}`);
-    } catch (err) {
-      if (!(err instanceof StoreError && err.reason === 'current-moved')) throw err;
-      log(`not promoted: ${err.message}; the candidate is stored as ${added.version}`);
-    }
-  } else if (options.promote) {
+  const promoted =
+    options.promote && gate.passed
+      ? await promoteCandidate(catalog, { baseArg, baseDir, meta, gate }, options, log)
+      : undefined;
+  if (options.promote && !gate.passed)
     log(`not promoted: the gate failed; the candidate stays in ${options.out}`);
-  }
   return {
     candidateDir: resolve(options.out),
     base: baseInfo,
