@@ -239,7 +239,12 @@ describe('registered datasets', () => {
     const joined = await loadDataset('mnist+unipen-digits', { dataDir: FIXTURES });
     const mnist = await loadDataset('mnist');
     const unipen = await loadDataset('unipen-digits', { dataDir: FIXTURES });
-    const built = await buildUnipenDataset({ dir: FIXTURES, kind: 'digits', dropSuspect: true, strokeCopies: 0 });
+    const built = await buildUnipenDataset({
+      dir: FIXTURES,
+      kind: 'digits',
+      dropSuspect: true,
+      strokeCopies: 0,
+    });
     const tail = built.stats.validationTail.samples;
     const head = unipen.train.n - tail;
     expect(tail).toBeGreaterThan(0);

@@ -394,7 +394,10 @@ function cachedBuild(kind: UnipenKind, options: DatasetOptions): Promise<UnipenD
 export async function unipenTrainingHead(kind: UnipenKind, options: DatasetOptions): Promise<ImageDataset> {
   const built = await cachedBuild(kind, options);
   const headSize = built.train.n - built.stats.validationTail.samples;
-  return subset(built.train, Array.from({ length: headSize }, (_, i) => i));
+  return subset(
+    built.train,
+    Array.from({ length: headSize }, (_, i) => i),
+  );
 }
 
 export function unipenLoader(kind: UnipenKind): DatasetLoader {
