@@ -55,6 +55,39 @@ describe('loadFeedback', () => {
     expect(all.summary).toMatchObject({ used: 21, duplicates: 2, outsideClasses: 0, conflicting: 1 });
   });
 
+  it('keeps the pen strokes of corrections drawn as strokes, aligned with the samples', async () => {
+    const dir = await tempDir();
+    const drawing = [
+      [
+        [10, 10],
+        [40, 80],
+      ],
+      [
+        [5, 40],
+        [50, 40],
+      ],
+    ];
+    const store = new FeedbackStore(dir);
+    const add = (inputKind: 'pixels' | 'strokes', rawInput: unknown, label: string, fill: number) =>
+      store.add({
+        pixels: new Uint8Array(PIXELS).fill(fill),
+        inputKind,
+        rawInput,
+        label,
+        modelName: 'digits',
+        modelVersion: 'v1',
+        classes: DIGIT_CLASSES,
+      });
+    add('pixels', null, '1', 1);
+    add('strokes', drawing, '4', 2);
+    add('strokes', 'not strokes', '7', 3); // a raw input that does not parse: used for the CNN only
+    store.close();
+    const fb = await loadFeedback(dir, 'digits', DIGIT_CLASSES);
+    expect(fb.summary).toMatchObject({ used: 3, withStrokes: 1 });
+    expect(Array.from(fb.data.labels)).toEqual([1, 4, 7]);
+    expect(fb.strokes).toEqual([undefined, drawing, undefined]);
+  });
+
   it('reads an exported dataset folder the same way', async () => {
     const dir = await tempDir();
     await seededDb(dir);

@@ -5,6 +5,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { DataError, type ImageDataset } from '../data/dataset.js';
 import { DIR_CLASSES, loadDatasetDir } from '../data/idx-dir.js';
 import { PIXELS } from '../model/infer.js';
+import { type Stroke, safeParseStrokes } from '../preprocess/index.js';
 import { FEEDBACK_DB_FILE, FeedbackStore } from '../store/feedback-store.js';
 import { databaseUrlFromEnv } from '../store/open-database.js';
 import { DATABASE_URL_ENV, PostgresDatabase } from '../store/postgres-database.js';
@@ -26,7 +27,7 @@ async function readFromDatabase(model: string): Promise<Sample[]> {
           (others.length ? ` (models with feedback: ${others.join(', ')})` : ''),
       );
     }
-    return rows.map((r) => ({ pixels: r.pixels, label: r.label }));
+    return rows.map(sampleOfRow);
   } finally {
     await db.close();
   }
@@ -36,6 +37,28 @@ async function readFromDatabase(model: string): Promise<Sample[]> {
 interface Sample {
   readonly pixels: Uint8Array;
   readonly label: string;
+  /** The pen strokes, when the correction was drawn as strokes (the stroke part learns from them). */
+  readonly strokes?: Stroke[];
+}
+
+/**
+ * A stored row as a sample: its strokes are kept when the row came as strokes and they still parse
+ * as the server parsed them (a row whose raw input does not is used for the image CNN only).
+ */
+function sampleOfRow(r: { pixels: Uint8Array; label: string; inputKind: string; rawInput: unknown }): Sample {
+  if (r.inputKind !== 'strokes') return { pixels: r.pixels, label: r.label };
+  let raw: unknown = r.rawInput;
+  if (typeof raw === 'string') {
+    try {
+      raw = JSON.parse(raw);
+    } catch {
+      return { pixels: r.pixels, label: r.label };
+    }
+  }
+  const parsed = safeParseStrokes(raw);
+  return parsed.success
+    ? { pixels: r.pixels, label: r.label, strokes: parsed.data }
+    : { pixels: r.pixels, label: r.label };
 }
 
 export interface FeedbackSummary {
@@ -53,12 +76,16 @@ export interface FeedbackSummary {
   /** Same pixels stored with different labels (kept: each may be a real ambiguity). */
   readonly conflicting: number;
   readonly used: number;
+  /** Of the used samples, those stored with their pen strokes. */
+  readonly withStrokes: number;
   readonly perLabel: Record<string, number>;
 }
 
 export interface LoadedFeedback {
   /** The usable samples, labels as indices into the model's classes. */
   readonly data: ImageDataset;
+  /** Per sample of `data`: its pen strokes, or undefined when it came as pixels or an image. */
+  readonly strokes: readonly (Stroke[] | undefined)[];
   readonly summary: FeedbackSummary;
 }
 
@@ -96,7 +123,7 @@ async function readSamples(
       return {
         kind: 'sqlite',
         path: join(dbDir, FEEDBACK_DB_FILE),
-        samples: rows.map((r) => ({ pixels: r.pixels, label: r.label })),
+        samples: rows.map(sampleOfRow),
       };
     } finally {
       store.close();
@@ -176,6 +203,7 @@ export async function loadFeedback(
   const conflicting = [...labelsByPixels.values()].filter((l) => l.size > 1).length;
   return {
     data: { images, labels, n: kept.length, rows: 28, cols: 28, classes, sources: [{ path, sha256 }] },
+    strokes: kept.map((s) => s.strokes),
     summary: {
       source: path,
       kind,
@@ -185,6 +213,7 @@ export async function loadFeedback(
       outsideClasses,
       conflicting,
       used: kept.length,
+      withStrokes: kept.filter((s) => s.strokes).length,
       perLabel,
     },
   };

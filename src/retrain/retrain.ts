@@ -3,7 +3,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { DataError, type ImageDataset, range, subset } from '../data/dataset.js';
 import { loadDataset } from '../data/datasets.js';
 import { initBackend } from '../engine/backend.js';
-import { compareResults, evaluateModel } from '../eval/index.js';
+import { compareResults, type EvalResult, evaluateModel } from '../eval/index.js';
 import { isArchName } from '../model/archs.js';
 import { PIXELS } from '../model/infer.js';
 import { disposeLoaded, type LoadedModel, loadModel, ModelError, saveModel } from '../model/io.js';
@@ -13,10 +13,25 @@ import type { HwrDatabase } from '../store/database.js';
 import { ModelStore, StoreError } from '../store/store.js';
 import { type AugmentOptions, NO_AUGMENT } from '../train/augment.js';
 import { RECIPES } from '../train/recipes.js';
-import { train } from '../train/trainer.js';
+import { splitValidation, train } from '../train/trainer.js';
 import { deriveSeed, mulberry32, permutation } from '../util/random.js';
 import { type FeedbackSummary, loadFeedback, splitHoldout } from './feedback.js';
-import { DEFAULT_GATE, decideGate, type GateDecision, type GateOptions } from './gate.js';
+import {
+  candidateFusion,
+  type FusedJudging,
+  judgeFused,
+  prepareFusedJudging,
+  servedCorrect,
+} from './fused-judge.js';
+import {
+  comparisonSide,
+  DEFAULT_GATE,
+  decideGate,
+  type GateDecision,
+  type GateOptions,
+  pairedSide,
+} from './gate.js';
+import { fineTuneStrokePart, type StrokeFineTuneResult, strokePartOf } from './stroke-finetune.js';
 
 export interface RetrainOptions {
   /** The served model: a plain model dir or a store dir (its `current` is used), e.g. models/digits. */
@@ -45,7 +60,15 @@ export interface RetrainOptions {
   /** Dataset to replay and test on (default: the base model's metadata.dataset.name). */
   readonly dataset?: string;
   readonly dataDir?: string;
-  /** Test on the first n test images only (quick runs). */
+  /** Fused models: stroke fine-tune epochs (default: `epochs`). */
+  readonly strokeEpochs?: number;
+  /** Fused models: UNIPEN training-writer drawings replayed in the stroke fine-tune (default 2000). */
+  readonly strokeReplay?: number;
+  /** Fused models: stroke learning rate (default: a tenth of the rate the part was trained with). */
+  readonly strokeLr?: number;
+  /** Fused models: folder with the UNIPEN files (default: HWR_DATA_DIR/unipen, else datasets/unipen). */
+  readonly strokeDataDir?: string;
+  /** Test on the first n test images only, and on n validation-writer drawings (quick runs). */
   readonly testLimit?: number;
   /** Add the candidate to the store and make it current when the gate passes. */
   readonly promote?: boolean;
@@ -96,27 +119,111 @@ async function adoptedVersion(store: ModelStore, name: string): Promise<string |
 }
 
 /**
- * The stroke parts of a fused base, carried into the candidate unchanged: the fine-tune touches the
- * image CNN only, so each part keeps its weights and test accuracy and the fusion its weights. The
- * fusion's accuracy figures were measured with the base's CNN and are left out (stale otherwise).
+ * Fine-tunes the stroke part (in place) on the stroke corrections of the training share; without
+ * any, the part is carried unchanged. Returns undefined for a model without a stroke part.
  */
-function carriedParts(base: LoadedModel): {
-  metadata: Pick<ModelMetadata, 'parts' | 'fusion'>;
-  nets: Record<string, LoadedModel['model']>;
-} {
+async function fineTuneStrokes(
+  base: LoadedModel,
+  judging: FusedJudging | undefined,
+  options: RetrainOptions,
+  log: (m: string) => void,
+): Promise<StrokeFineTuneResult | undefined> {
+  const part = strokePartOf(base.parts);
+  if (!judging || !part) return undefined;
+  if (judging.trainStrokes.length === 0) {
+    log(
+      'strokes: no correction drawn as strokes in the training share; the stroke part is carried unchanged',
+    );
+    return undefined;
+  }
+  return fineTuneStrokePart({
+    meta: base.metadata,
+    part,
+    feedback: judging.trainStrokes,
+    data: judging.data,
+    replay: options.strokeReplay ?? 2000,
+    epochs: options.strokeEpochs ?? options.epochs ?? 2,
+    lr: options.strokeLr,
+    seed: options.seed ?? 1,
+    out: options.out,
+    validation: judging.validationSamples,
+    command: options.command ?? 'retrain',
+    signal: options.signal,
+    log,
+  });
+}
+
+/** The candidate's parts: the stroke part's record after its fine-tune, the others as they were. */
+function candidateParts(base: LoadedModel, tuned: StrokeFineTuneResult | undefined) {
   const { parts, fusion } = base.metadata;
   if (!parts || !fusion) return { metadata: {}, nets: {} };
+  const part = strokePartOf(base.parts);
   return {
     metadata: {
-      parts,
-      fusion: {
-        method: fusion.method,
-        weights: fusion.weights,
-        fittedOn: `${fusion.fittedOn}; carried unchanged from ${base.metadata.version} by retrain (image CNN fine-tuned)`,
-      },
+      parts: tuned && part ? { ...parts, [part.name]: tuned.spec } : parts,
+      fusion: { method: fusion.method, weights: fusion.weights, fittedOn: fusion.fittedOn },
     },
     nets: Object.fromEntries(base.parts.map((p) => [p.name, p.model])),
   };
+}
+
+/** The gate's verdict on the reloaded candidate (and the fused evidence, for a fused model). */
+function judgeCandidate(
+  candidate: LoadedModel,
+  image: { test: [EvalResult, EvalResult]; holdout: [EvalResult, EvalResult] },
+  judging: FusedJudging | undefined,
+  options: RetrainOptions,
+  log: (m: string) => void,
+): { gate: GateDecision; fused?: ReturnType<typeof judgeFused> } {
+  const fused = judging ? judgeFused(judging, candidate) : undefined;
+  const [baseHoldout, candHoldout] = image.holdout;
+  const gate = decideGate(
+    {
+      test: comparisonSide(compareResults(...image.test)),
+      feedback: pairedSide(
+        servedCorrect(baseHoldout, judging, judging?.base.feedback),
+        servedCorrect(candHoldout, judging, fused?.answers.feedback),
+      ),
+      fused: fused?.evidence,
+    },
+    { ...DEFAULT_GATE, ...options.gate },
+  );
+  for (const line of gate.notes) log(`gate parts: ${line}`);
+  for (const line of gate.checks) log(`gate ${line}`);
+  log(`gate ${gate.passed ? 'PASSED' : 'FAILED'}`);
+  return { gate, fused };
+}
+
+/**
+ * Adds a passing candidate to the store and makes it current, unless another promote moved
+ * `current` since the base was read (then it stays stored, not current). Returns its version.
+ */
+async function promoteCandidate(
+  catalog: ModelCatalog,
+  judged: { baseArg: string; baseDir: string; meta: ModelMetadata; gate: GateDecision },
+  options: RetrainOptions,
+  log: (m: string) => void,
+): Promise<string | undefined> {
+  const { baseArg, baseDir, meta, gate } = judged;
+  const name = basename(baseArg);
+  // The parent is the version actually fine-tuned (a plain base becomes v0001 on adoption).
+  const parentVersion = baseDir !== baseArg ? meta.version : undefined;
+  const added = await catalog.add(name, options.out, { parentVersion, note: 'hwr retrain' });
+  if (catalog.shared) await options.database?.models.setGate(name, added.version, gate);
+  // Gated against the base only: if another promote moved `current` meanwhile, this one is refused.
+  const expectCurrent = parentVersion ?? (await adoptedVersion(catalog.files, name));
+  try {
+    await catalog.promote(name, added.version, {
+      note: `hwr retrain (gate passed, base ${meta.version})`,
+      expectCurrent,
+    });
+    log(`promoted: ${name} current is now ${added.version}`);
+    return added.version;
+  } catch (err) {
+    if (!(err instanceof StoreError && err.reason === 'current-moved')) throw err;
+    log(`not promoted: ${err.message}; the candidate is stored as ${added.version}`);
+    return undefined;
+  }
 }
 
 /**
@@ -148,6 +255,7 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
       `need at least 2 usable feedback samples (have ${fb.data.n}): one to learn from, one to judge by`,
     );
   const holdout = subset(fb.data, split.holdout);
+  if (s.withStrokes) log(`feedback: ${s.withStrokes} of the ${s.used} used were drawn as strokes`);
 
   const datasetName = options.dataset ?? meta.dataset.name;
   const original = await loadDataset(datasetName, { dataDir: options.dataDir }).catch((err: Error) => {
@@ -164,17 +272,17 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
       ? original.test
       : subset(original.test, range(0, Math.min(options.testLimit, original.test.n)));
   const seed = options.seed ?? 1;
-  const replayN = Math.min(options.replay ?? 5000, original.train.n);
-  const replayIdx = permutation(original.train.n, mulberry32(deriveSeed(seed, 'replay'))).subarray(
-    0,
-    replayN,
-  );
+  // Replay what the base trained on: not its validation tail (for pen datasets, the writers the
+  // fusion weights were fitted on and the gate judges fused answers by).
+  const { fit: replayPool } = splitValidation(original.train, meta.training.validationSplit);
+  const replayN = Math.min(options.replay ?? 5000, replayPool.n);
+  const replayIdx = permutation(replayPool.n, mulberry32(deriveSeed(seed, 'replay'))).subarray(0, replayN);
   const nFb = split.train.length;
   // Feedback is scarce next to the replay sample: repeat it to about a third of the mix (max 20x).
   const oversample = options.oversample ?? Math.max(1, Math.min(20, Math.round(replayN / 2 / nFb)));
   const mix = concat([
     { ds: fb.data, indices: split.train, times: oversample },
-    { ds: original.train, indices: replayIdx, times: 1 },
+    { ds: replayPool, indices: replayIdx, times: 1 },
   ]);
   log(
     `fine-tune set: ${nFb} feedback x${oversample} + ${replayN} replayed ${datasetName} images; held out ${holdout.n} feedback, ${test.n} test images`,
@@ -184,6 +292,12 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
   const evalOpts = { mistakes: 0 };
   const baseTest = evaluateModel(base, test, { ...evalOpts, datasetName: `${datasetName} test` });
   const baseHoldout = evaluateModel(base, holdout, { ...evalOpts, datasetName: 'feedback holdout' });
+  // A fused model: its fused answers are judged too, on sets fixed (and answered by the base) now.
+  const judging = await prepareFusedJudging(base, fb, split, options);
+  if (judging)
+    log(
+      `fused model: judged on ${judging.validation.labels.length} ${judging.data.name} validation-writer drawings and ${judging.feedback.labels.length} held-out stroke corrections; fusion weights kept (image ${judging.weights.image}, strokes ${judging.weights.strokes})`,
+    );
 
   const recipe = isArchName(meta.arch) ? RECIPES[meta.arch] : undefined;
   const lr = options.lr ?? meta.training.lr / 10;
@@ -207,20 +321,21 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
     signal: options.signal,
     onEpoch: (h, info) =>
       log(
-        `epoch ${h.epoch}/${info.epochs}: loss ${h.loss.toFixed(4)} acc ${(h.acc * 100).toFixed(2)}% (${(h.seconds ?? 0).toFixed(1)} s)`,
+        `image epoch ${h.epoch}/${info.epochs}: loss ${h.loss.toFixed(4)} acc ${(h.acc * 100).toFixed(2)}% (${(h.seconds ?? 0).toFixed(1)} s)`,
       ),
     log,
   });
   const feedbackInfo = { ...s, train: nFb, holdout: holdout.n };
   const baseInfo = { name: meta.name, version: meta.version, dir: baseDir };
-  if (trained.interrupted) {
+  const tuned = trained.interrupted ? undefined : await fineTuneStrokes(base, judging, options, log);
+  if (trained.interrupted || tuned?.interrupted) {
     trained.model.dispose();
     for (const p of base.parts) p.model.dispose();
     return { candidateDir: resolve(options.out), base: baseInfo, feedback: feedbackInfo, interrupted: true };
   }
 
   // Judge the candidate as saved (reloaded from disk), like hwr train does.
-  const carried = carriedParts(base);
+  const carried = candidateParts(base, tuned);
   const draft: ModelMetadata = {
     ...trained.metadata,
     ...carried.metadata,
@@ -239,20 +354,29 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
   const candidate = await loadModel(options.out);
   const candTest = evaluateModel(candidate, test, { ...evalOpts, datasetName: `${datasetName} test` });
   const candHoldout = evaluateModel(candidate, holdout, { ...evalOpts, datasetName: 'feedback holdout' });
-  const gate = decideGate(compareResults(baseTest, candTest), compareResults(baseHoldout, candHoldout), {
-    ...DEFAULT_GATE,
-    ...options.gate,
-  });
-  for (const line of gate.checks) log(`gate ${line}`);
-  log(`gate ${gate.passed ? 'PASSED' : 'FAILED'}`);
+  const { gate, fused } = judgeCandidate(
+    candidate,
+    { test: [baseTest, candTest], holdout: [baseHoldout, candHoldout] },
+    judging,
+    options,
+    log,
+  );
   const final: ModelMetadata = {
     ...candidate.metadata,
     testAccuracy: candTest.accuracy,
+    ...(fused ? { fusion: candidateFusion(meta, fused.evidence) } : {}),
     extra: {
       ...candidate.metadata.extra,
       gate,
       feedback: feedbackInfo,
-      retrain: { base: baseInfo, replay: replayN, oversample, lr, testSamples: test.n },
+      retrain: {
+        base: baseInfo,
+        replay: replayN,
+        oversample,
+        lr,
+        testSamples: test.n,
+        ...(tuned ? { strokes: tuned.info } : {}),
+      },
     },
   };
   await saveModel(candidate.model, final, options.out, {
@@ -261,29 +385,12 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
   });
   disposeLoaded(candidate); // the base model object was trained in place and disposed above
 
-  let promoted: string | undefined;
-  if (options.promote && gate.passed) {
-    const name = basename(baseArg);
-    // The parent is the version actually fine-tuned (a plain base becomes v0001 on adoption).
-    const parentVersion = baseDir !== baseArg ? meta.version : undefined;
-    const added = await catalog.add(name, options.out, { parentVersion, note: 'hwr retrain' });
-    if (catalog.shared) await options.database?.models.setGate(name, added.version, gate);
-    // Gated against the base only: if another promote moved `current` meanwhile, this one is refused.
-    const expectCurrent = parentVersion ?? (await adoptedVersion(catalog.files, name));
-    try {
-      await catalog.promote(name, added.version, {
-        note: `hwr retrain (gate passed, base ${meta.version})`,
-        expectCurrent,
-      });
-      promoted = added.version;
-      log(`promoted: ${name} current is now ${added.version}`);
-    } catch (err) {
-      if (!(err instanceof StoreError && err.reason === 'current-moved')) throw err;
-      log(`not promoted: ${err.message}; the candidate is stored as ${added.version}`);
-    }
-  } else if (options.promote) {
+  const promoted =
+    options.promote && gate.passed
+      ? await promoteCandidate(catalog, { baseArg, baseDir, meta, gate }, options, log)
+      : undefined;
+  if (options.promote && !gate.passed)
     log(`not promoted: the gate failed; the candidate stays in ${options.out}`);
-  }
   return {
     candidateDir: resolve(options.out),
     base: baseInfo,

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { StrokeSample, UnipenStrokeSplits } from '../data/unipen-strokes.js';
 import { type BackendInfo, initBackend } from '../engine/backend.js';
-import { buildStrokeModel, type StrokeArchName } from '../model/archs.js';
+import { buildStrokeModel, isStrokeArchName } from '../model/archs.js';
 import { accuracyOf } from '../model/fusion.js';
 import type { EpochHistory, StrokeFeatureSpec, StrokePartMetadata } from '../model/metadata.js';
 import { predictStrokeProbs, type StrokeInputs } from '../model/stroke-infer.js';
@@ -23,7 +23,10 @@ import { useFastTrainingPaths } from './training-paths.js';
 
 export interface StrokeTrainConfig {
   readonly name: string;
-  readonly arch: StrokeArchName;
+  /** The net built from scratch; with `initialModel`, only recorded (that model's arch). */
+  readonly arch: string;
+  /** Fine-tune this (trained) net instead of building one: it is updated in place. */
+  readonly initialModel?: tfl.LayersModel;
   readonly data: UnipenStrokeSplits;
   readonly out: string;
   readonly spec: StrokeFeatureSpec;
@@ -140,11 +143,15 @@ async function startModel(cfg: StrokeTrainConfig, numClasses: number, log: (m: s
     checkResumeSettings(ckptDir, ckpt.state.config, runConfig(cfg));
     model = ckpt.model;
     log(`resuming from ${ckptDir} at epoch ${ckpt.state.epoch + 1}, batch ${ckpt.state.batch}`);
+  } else if (cfg.initialModel) {
+    model = cfg.initialModel;
   } else {
+    if (!isStrokeArchName(cfg.arch)) throw new RangeError(`unknown stroke arch "${cfg.arch}"`);
+    const arch = cfg.arch;
     const restore = seedMathRandom(deriveSeed(cfg.seed, 'init'));
     try {
       const shape = { points: cfg.spec.points, channels: STROKE_CHANNELS, side: STROKE_SIDE_FEATURES };
-      model = buildStrokeModel(cfg.arch, shape, numClasses);
+      model = buildStrokeModel(arch, shape, numClasses);
     } finally {
       restore();
     }
@@ -241,9 +248,10 @@ export async function trainStrokePart(cfg: StrokeTrainConfig): Promise<TrainedSt
     if (epoch + 1 < cfg.epochs) await checkpoint(epoch + 1, 0);
   }
 
-  const test = interrupted
-    ? undefined
-    : strokeLossAndAccuracy(model, strokeInputsOf(cfg.data.test, cfg.spec), labelsOf(cfg.data.test));
+  const test =
+    interrupted || cfg.data.test.length === 0
+      ? undefined
+      : strokeLossAndAccuracy(model, strokeInputsOf(cfg.data.test, cfg.spec), labelsOf(cfg.data.test));
   const metadata: StrokePartMetadata = {
     name: cfg.name,
     dir: 'strokes',

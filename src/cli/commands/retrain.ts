@@ -21,6 +21,10 @@ interface RetrainOpts {
   dataset?: string;
   dataDir?: string;
   testLimit?: string;
+  strokeEpochs?: string;
+  strokeReplay: string;
+  strokeLr?: string;
+  strokeDataDir?: string;
   promote?: boolean;
   json?: string;
 }
@@ -50,7 +54,17 @@ export function registerRetrain(program: Command): void {
     .option('--seed <n>', 'random seed', '1')
     .option('--dataset <name>', "dataset to replay and test on (default: the base model's)")
     .option('--data-dir <dir>', 'folder with the dataset files')
-    .option('--test-limit <n>', 'test on the first n test images only (quick runs)')
+    .option(
+      '--test-limit <n>',
+      'test on the first n test images and n validation-writer drawings only (quick runs)',
+    )
+    .option('--stroke-epochs <n>', 'fused models: stroke part fine-tuning epochs (default: --epochs)')
+    .option('--stroke-replay <n>', 'fused models: UNIPEN training-writer drawings mixed in', '2000')
+    .option('--stroke-lr <x>', "fused models: stroke learning rate (default: a tenth of the part's)")
+    .option(
+      '--stroke-data-dir <dir>',
+      'fused models: folder with the UNIPEN files (default: datasets/unipen)',
+    )
     .option('--promote', 'add the candidate to the store and make it current if the gate passes')
     .option('--json <file>', 'also write the result (gate numbers included) as JSON')
     .action(async (opts: RetrainOpts) => {
@@ -82,6 +96,10 @@ export function registerRetrain(program: Command): void {
           dataset: opts.dataset,
           dataDir: opts.dataDir,
           testLimit: opts.testLimit ? parseIntOption('test-limit', opts.testLimit, 1) : undefined,
+          strokeEpochs: opts.strokeEpochs ? parseIntOption('stroke-epochs', opts.strokeEpochs, 1) : undefined,
+          strokeReplay: parseIntOption('stroke-replay', opts.strokeReplay, 0),
+          strokeLr: opts.strokeLr ? parseFloatOption('stroke-lr', opts.strokeLr, 1e-8, 1) : undefined,
+          strokeDataDir: opts.strokeDataDir,
           promote: opts.promote,
           command: `hwr ${process.argv.slice(2).join(' ')}`,
           signal: controller.signal,
