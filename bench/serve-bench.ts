@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { engineSettings, parseConfig } from '../src/cli/config.js';
 import { loadSplit } from '../src/data/datasets.js';
 import { initBackend } from '../src/engine/backend.js';
 import { buildModel } from '../src/model/archs.js';
@@ -100,6 +101,8 @@ if (args.child) {
       waitForModels: true,
       batching: { maxBatch: batch, maxWaitMs: wait, maxInFlight: inFlight },
       inferenceThread: offload === 1,
+      // HWR_THREADS (set by the parent per setting), HWR_BLAS, HWR_BACKEND, read as `hwr serve` reads them.
+      engine: engineSettings(parseConfig(process.env)),
       // Production logging (one access line per request), written to /dev/null by the parent.
       logger: { level: 'info' },
     },
@@ -346,7 +349,7 @@ async function measure(
  * same code (Predictor.answerNow is one pass of both networks plus the fusion).
  */
 async function partCosts(modelDir: string, strokes: Stroke[], batch: number): Promise<string> {
-  await initBackend({ threads: 1 });
+  await initBackend({ ...engineSettings(parseConfig(process.env)), threads: 1 });
   const loaded = await loadModel(modelDir);
   const predictor = new Predictor(loaded);
   const timeMs = (fn: () => void): number => {
@@ -412,7 +415,7 @@ async function main(): Promise<void> {
       `models/${modelName} (${meta.arch}, ${meta.params} params, version ${meta.version}` +
       `${parts.length ? `; parts ${parts.join('; ')}` : ''}${fusion})`;
   } else {
-    await initBackend();
+    await initBackend(engineSettings(parseConfig(process.env)));
     const meta = await saveTestModel(join(modelsDir, 'digits'), {
       model: buildModel('paper', 10),
       arch: 'paper',

@@ -9,14 +9,12 @@ import { RetrainJobs } from '../retrain/jobs.js';
 import type { ModelCatalog } from '../store/catalog.js';
 import type { HwrDatabase } from '../store/database.js';
 import { StoreEvent } from '../store/history.js';
+import { HwrError } from '../util/errors.js';
 import { HttpError } from './http-error.js';
 import { adminRateLimit } from './limits.js';
 import { BEARER } from './openapi.js';
 import type { ModelRegistry } from './registry.js';
 import { ErrorReply } from './schemas.js';
-
-/** The admin API is registered only when this variable holds a token (at least 16 characters). */
-export const ADMIN_TOKEN_ENV = 'HWR_ADMIN_TOKEN';
 
 export interface AdminDeps {
   readonly registry: ModelRegistry;
@@ -26,11 +24,11 @@ export interface AdminDeps {
   /** The server's data folder: retrain job outputs go to its retrain-jobs/. */
   readonly dataDir: string;
   readonly defaultModel: string;
-  /** Default: process.env.HWR_ADMIN_TOKEN; no token, no admin routes (404). */
+  /** The bearer token (HWR_ADMIN_TOKEN, at least 16 characters); none: no admin routes (404). */
   readonly token?: string;
   /** argv prefix running the hwr CLI for retrain jobs (default: this node + the CLI entry). */
   readonly hwrCommand?: readonly string[];
-  /** Start a retrain job after this many new feedback rows of a model (default HWR_AUTO_RETRAIN; 0 = off). */
+  /** Start a retrain job after this many new feedback rows of a model (HWR_AUTO_RETRAIN; default 0 = off). */
   readonly autoRetrainEvery?: number;
   /** How often new feedback is counted for autoRetrainEvery, ms (default 30 s). */
   readonly autoRetrainPollMs?: number;
@@ -38,15 +36,21 @@ export interface AdminDeps {
   readonly perMinute: number;
 }
 
-export const AUTO_RETRAIN_ENV = 'HWR_AUTO_RETRAIN';
+/** The admin settings a server takes from its configuration (the CLI reads them from the environment). */
+export interface AdminSettings {
+  /** HWR_ADMIN_TOKEN. */
+  readonly token?: string;
+  /** HWR_AUTO_RETRAIN. */
+  readonly autoRetrainEvery?: number;
+}
 
 function autoRetrainEvery(deps: AdminDeps): number {
-  if (deps.autoRetrainEvery !== undefined) return deps.autoRetrainEvery;
-  const raw = process.env[AUTO_RETRAIN_ENV];
-  if (!raw) return 0;
-  const n = Number(raw);
+  const n = deps.autoRetrainEvery ?? 0;
   if (!Number.isInteger(n) || n < 0)
-    throw new Error(`${AUTO_RETRAIN_ENV} must be a whole number of feedback rows (0 = off), got "${raw}"`);
+    throw new HwrError(
+      'usage',
+      `autoRetrainEvery must be a whole number of feedback rows (0 = off), got ${n}`,
+    );
   return n;
 }
 
@@ -151,9 +155,9 @@ interface AdminContext {
  * Off (no routes at all) unless a token is configured.
  */
 export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void {
-  const token = deps.token ?? process.env[ADMIN_TOKEN_ENV];
+  const { token } = deps;
   if (!token) return;
-  if (token.length < 16) throw new Error(`${ADMIN_TOKEN_ENV} must be at least 16 characters`);
+  if (token.length < 16) throw new HwrError('usage', 'the admin token must be at least 16 characters');
   const { registry, database } = deps;
   // A shared database holds the job records and the one-job lock of the cluster; else files.
   const shared = database.kind === 'postgres';

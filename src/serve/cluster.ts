@@ -4,9 +4,6 @@ import { AggregatorRegistry } from 'prom-client';
 import { type RunningServer, type StartOptions, startServer } from './app.js';
 import { RestartPolicy } from './restart-policy.js';
 
-/** wasm threads for a single serving process: HWR_THREADS when set (checked by initBackend), else 1. */
-const SERVE_THREADS = (): number | undefined => (process.env.HWR_THREADS ? undefined : 1);
-
 const ASK = 'hwr:cluster-metrics';
 const FAILED = 'hwr:worker-failed';
 const ANSWER = 'hwr:cluster-metrics:answer';
@@ -36,14 +33,17 @@ export async function serveWorkers(
   workers: number,
   log: (msg: string) => void = console.error,
 ): Promise<RunningServer | undefined> {
-  // One process: one wasm thread unless HWR_THREADS says otherwise. Measured (bench/README.md): with 2,
-  // XNNPACK's pool threads spin against the event loop for 2-2.5x the CPU per request, and req/s fell.
-  if (workers <= 1) return startServer({ ...options, threads: options.threads ?? SERVE_THREADS() });
+  // One wasm thread per process unless the configuration says otherwise (HWR_THREADS, --threads).
+  // Measured (bench/README.md): with 2, XNNPACK's pool threads spin against the event loop for 2-2.5x
+  // the CPU per request, and req/s fell. With several workers, the workers already use the cores.
+  const engine = { ...options.engine, threads: options.engine?.threads ?? 1 };
+  if (workers <= 1) return startServer({ ...options, engine });
   if (cluster.isPrimary) {
     const aggregator = new AggregatorRegistry();
     let stopping = false;
-    // One wasm thread per worker: the workers already use the cores.
-    const fork = () => cluster.fork({ HWR_THREADS: process.env.HWR_THREADS ?? '1' });
+    // A worker runs the primary's command line again and reads its configuration from the
+    // environment at its own edge: hand it the thread count decided here.
+    const fork = () => cluster.fork({ HWR_THREADS: String(engine.threads) });
     cluster.on('message', (worker, msg: MetricsMessage) => {
       if (msg?.type !== ASK) return;
       aggregator.clusterMetrics().then(
@@ -103,7 +103,7 @@ export async function serveWorkers(
     return undefined;
   }
   const pending = new Map<string, (text: string) => void>();
-  const run = startWorker(options, pending);
+  const run = startWorker({ ...options, engine }, pending);
   // The primary decides about restarts and reports the cause when it gives up: tell it why.
   return run.catch(async (err: Error) => {
     await new Promise(

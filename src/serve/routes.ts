@@ -8,7 +8,7 @@ import { PreprocessError } from '../preprocess/index.js';
 import type { ModelCatalog } from '../store/catalog.js';
 import type { HwrDatabase } from '../store/database.js';
 import { UNDO_WINDOW_MS } from '../store/feedback-store.js';
-import { registerAdminRoutes } from './admin.js';
+import { type AdminSettings, registerAdminRoutes } from './admin.js';
 import { HttpError } from './http-error.js';
 import { type DecodedInput, decodeInput, pngBase64 } from './inputs.js';
 import type { ServeMetrics } from './metrics.js';
@@ -46,6 +46,8 @@ export interface RouteDeps {
   readonly defaultModel: string;
   /** Admin requests per minute per client IP (Limits.adminPerMinute). */
   readonly adminPerMinute: number;
+  /** The admin token and automatic retrain; no token, no admin routes. */
+  readonly admin: AdminSettings;
   readonly metricsText: () => Promise<string>;
   /** Largest image (width x height) decoded, checked on the header (default MAX_IMAGE_PIXELS). */
   readonly maxImagePixels?: number;
@@ -159,9 +161,17 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.register(predictRoutes, deps);
   app.register(feedbackRoutes, deps);
   app.register(statusRoutes, deps);
-  const { registry, database, catalog, dataDir, defaultModel, adminPerMinute } = deps;
-  // Retrain / promote / rollback: only when HWR_ADMIN_TOKEN is set (src/serve/admin.ts).
-  registerAdminRoutes(app, { registry, database, catalog, dataDir, defaultModel, perMinute: adminPerMinute });
+  const { registry, database, catalog, dataDir, defaultModel, adminPerMinute, admin } = deps;
+  // Retrain / promote / rollback: only when an admin token is set (src/serve/admin.ts).
+  registerAdminRoutes(app, {
+    registry,
+    database,
+    catalog,
+    dataDir,
+    defaultModel,
+    perMinute: adminPerMinute,
+    ...admin,
+  });
 }
 
 /** POST /api/predict and /api/predict/batch. */

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PIXELS } from '../model/infer.js';
-import { ADMIN_TOKEN_ENV } from '../serve/admin.js';
 import { buildApp } from '../serve/app.js';
 import { saveTestModel } from '../serve/testing.js';
 import { CURRENT_LINK, HISTORY_FILE, ModelStore } from './store.js';
@@ -28,7 +27,6 @@ let dir: string;
 let store: ModelStore;
 
 beforeAll(async () => {
-  process.env.HWR_THREADS = '1';
   root = await mkdtemp(join(tmpdir(), 'hwr-verify-'));
   models = join(root, 'models');
   dir = join(models, 'digits');
@@ -75,15 +73,14 @@ describe('verified promote, add and rollback', () => {
   }, 60_000);
 
   it('refuses them through the admin API with a 409 naming the fault, no path leaked', async () => {
-    process.env[ADMIN_TOKEN_ENV] = TOKEN;
     const app = await buildApp({
+      admin: { token: TOKEN },
       modelsDir: models,
       dataDir: join(root, 'data'),
       webDir: false,
       waitForModels: true,
       watch: false,
     });
-    delete process.env[ADMIN_TOKEN_ENV];
     try {
       for (const version of ['v0003', 'v0004']) {
         const res = await app.app.inject({

@@ -11,7 +11,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { range, subset } from '../../src/data/dataset.js';
 import { loadSplit } from '../../src/data/datasets.js';
 import { PIXELS } from '../../src/model/infer.js';
-import { ADMIN_TOKEN_ENV } from '../../src/serve/admin.js';
 import { type RunningServer, startServer } from '../../src/serve/app.js';
 import { saveTestModel } from '../../src/serve/testing.js';
 import { ModelStore } from '../../src/store/store.js';
@@ -28,7 +27,6 @@ describe.skipIf(missing !== undefined)('admin view', () => {
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    process.env.HWR_THREADS = '1';
     tmp = mkdtempSync(join(tmpdir(), 'hwr-e2e-admin-'));
     const webDir = join(tmp, 'web');
     await buildWebPage(webDir);
@@ -44,8 +42,8 @@ describe.skipIf(missing !== undefined)('admin view', () => {
     });
     const store = new ModelStore(join(tmp, 'models'));
     await store.add('digits', join(tmp, 'second'));
-    process.env[ADMIN_TOKEN_ENV] = TOKEN;
     server = await startServer({
+      admin: { token: TOKEN },
       port: 0,
       modelsDir: join(tmp, 'models'),
       dataDir: join(tmp, 'data'),
@@ -53,7 +51,6 @@ describe.skipIf(missing !== undefined)('admin view', () => {
       waitForModels: true,
       watchDebounceMs: 50,
     });
-    delete process.env[ADMIN_TOKEN_ENV];
     // A small feedback set: 60 MNIST test digits with their true labels (the model errs on some).
     const test = await loadSplit('mnist', 'test');
     for (let i = 0; i < 60; i++) {
