@@ -8,6 +8,14 @@
 //   tsx scripts/docker-smoke.ts version    [--model name]          print the served model version
 //   tsx scripts/docker-smoke.ts hammer     --from v [--timeout s]  predict in a loop until the served
 //                                                                  version differs from v; no failure allowed
+// Through the `scale` profile's nginx (started with HWR_LB_SHOW_UPSTREAM=1, so that answers name the
+// replica in X-Hwr-Upstream):
+//   tsx scripts/docker-smoke.ts spread     --replicas n             every one of n replicas answers
+//   tsx scripts/docker-smoke.ts all-serve  --version v --replicas n [--timeout s]
+//                                                                  time until n replicas serve version v
+//   tsx scripts/docker-smoke.ts load       [--seconds s] [--concurrency c]
+//                                                                  predictions + feedback from c clients;
+//                                                                  prints the acknowledged feedback count
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +40,10 @@ const { positionals, values } = parseArgs({
     'min-accuracy': { type: 'string', default: '0.9' },
     'min-total': { type: 'string', default: '1' },
     from: { type: 'string' },
+    version: { type: 'string' },
+    replicas: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '20' },
+    concurrency: { type: 'string', default: '4' },
   },
 });
 
@@ -57,12 +69,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * `docker compose restart web`, the published port once refused a request that followed a successful
  * /readyz (CI). A server that stays down still fails the check; POSTs are never repeated.
  */
-async function send(path: string, body?: unknown): Promise<Response> {
+async function send(path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fetch(new URL(path, base), {
         method: body === undefined ? 'GET' : 'POST',
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(10_000),
       });
@@ -208,7 +220,102 @@ async function hammer(): Promise<void> {
   if (listed !== to) fail(`/api/models lists ${values.model}@${listed}, predictions came from ${to}`);
 }
 
+/** Which replica answered, as nginx names it (X-Hwr-Upstream; "a, b" when it retried on b). */
+function upstreamOf(res: Response): string {
+  const addr = res.headers.get('x-hwr-upstream');
+  if (!addr) fail('no X-Hwr-Upstream header: is nginx running with HWR_LB_SHOW_UPSTREAM=1?');
+  return addr.split(',').pop()?.trim() ?? addr;
+}
+
+async function modelsVia(): Promise<{ upstream: string; version?: string }> {
+  const res = await send('/api/models');
+  const body = (await res.json()) as { models: { name: string; version: string }[] };
+  if (res.status !== 200) throw new Error(`/api/models: HTTP ${res.status}`);
+  return { upstream: upstreamOf(res), version: body.models.find((m) => m.name === values.model)?.version };
+}
+
+/** Round-robin reaches every replica: n distinct upstreams within 10 n requests. */
+async function spread(): Promise<void> {
+  const n = num('replicas', values.replicas);
+  const seen = new Map<string, string | undefined>();
+  for (let i = 0; i < 10 * n && seen.size < n; i++) {
+    const { upstream, version } = await modelsVia();
+    seen.set(upstream, version);
+  }
+  console.log(`spread: ${[...seen].map(([u, v]) => `${u} serves ${values.model}@${v}`).join('; ')}`);
+  if (seen.size < n) fail(`only ${seen.size} of ${n} replicas answered through the load balancer`);
+}
+
+/** Polls through the balancer until n distinct replicas have answered with --version; prints the time. */
+async function allServe(): Promise<void> {
+  const want = values.version ?? fail('all-serve needs --version <v>');
+  const n = num('replicas', values.replicas);
+  const t0 = Date.now();
+  const deadline = t0 + num('timeout', values.timeout) * 1000;
+  const serving = new Set<string>();
+  const last = new Map<string, string | undefined>();
+  while (serving.size < n) {
+    if (Date.now() > deadline)
+      fail(
+        `after ${values.timeout} s only ${serving.size} of ${n} replicas serve ${want}: ${JSON.stringify([...last])}`,
+      );
+    const { upstream, version } = await modelsVia();
+    last.set(upstream, version);
+    if (version === want) serving.add(upstream);
+    else serving.delete(upstream);
+    await sleep(20);
+  }
+  console.log(
+    `all-serve: ${n} replicas serve ${values.model}@${want} ${Date.now() - t0} ms after the promote answered`,
+  );
+}
+
+/**
+ * c clients, each alternating a prediction and a feedback for --seconds. A replica killed meanwhile
+ * may cut off the requests it had in flight (at most one per client); nginx retries predictions on
+ * another replica. Prints `acknowledged N` (feedback answered 201) for the caller to compare with the
+ * stored total.
+ */
+async function load(): Promise<void> {
+  const seconds = num('seconds', values.seconds);
+  const clients = num('concurrency', values.concurrency);
+  const set = samples(2);
+  const end = Date.now() + seconds * 1000;
+  let acknowledged = 0;
+  let predictions = 0;
+  const failures: string[] = [];
+  const client = async (k: number) => {
+    for (let i = k; Date.now() < end; i++) {
+      const s = set[i % set.length];
+      const path = i % 2 === 0 ? '/api/predict' : '/api/feedback';
+      const body =
+        i % 2 === 0
+          ? { strokes: s.strokes, model: values.model }
+          : { strokes: s.strokes, label: s.label, model: values.model };
+      try {
+        const res = await send(path, body);
+        await res.arrayBuffer();
+        if (path === '/api/feedback' && res.status === 201) acknowledged++;
+        else if (path === '/api/predict' && res.status === 200) predictions++;
+        else failures.push(`${path}: HTTP ${res.status}`);
+      } catch (err) {
+        failures.push(`${path}: ${(err as Error).message}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, (_, k) => client(k)));
+  console.log(
+    `load: ${predictions} predictions, ${failures.length} failed ${JSON.stringify(failures.slice(0, 4))}`,
+  );
+  console.log(`acknowledged ${acknowledged}`);
+  if (failures.length > clients)
+    fail(`${failures.length} failed requests: more than the ${clients} a replica's death can cut off`);
+}
+
 const commands: Record<string, () => Promise<void>> = {
+  spread,
+  'all-serve': allServe,
+  load,
   ready,
   predict,
   feedback,

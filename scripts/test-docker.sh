@@ -5,11 +5,12 @@
 # 127.0.0.1: a digit is predicted right, feedback survives a web restart, a trainer run is hot-reloaded
 # with no failed request, the retrain placeholder, the notebook profile (Jupyter token, tslab kernel,
 # paper.ipynb and letters.ipynb executed in quick mode and checked, the saved model served by web),
-# and a push/pull through a local registry.
+# the scale profile (PostgreSQL, 3 replicas behind nginx: spread, promote seen by all, one replica
+# killed under load with no acknowledged feedback lost), and a push/pull through a local registry.
 # Skips (exit 0) where the engine cannot run. Only loopback addresses are contacted (the image build
 # itself fetches from apt and npm).
 #
-# Environment: HWR_TEST_PORT (5000), HWR_TEST_REGISTRY_PORT (5001), HWR_TEST_NOTEBOOK_PORT (8888), HWR_TEST_PROJECT (hwrtest),
+# Environment: HWR_TEST_PORT (5000), HWR_TEST_REGISTRY_PORT (5001), HWR_TEST_NOTEBOOK_PORT (8888), HWR_TEST_LB_PORT (8080), HWR_TEST_PROJECT (hwrtest),
 # HWR_TEST_TAG (smoke), HWR_IMAGE_BUDGET_MB (500).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -58,7 +59,7 @@ cleanup() {
     dc logs --no-color --tail 40 web 2>/dev/null
   fi
   if [ -n "${DOCKER_HOST:-}" ]; then
-    dc --profile retrain --profile notebook down -v --remove-orphans >/dev/null 2>&1
+    dc --profile retrain --profile notebook --profile scale down -v --remove-orphans >/dev/null 2>&1
     docker rmi "127.0.0.1:$REG_PORT/$IMAGE" >/dev/null 2>&1
   fi
   if [ -n "$REG_PID" ]; then
@@ -97,9 +98,9 @@ command -v docker-registry >/dev/null || apt_install docker-registry
 
 step "lint"
 dc config -q
-sh -n docker/entrypoint.sh
+sh -n docker/entrypoint.sh docker/postgres/entrypoint.sh docker/nginx/entrypoint.sh
 ruby -c Vagrantfile
-npx --yes dockerfile-utils@0.16.3 lint Dockerfile
+for f in Dockerfile docker/postgres/Dockerfile docker/nginx/Dockerfile; do npx --yes dockerfile-utils@0.16.3 lint "$f"; done
 echo "lint ok (compose config, entrypoint, Vagrantfile, dockerfile-utils)"
 if port_busy "$PORT"; then
   echo "127.0.0.1:$PORT is in use; stop that server or set HWR_TEST_PORT" >&2
@@ -259,6 +260,63 @@ grep -q "version $served)" "$WORK/paper.ipynb" || {
 echo "web serves paper-notebook $served, saved by the notebook"
 NOTEBOOK_S=$(($(now) - t))
 
+step "scale (profile scale: PostgreSQL, 3 replicas, nginx)"
+t=$(now)
+LB_PORT=${HWR_TEST_LB_PORT:-8080}
+if port_busy "$LB_PORT"; then
+  echo "127.0.0.1:$LB_PORT is in use; set HWR_TEST_LB_PORT" >&2
+  exit 1
+fi
+# Rates high enough for one test client (the limits themselves are nginx's, documented in
+# docs/scaling.md); X-Hwr-Upstream names the replica that answered.
+export HWR_LB_PUBLISH=127.0.0.1:$LB_PORT HWR_LB_SHOW_UPSTREAM=1 HWR_LB_RATE_PREDICT=5000r/s \
+  HWR_LB_RATE_FEEDBACK=5000r/s HWR_LB_RATE_ADMIN=100r/s HWR_RATE_PREDICT=1000000 HWR_RATE_FEEDBACK=1000000
+HWR_ADMIN_TOKEN=$(node -e "console.log(require('crypto').randomBytes(24).toString('hex'))")
+export HWR_ADMIN_TOKEN
+lb=http://127.0.0.1:$LB_PORT
+lsmoke() { smoke "$1" --base "$lb" "${@:2}"; }
+dc --profile scale build postgres lb
+dc --profile scale up -d --scale replica=3 postgres replica lb
+lsmoke ready --timeout 180
+lsmoke spread --replicas 3
+lsmoke predict --per-class 3 --min-accuracy "$MIN_ACCURACY"
+# A next version of digits in the shared folder (the shipped model's files under the next number),
+# promoted through the balancer: every replica must serve it (LISTEN/NOTIFY; target 2 s).
+added=$(dc --profile scale run -T --rm trainer models --models /models add digits /app/models/digits 2>&1 | tail -1)
+echo "$added"
+next=$(grep -o 'v[0-9]\{4\}' <<<"$added" | head -1)
+[ -n "$next" ] || {
+  echo "hwr models add printed no version: $added" >&2
+  exit 1
+}
+code=$(curl -s -o "$WORK/promote.json" -w '%{http_code}' -X POST "$lb/api/admin/models/digits/promote" \
+  -H "authorization: Bearer $HWR_ADMIN_TOKEN" -H 'content-type: application/json' -d "{\"version\":\"$next\"}")
+cat "$WORK/promote.json"
+echo
+[ "$code" = 200 ] || {
+  echo "promote through the balancer answered $code" >&2
+  exit 1
+}
+lsmoke all-serve --version "$next" --replicas 3 --timeout 10
+# One replica killed (SIGKILL) while 4 clients predict and send feedback through nginx: every feedback
+# answered 201 is in PostgreSQL; clients lose at most the requests that replica had in flight.
+before=$(lsmoke stats | awk '{print $NF}')
+lsmoke load --seconds 16 --concurrency 4 >"$WORK/load.log" &
+load_pid=$!
+sleep 5
+victim=$(dc ps -q replica | head -1)
+docker kill "$victim" >/dev/null
+echo "killed replica ${victim:0:12} under load"
+wait "$load_pid" || {
+  cat "$WORK/load.log"
+  exit 1
+}
+cat "$WORK/load.log"
+acked=$(awk '/^acknowledged/ {print $2}' "$WORK/load.log")
+lsmoke stats --min-total $((before + acked))
+echo "all $acked acknowledged feedbacks are stored (total was $before before the load)"
+SCALE_S=$(($(now) - t))
+
 step "registry push/pull (127.0.0.1:$REG_PORT)"
 if port_busy "$REG_PORT"; then
   echo "127.0.0.1:$REG_PORT is in use; set HWR_TEST_REGISTRY_PORT" >&2
@@ -295,6 +353,6 @@ curl -fsS "http://127.0.0.1:$REG_PORT/v2/_catalog"
 echo "pushed and pulled back $remote ($pulled_id)"
 
 step "down"
-dc --profile retrain --profile notebook down -v --remove-orphans
+dc --profile retrain --profile notebook --profile scale down -v --remove-orphans
 
-echo "timings: build ${BUILD_S} s, up ${UP_S} s, smoke ${SMOKE_S} s, notebook ${NOTEBOOK_S} s, total $(($(now) - T0)) s; image $IMAGE ${SIZE_MB} MB"
+echo "timings: build ${BUILD_S} s, up ${UP_S} s, smoke ${SMOKE_S} s, notebook ${NOTEBOOK_S} s, scale ${SCALE_S} s, total $(($(now) - T0)) s; image $IMAGE ${SIZE_MB} MB"

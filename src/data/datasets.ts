@@ -19,7 +19,7 @@ import {
 import { type EmnistVariant, loadEmnistCsv, loadEmnistIdx, loadEmnistSplit } from './emnist.js';
 import { type LoadedImages, labelsPathFor, loadIdxPair } from './idx.js';
 import { DIR_CLASSES, loadDatasetDir, readClassesJson } from './idx-dir.js';
-import { unipenLoader } from './unipen-dataset.js';
+import { unipenLoader, unipenTrainingHead } from './unipen-dataset.js';
 
 export type { DatasetLoader, DatasetOptions, Split } from './dataset.js';
 
@@ -259,7 +259,8 @@ registerDataset('unipen-digits', unipenLoader('digits'));
 registerDataset('mnist+unipen-digits', async (split, options) => {
   const mnist = await loadSplit('mnist', split, {});
   if (split === 'test') return mnist;
-  const joined = concatDatasets(mnist, await loadSplit('unipen-digits', 'train', options));
+  // Without the validation-tail writers: the fusion weights are fitted on them (docs/strokes.md).
+  const joined = concatDatasets(mnist, await unipenTrainingHead('digits', options));
   return subset(joined, permutation(joined.n, mulberry32(0x6d6e7570)));
 });
 

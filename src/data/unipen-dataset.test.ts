@@ -233,26 +233,38 @@ describe('registered datasets', () => {
     expect(digits.train.n + digits.test.n).toBe(samples.length);
   });
 
-  it("'mnist+unipen-digits' trains on both (shuffled together) and tests on MNIST", async () => {
+  it("'mnist+unipen-digits' trains on MNIST and the pen digits outside the validation tail, tests on MNIST", async () => {
     const joined = await loadDataset('mnist+unipen-digits', fixtures);
     const mnist = await loadDataset('mnist');
     const unipen = await loadDataset('unipen-digits', fixtures);
+    const built = await buildUnipenDataset({
+      dir: FIXTURES,
+      kind: 'digits',
+      dropSuspect: true,
+      strokeCopies: 0,
+    });
+    const tail = built.stats.validationTail.samples;
+    const head = unipen.train.n - tail;
+    expect(tail).toBeGreaterThan(0);
     expect(joined.test.n).toBe(mnist.test.n);
     expect(Buffer.compare(joined.test.images, mnist.test.images)).toBe(0);
-    expect(joined.train.n).toBe(mnist.train.n + unipen.train.n);
+    expect(joined.train.n).toBe(mnist.train.n + head);
     const sum = (a: number[], b: number[]) => a.map((x, i) => x + b[i]);
     expect(labelCounts(joined.train.labels, 10)).toEqual(
-      sum(labelCounts(mnist.train.labels, 10), labelCounts(unipen.train.labels, 10)),
+      sum(labelCounts(mnist.train.labels, 10), labelCounts(unipen.train.labels.subarray(0, head), 10)),
     );
-    // The UNIPEN training drawings are in, with their labels, spread over the whole set; no held-out one is.
+    // The UNIPEN training drawings are in, with their labels, spread over the whole set; the validation
+    // tail's writers (the fusion weights are fitted on them) and the held-out ones are not.
     const positions = [];
-    for (let i = 0; i < unipen.train.n; i++) {
+    for (let i = 0; i < head; i++) {
       const j = indexOfImage(joined.train, imageAt(unipen.train, i));
       expect(j).toBeGreaterThanOrEqual(0);
       expect(joined.train.labels[j]).toBe(unipen.train.labels[i]);
       positions.push(j);
     }
     expect(Math.max(...positions) - Math.min(...positions)).toBeGreaterThan(joined.train.n / 2);
+    for (let i = head; i < unipen.train.n; i++)
+      expect(indexOfImage(joined.train, imageAt(unipen.train, i))).toBe(-1);
     for (let i = 0; i < unipen.test.n; i++)
       expect(indexOfImage(joined.train, imageAt(unipen.test, i))).toBe(-1);
     expect(joined.train.sources.length).toBe(mnist.train.sources.length + unipen.train.sources.length);

@@ -13,6 +13,7 @@ import {
   DIGIT_CLASSES,
   type ImageDataset,
   LETTER_CLASSES,
+  subset,
 } from './dataset.js';
 import {
   fnv1a,
@@ -359,26 +360,45 @@ export function unipenDir(options: Pick<DatasetOptions, 'dataDir' | 'dataRoot'>)
  * A DatasetLoader for registerDataset. Both splits come from one build (loadDataset asks for train,
  * then test), so the files are read and rendered — or the cache read — once per process.
  */
+const builds = new Map<string, Promise<UnipenDataset>>();
+
+function cachedBuild(kind: UnipenKind, options: DatasetOptions): Promise<UnipenDataset> {
+  const dir = unipenDir(options);
+  const dropSuspect = !options.keepSuspect;
+  const strokeCopies = options.strokeCopies ?? 0;
+  const cacheDir = unipenCacheDir(options.cacheRoot);
+  const id = `${kind}\u0000${dir}\u0000${dropSuspect}\u0000${strokeCopies}\u0000${cacheDir}`;
+  let build = builds.get(id);
+  if (!build) {
+    build = buildUnipenDataset({ dir, kind, dropSuspect, strokeCopies, cacheDir });
+    builds.set(id, build);
+    build.catch(() => builds.delete(id));
+  }
+  return build;
+}
+
+/**
+ * The training split without its validation tail: the writers the stroke part validates on and the
+ * fusion weights are fitted on. A dataset that mixes rendered pen drawings into an image CNN's
+ * training (mnist+unipen-digits) takes these, so that the tail writers stay unseen by both parts.
+ */
+export async function unipenTrainingHead(kind: UnipenKind, options: DatasetOptions): Promise<ImageDataset> {
+  const built = await cachedBuild(kind, options);
+  const headSize = built.train.n - built.stats.validationTail.samples;
+  return subset(
+    built.train,
+    Array.from({ length: headSize }, (_, i) => i),
+  );
+}
+
 export function unipenLoader(kind: UnipenKind): DatasetLoader {
-  const builds = new Map<string, Promise<UnipenDataset>>();
   return async (split, options) => {
     if (options.train || options.test) {
       throw new DataError(
         `dataset '${unipenDatasetName(kind)}' reads UNIPEN files: use --data-dir, not --train/--test`,
       );
     }
-    const dir = unipenDir(options);
-    const dropSuspect = !options.keepSuspect;
-    const strokeCopies = options.strokeCopies ?? 0;
-    const cacheDir = unipenCacheDir(options.cacheRoot);
-    const id = `${dir}\u0000${dropSuspect}\u0000${strokeCopies}\u0000${cacheDir}`;
-    let build = builds.get(id);
-    if (!build) {
-      build = buildUnipenDataset({ dir, kind, dropSuspect, strokeCopies, cacheDir });
-      builds.set(id, build);
-      build.catch(() => builds.delete(id));
-    }
-    return (await build)[split];
+    return (await cachedBuild(kind, options))[split];
   };
 }
 
