@@ -6,15 +6,14 @@ import { z } from 'zod';
 import { ModelError } from '../model/io.js';
 import { FEEDBACK_FROM_DATABASE } from '../retrain/feedback.js';
 import { RetrainJobs } from '../retrain/jobs.js';
+import { ErrorReply, JobReply, RetrainBody, StoreReply, VersionsReply } from '../schema/wire.js';
 import type { ModelCatalog } from '../store/catalog.js';
 import type { HwrDatabase } from '../store/database.js';
-import { StoreEvent } from '../store/history.js';
 import { HwrError } from '../util/errors.js';
 import { HttpError } from './http-error.js';
 import { adminRateLimit } from './limits.js';
 import { BEARER } from './openapi.js';
 import type { ModelRegistry } from './registry.js';
-import { ErrorReply } from './schemas.js';
 
 export interface AdminDeps {
   readonly registry: ModelRegistry;
@@ -81,51 +80,6 @@ function authenticate(expected: Buffer) {
   };
 }
 
-const JobReply = z.object({
-  id: z.string(),
-  model: z.string(),
-  state: z.enum(['running', 'promoted', 'passed', 'rejected', 'failed']),
-  startedAt: z.string(),
-  finishedAt: z.string().nullable(),
-  exitCode: z.number().int().nullable(),
-  promoted: z.string().nullable(),
-  gate: z.object({ passed: z.boolean(), checks: z.array(z.string()) }).nullable(),
-  log: z.array(z.string()),
-  args: z.array(z.string()),
-});
-
-const RetrainBody = z
-  .object({
-    model: z.string().min(1).max(100).optional(),
-    epochs: z.number().int().min(1).max(20).optional(),
-    replay: z.number().int().min(0).max(1_000_000).optional(),
-    holdout: z.number().min(0.01).max(0.9).optional(),
-    tolerance: z.number().min(0).max(1).optional(),
-    testLimit: z.number().int().min(1).optional(),
-    promote: z.boolean().optional(),
-  })
-  .strict();
-
-const StoreReply = z.object({
-  name: z.string(),
-  current: z.string().nullable(),
-  versions: z.array(z.string()),
-});
-const VersionsReply = z.object({
-  name: z.string(),
-  current: z.string().nullable(),
-  versions: z.array(
-    z.object({
-      version: z.string(),
-      accuracy: z.number().nullable(),
-      createdAt: z.string().nullable(),
-      parentVersion: z.string().nullable(),
-      /** Why the version cannot be served, if it cannot. */
-      bad: z.string().nullable(),
-    }),
-  ),
-  events: z.array(StoreEvent),
-});
 const NameParams = z.object({ name: z.string().min(1).max(100) });
 const errors = {
   400: ErrorReply,

@@ -5,6 +5,17 @@ import type { FastifyInstance, FastifySchemaCompiler, FastifySerializerCompiler 
 import { type FastifyPluginAsyncZod, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PreprocessError } from '../preprocess/index.js';
+import {
+  BatchResult,
+  ErrorReply,
+  FeedbackCreated,
+  FeedbackStatsReply,
+  ModelsReply,
+  type PartAnswer,
+  type PartInfo,
+  type Prediction,
+  Prediction as PredictionSchema,
+} from '../schema/wire.js';
 import type { ModelCatalog } from '../store/catalog.js';
 import type { HwrDatabase } from '../store/database.js';
 import { UNDO_WINDOW_MS } from '../store/feedback-store.js';
@@ -17,18 +28,9 @@ import type { Answer } from './predictor.js';
 import type { ModelRegistry, ServedModel } from './registry.js';
 import {
   BatchBody,
-  BatchResult,
-  ErrorReply,
   FeedbackBody,
-  FeedbackCreated,
-  FeedbackStatsReply,
   isPlainPredictBody,
-  ModelsReply,
-  type PartAnswer,
-  type PartInfo,
   PredictBody,
-  type Prediction,
-  Prediction as PredictionSchema,
   StatsQuery,
   UNDO_HEADER,
   UndoHeaders,
