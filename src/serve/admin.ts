@@ -217,9 +217,30 @@ const adminPlugin: FastifyPluginAsyncZod<AdminContext> = async (admin, ctx) => {
   await admin.register(storeRoutes, ctx);
 };
 
+/** Starts a retrain job of a served model on the stored feedback; 409 while another one runs. */
+async function startRetrainJob(ctx: AdminContext, body: z.infer<typeof RetrainBody>) {
+  const { deps, registry, jobs } = ctx;
+  const name = body.model ?? deps.defaultModel;
+  const entry = entryOf(registry, name);
+  const busy = jobs.busy;
+  if (busy)
+    throw new HttpError(
+      'conflict',
+      `retrain job ${busy.id} is still running; poll /api/admin/jobs/${busy.id}`,
+    );
+  const job = await jobs.start({
+    ...body,
+    model: name,
+    base: join(registry.dir, entry),
+    feedback: ctx.feedbackSource,
+  });
+  if (!job) throw new HttpError('conflict', 'a retrain job is already running');
+  return job;
+}
+
 /** POST /api/admin/retrain, GET /api/admin/jobs[/:id]. */
 const retrainRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, ctx) => {
-  const { deps, registry, jobs } = ctx;
+  const { jobs } = ctx;
   api.post(
     '/api/admin/retrain',
     {
@@ -231,22 +252,8 @@ const retrainRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, ctx) => {
       },
     },
     async (request, reply) => {
-      const name = request.body.model ?? deps.defaultModel;
-      const entry = entryOf(registry, name);
-      const busy = jobs.busy;
-      if (busy)
-        throw new HttpError(
-          'conflict',
-          `retrain job ${busy.id} is still running; poll /api/admin/jobs/${busy.id}`,
-        );
-      const job = await jobs.start({
-        ...request.body,
-        model: name,
-        base: join(registry.dir, entry),
-        feedback: ctx.feedbackSource,
-      });
-      if (!job) throw new HttpError('conflict', 'a retrain job is already running');
-      request.log.info({ job: job.id, model: name }, 'retrain job started');
+      const job = await startRetrainJob(ctx, request.body);
+      request.log.info({ job: job.id, model: job.model }, 'retrain job started');
       reply.code(202);
       return job;
     },
@@ -282,6 +289,31 @@ const retrainRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, ctx) => {
   );
 };
 
+/** A served model's stored versions and history, as GET /api/admin/models/:name answers them. */
+async function versionsOf(
+  registry: ModelRegistry,
+  models: ModelCatalog,
+  name: string,
+): Promise<VersionsReply> {
+  const entry = entryOf(registry, name);
+  // Versions and history come from the shared folder; `current` from the catalog, which is
+  // PostgreSQL's pointer when replicas share one (the folder's `current` link otherwise).
+  const e = await storeErrors(registry, () => models.files.inspect(entry));
+  const current = (await storeErrors(registry, () => models.currents())).get(entry) ?? e.current;
+  return {
+    name: e.name,
+    current,
+    versions: e.versions.map((v) => ({
+      version: v.version,
+      accuracy: v.metadata?.testAccuracy ?? null,
+      createdAt: v.metadata?.createdAt ?? null,
+      parentVersion: v.metadata?.parentVersion ?? null,
+      bad: v.bad?.reason ?? v.error ?? null,
+    })),
+    events: e.history.events,
+  };
+}
+
 /** POST /api/admin/models/:name/promote|rollback. */
 const storeRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, { registry, models }) => {
   api.post(
@@ -315,25 +347,7 @@ const storeRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, { registry,
         response: { 200: VersionsReply, ...errors },
       },
     },
-    async (request) => {
-      const entry = entryOf(registry, request.params.name);
-      // Versions and history come from the shared folder; `current` from the catalog, which is
-      // PostgreSQL's pointer when replicas share one (the folder's `current` link otherwise).
-      const e = await storeErrors(registry, () => models.files.inspect(entry));
-      const current = (await storeErrors(registry, () => models.currents())).get(entry) ?? e.current;
-      return {
-        name: e.name,
-        current,
-        versions: e.versions.map((v) => ({
-          version: v.version,
-          accuracy: v.metadata?.testAccuracy ?? null,
-          createdAt: v.metadata?.createdAt ?? null,
-          parentVersion: v.metadata?.parentVersion ?? null,
-          bad: v.bad?.reason ?? v.error ?? null,
-        })),
-        events: e.history.events,
-      };
-    },
+    async (request) => versionsOf(registry, models, request.params.name),
   );
 
   api.post(

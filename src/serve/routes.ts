@@ -232,8 +232,39 @@ const predictRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
   );
 };
 
+/** The Fastify instance a route plugin gets, typed by the routes' zod schemas. */
+type ZodApi = Parameters<FastifyPluginAsyncZod<RouteDeps>>[0];
+
 /** POST /api/feedback, DELETE /api/feedback/:id (undo), GET /api/feedback/stats. */
 const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
+  addFeedbackRoute(api, deps);
+  undoFeedbackRoute(api, deps);
+  api.get(
+    '/api/feedback/stats',
+    {
+      schema: {
+        summary: 'Feedback counts per label and how often the model was right',
+        querystring: StatsQuery,
+        response: { 200: FeedbackStatsReply, 400: ErrorReply },
+      },
+    },
+    async (request) => deps.database.feedback.stats(request.query.model),
+  );
+};
+
+/** The label and the prediction a correction names must be classes of the model. */
+function checkFeedbackLabels(model: ServedModel, body: { label: string; predicted?: string }): void {
+  const classes = model.metadata.classes;
+  if (!classes.includes(body.label))
+    throw HttpError.badRequest(
+      `label "${body.label}" is not a class of model "${model.name}" (classes: ${classes.join(' ')})`,
+    );
+  if (body.predicted !== undefined && !classes.includes(body.predicted))
+    throw HttpError.badRequest(`predicted "${body.predicted}" is not a class of model "${model.name}"`);
+}
+
+/** POST /api/feedback: stores the drawing, its label and the model's answer; returns an undo token. */
+function addFeedbackRoute(api: ZodApi, deps: RouteDeps): void {
   const { registry, metrics, defaultModel, maxImagePixels } = deps;
   const feedback = deps.database.feedback;
   api.post(
@@ -251,12 +282,7 @@ const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
       const body = request.body;
       const model = resolveModel(registry, body.model, defaultModel);
       const classes = model.metadata.classes;
-      if (!classes.includes(body.label))
-        throw HttpError.badRequest(
-          `label "${body.label}" is not a class of model "${model.name}" (classes: ${classes.join(' ')})`,
-        );
-      if (body.predicted !== undefined && !classes.includes(body.predicted))
-        throw HttpError.badRequest(`predicted "${body.predicted}" is not a class of model "${model.name}"`);
+      checkFeedbackLabels(model, body);
       const input = await decodeInput(body, '', maxImagePixels);
       let predicted = body.predicted;
       if (predicted === undefined) {
@@ -283,7 +309,11 @@ const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
       return { id, undoToken, undoUntil: new Date(Date.now() + UNDO_WINDOW_MS).toISOString() };
     },
   );
+}
 
+/** DELETE /api/feedback/:id with the row's one-time undo token, within the undo window. */
+function undoFeedbackRoute(api: ZodApi, deps: RouteDeps): void {
+  const feedback = deps.database.feedback;
   api.delete(
     '/api/feedback/:id',
     {
@@ -307,24 +337,17 @@ const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
       return null;
     },
   );
-
-  api.get(
-    '/api/feedback/stats',
-    {
-      schema: {
-        summary: 'Feedback counts per label and how often the model was right',
-        querystring: StatsQuery,
-        response: { 200: FeedbackStatsReply, 400: ErrorReply },
-      },
-    },
-    async (request) => feedback.stats(request.query.model),
-  );
-};
+}
 
 /** GET /api/models, /api/models/:name/report, /healthz, /readyz, /metrics. */
 const statusRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
-  const { registry, metrics, defaultModel, metricsText } = deps;
-  const feedback = deps.database.feedback;
+  modelRoutes(api, deps);
+  healthRoutes(api, deps);
+};
+
+/** GET /api/models and /api/models/:name/report. */
+function modelRoutes(api: ZodApi, deps: RouteDeps): void {
+  const { registry, defaultModel } = deps;
   api.get(
     '/api/models',
     { schema: { summary: 'Models being served', response: { 200: ModelsReply } } },
@@ -370,7 +393,12 @@ const statusRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
       return reply.header('content-security-policy', REPORT_CSP).type('text/html; charset=utf-8').send(html);
     },
   );
+}
 
+/** GET /healthz (liveness), /readyz (a model loaded; feedback storage health), /metrics. */
+function healthRoutes(api: ZodApi, deps: RouteDeps): void {
+  const { registry, metrics, metricsText } = deps;
+  const feedback = deps.database.feedback;
   api.get(
     '/healthz',
     {
@@ -420,4 +448,4 @@ const statusRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
     reply.type(metrics.registry.contentType);
     return metricsText();
   });
-};
+}
