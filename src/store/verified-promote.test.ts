@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PIXELS } from '../model/infer.js';
-import { buildApp } from '../serve/app.js';
-import { saveTestModel } from '../serve/testing.js';
+import { buildTestApp, saveTestModel } from '../serve/testing.js';
 import { CURRENT_LINK, HISTORY_FILE, ModelStore } from './store.js';
 
 // Faults of issue 22 item 1: a truncated or wrong-shape version copied into a store by hand must
@@ -73,14 +72,7 @@ describe('verified promote, add and rollback', () => {
   }, 60_000);
 
   it('refuses them through the admin API with a 409 naming the fault, no path leaked', async () => {
-    const app = await buildApp({
-      admin: { token: TOKEN },
-      modelsDir: models,
-      dataDir: join(root, 'data'),
-      webDir: false,
-      waitForModels: true,
-      watch: false,
-    });
+    const app = await buildTestApp(root, { admin: { token: TOKEN } });
     try {
       for (const version of ['v0003', 'v0004']) {
         const res = await app.app.inject({
@@ -133,14 +125,7 @@ describe('verified promote, add and rollback', () => {
     await rename(join(dir, '.cur-tmp'), join(dir, CURRENT_LINK));
     const lines: string[] = [];
     const stream = { write: (line: string) => lines.push(line) };
-    const app = await buildApp({
-      modelsDir: models,
-      dataDir: join(root, 'data'),
-      webDir: false,
-      waitForModels: true,
-      watch: false,
-      logger: { level: 'info', stream },
-    });
+    const app = await buildTestApp(root, { logger: { level: 'info', stream } });
     try {
       const res = await app.app.inject({
         method: 'POST',
