@@ -15,7 +15,9 @@ import { type CliEdge, dataSettings, engineSettings } from '../config.js';
 import { parseFloatOption, parseIntOption, UsageError } from '../usage-error.js';
 import { trainStrokesCommand } from './train-strokes.js';
 
-const STROKE_DATASETS = [unipenDatasetName('letters'), unipenDatasetName('digits')];
+// Datasets rendered from pen strokes, whose drawings --stroke-copies can multiply (for
+// mnist+unipen-digits: its pen part).
+const STROKE_DATASETS = [unipenDatasetName('letters'), unipenDatasetName('digits'), 'mnist+unipen-digits'];
 
 interface TrainOpts {
   dataset: string;
@@ -72,7 +74,7 @@ export function registerTrain(program: Command, edge: CliEdge): void {
     .option('--weights <dtype>', 'weight file dtype: float32 | float16', 'float32')
     .option(
       '--stroke-copies <n>',
-      'stroke datasets (letters, unipen-digits): add n stroke-augmented renders of each training sample',
+      'pen-stroke datasets (letters, unipen-digits, the pen part of mnist+unipen-digits): add n stroke-augmented renders of each training drawing',
     )
     .option('--limit <n>', 'train on the first n training images only (quick runs)')
     .option('--test-limit <n>', 'test on the first n test images only (quick runs)')
