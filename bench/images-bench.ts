@@ -12,6 +12,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { engineSettings, parseConfig } from '../src/cli/config.js';
 import { loadSplit } from '../src/data/datasets.js';
 import { readImage } from '../src/data/image-read.js';
 import { initBackend } from '../src/engine/backend.js';
@@ -40,7 +41,8 @@ const seed = Number(args.seed);
 if (!(start >= 0 && count >= 1 && start + count <= 10_000))
   throw new Error('--start/--count must lie within 0..10000');
 
-await initBackend({ threads: 1 });
+// HWR_BACKEND / HWR_BLAS as the CLI reads them; one thread.
+await initBackend({ ...engineSettings(parseConfig(process.env)), threads: 1 });
 const { model, metadata } = await loadModel(args.model as string);
 const test = await loadSplit('mnist', 'test');
 const digit = (i: number) => test.images.subarray(i * PIXELS, (i + 1) * PIXELS);

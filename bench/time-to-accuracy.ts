@@ -14,6 +14,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { engineSettings, parseConfig } from '../src/cli/config.js';
 import { loadDataset } from '../src/data/datasets.js';
 import { initBackend } from '../src/engine/backend.js';
 import { type ArchName, buildModel, isArchName } from '../src/model/archs.js';
@@ -46,7 +47,10 @@ if (!(epochs >= 1 && evalsPerEpoch >= 1 && target > 0 && target < 1)) {
   throw new Error('--epochs and --evals-per-epoch must be >= 1, --target in (0, 1)');
 }
 
-const backend = await initBackend({ threads: Number(args.threads) });
+const backend = await initBackend({
+  ...engineSettings(parseConfig(process.env)),
+  threads: Number(args.threads),
+});
 const data = await loadDataset('mnist');
 const base = RECIPES[arch as ArchName];
 const augmentScale = Number(args.augment);

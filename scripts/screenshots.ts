@@ -14,7 +14,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadSplit } from '../src/data/datasets.js';
 import { PIXELS } from '../src/model/infer.js';
-import { ADMIN_TOKEN_ENV } from '../src/serve/admin.js';
 import { startServer } from '../src/serve/app.js';
 import { deriveSeed } from '../src/util/random.js';
 import { buildWebPage, drawFixture, launchChromium, readableFixtures } from '../test/e2e/page-harness.js';
@@ -34,8 +33,8 @@ try {
     'test/fixtures/strokes/digits.json',
     10,
   );
-  process.env[ADMIN_TOKEN_ENV] = TOKEN;
   const server = await startServer({
+    admin: { token: TOKEN },
     port: 0,
     modelsDir: join(tmp, 'models'),
     dataDir: join(tmp, 'data'),
@@ -43,7 +42,6 @@ try {
     watch: false,
     waitForModels: true,
   });
-  delete process.env[ADMIN_TOKEN_ENV];
   const browser = await launchChromium();
   try {
     // Phone: a few corrections first, so the counts line has numbers.

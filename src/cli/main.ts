@@ -13,6 +13,7 @@ import { registerRead } from './commands/read.js';
 import { registerRetrain } from './commands/retrain.js';
 import { registerServe } from './commands/serve.js';
 import { registerTrain } from './commands/train.js';
+import { type CliEdge, type ConfigFlags, type HwrConfig, parseConfig } from './config.js';
 
 /**
  * The CLI edge: an hwr error (or a zod error from a file or value that fails its schema) is data, a
@@ -23,6 +24,14 @@ function userError(err: unknown): ErrorData | undefined {
   return errorData(err);
 }
 
+/** `--backend` / `--threads` override HWR_BACKEND / HWR_THREADS. */
+function globalFlags(opts: { backend?: string; threads?: string }): ConfigFlags {
+  return {
+    ...(opts.backend !== undefined && { backend: { value: opts.backend, flag: '--backend' } }),
+    ...(opts.threads !== undefined && { threads: { value: opts.threads, flag: '--threads' } }),
+  };
+}
+
 export function buildProgram(): Command {
   const program = new Command('hwr')
     .description('Handwritten character recognition: train, evaluate, serve and improve CNNs on the CPU')
@@ -30,22 +39,28 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .option('--backend <name>', 'TF.js backend: tensorflow | wasm | cpu (default: HWR_BACKEND, else fastest)')
     .option('--threads <n>', 'threads for the wasm backend (default: HWR_THREADS, else 2)');
+  // The one place the environment is read: once, before any command runs (src/cli/config.ts).
+  let config: HwrConfig | undefined;
+  const edge: CliEdge = {
+    get config() {
+      if (!config) throw new Error('the configuration is read before a command runs (preAction)');
+      return config;
+    },
+  };
   program.hook('preAction', (cmd) => {
-    const { backend, threads } = cmd.opts<{ backend?: string; threads?: string }>();
-    if (backend) process.env.HWR_BACKEND = backend;
-    if (threads) process.env.HWR_THREADS = threads;
+    config = parseConfig(process.env, globalFlags(cmd.opts<{ backend?: string; threads?: string }>()));
   });
-  registerTrain(program);
-  registerEvaluate(program);
-  registerCompare(program);
-  registerFuse(program);
-  registerPredict(program);
-  registerRead(program);
+  registerTrain(program, edge);
+  registerEvaluate(program, edge);
+  registerCompare(program, edge);
+  registerFuse(program, edge);
+  registerPredict(program, edge);
+  registerRead(program, edge);
   registerModel(program);
-  registerModels(program);
-  registerServe(program);
+  registerModels(program, edge);
+  registerServe(program, edge);
   registerFeedback(program);
-  registerRetrain(program);
+  registerRetrain(program, edge);
   return program;
 }
 

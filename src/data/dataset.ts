@@ -31,6 +31,12 @@ export type Split = 'train' | 'test';
 export interface DatasetOptions {
   /** Folder holding the dataset's files under their official names. */
   dataDir?: string;
+  /** Folder of one subfolder per dataset (mnist/, unipen/, emnist/...), tried when dataDir is unset (HWR_DATA_DIR). */
+  dataRoot?: string;
+  /** Folder of the rendered-data caches (HWR_CACHE_DIR; default .cache under the project). */
+  cacheRoot?: string;
+  /** UNIPEN: train on the samples flagged suspect too (HWR_UNIPEN_SUSPECT=keep; default: dropped). */
+  keepSuspect?: boolean;
   /** Explicit train data (generic form): IDX image file (labels beside it), CSV file, or exported folder. */
   train?: string;
   /** Explicit test data, as `train`. */

@@ -133,20 +133,13 @@ describe('named datasets', () => {
     return slice;
   }
 
-  it('mnist from --data-dir (gz IDX or Kaggle CSV) and from HWR_DATA_DIR/mnist', async () => {
+  it('mnist from --data-dir (gz IDX or Kaggle CSV) and from <dataRoot>/mnist (HWR_DATA_DIR)', async () => {
     const dir = await tempDir();
     const slice = await mnistLayout(join(dir, 'mnist'));
     expect((await loadSplit('mnist', 'test', { dataDir: join(dir, 'mnist') })).images).toEqual(slice.images);
     await mnistLayout(join(dir, 'csv'), true);
     expect((await loadSplit('mnist', 'train', { dataDir: join(dir, 'csv') })).labels).toEqual(slice.labels);
-    const saved = process.env.HWR_DATA_DIR;
-    process.env.HWR_DATA_DIR = dir;
-    try {
-      expect((await loadSplit('mnist', 'train')).n).toBe(7);
-    } finally {
-      if (saved === undefined) delete process.env.HWR_DATA_DIR;
-      else process.env.HWR_DATA_DIR = saved;
-    }
+    expect((await loadSplit('mnist', 'train', { dataRoot: dir })).n).toBe(7);
     await expect(loadSplit('mnist', 'train', { dataDir: dir })).rejects.toThrow(
       /mnist train split not found in .*: expected train-images-idx3-ubyte\(.gz\)/,
     );

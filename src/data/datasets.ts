@@ -179,15 +179,16 @@ export async function loadPath(path: string, options: PathLoadOptions = {}): Pro
   return { ...loaded, classes, sources: [...loaded.sources, ...extraSources] };
 }
 
-function dirFromEnv(sub: string): string | undefined {
-  const env = process.env.HWR_DATA_DIR;
-  return env && isDir(join(env, sub)) ? join(env, sub) : undefined;
+/** `<dataRoot>/<sub>` when it is a folder. */
+function dirInRoot(options: DatasetOptions, sub: string): string | undefined {
+  const root = options.dataRoot;
+  return root && isDir(join(root, sub)) ? join(root, sub) : undefined;
 }
 
 registerDataset('mnist', async (split, options) => {
   const explicit = options[split];
   if (explicit) return loadPath(explicit, { classes: DIGIT_CLASSES });
-  const dir = options.dataDir ?? dirFromEnv('mnist') ?? mnistPackageDir();
+  const dir = options.dataDir ?? dirInRoot(options, 'mnist') ?? mnistPackageDir();
   return loadMnistLayout(dir, split, DIGIT_CLASSES, 'mnist');
 });
 
@@ -209,7 +210,7 @@ export const FASHION_SYSTEM_DIR = '/usr/share/datasets/fashion-mnist';
 registerDataset('fashion-mnist', async (split, options) => {
   const explicit = options[split];
   if (explicit) return loadPath(explicit, { classes: FASHION_CLASSES });
-  const dir = options.dataDir ?? dirFromEnv('fashion-mnist') ?? FASHION_SYSTEM_DIR;
+  const dir = options.dataDir ?? dirInRoot(options, 'fashion-mnist') ?? FASHION_SYSTEM_DIR;
   if (!options.dataDir && !isDir(dir)) {
     throw new DataError(
       `fashion-mnist not found in ${FASHION_SYSTEM_DIR}: install it with \`apt-get install dataset-fashion-mnist\` ` +
@@ -224,7 +225,7 @@ for (const variant of ['letters', 'digits'] as const) {
   registerDataset(name, async (split, options) => {
     const explicit = options[split];
     if (explicit) return loadPath(explicit, { emnist: variant });
-    const dir = options.dataDir ?? dirFromEnv('emnist');
+    const dir = options.dataDir ?? dirInRoot(options, 'emnist');
     if (!dir) {
       throw new DataError(
         `${name} needs --data-dir (or HWR_DATA_DIR/emnist) with the official EMNIST files, e.g. ` +

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { type Stroke, strokesToMnist } from '../preprocess/index.js';
 import { DataError, type ImageDataset, LETTER_CLASSES } from './dataset.js';
 import { loadDataset } from './datasets.js';
@@ -216,29 +216,27 @@ describe('letters from UNIPEN', () => {
 });
 
 describe('registered datasets', () => {
-  const saved = { ...process.env };
+  // The rendered-data cache of each test in a folder of its own (HWR_CACHE_DIR at the CLI).
+  let fixtures: { dataDir: string; cacheRoot: string };
   beforeEach(async () => {
-    process.env.HWR_CACHE_DIR = await tempDir();
-  });
-  afterEach(() => {
-    process.env = { ...saved };
+    fixtures = { dataDir: FIXTURES, cacheRoot: await tempDir() };
   });
 
   it("loads 'letters' and 'unipen-digits' through loadDataset with --data-dir", async () => {
-    const letters = await loadDataset('letters', { dataDir: FIXTURES });
+    const letters = await loadDataset('letters', fixtures);
     expect(letters.train.classes).toHaveLength(26);
     expect(letters.train.n).toBeGreaterThan(letters.test.n);
     expect(letters.test.n).toBeGreaterThan(0);
-    const digits = await loadDataset('unipen-digits', { dataDir: FIXTURES });
+    const digits = await loadDataset('unipen-digits', fixtures);
     expect(digits.train.classes).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
     const samples = (await fixtureSamples('digits')).filter((s) => !s.suspect);
     expect(digits.train.n + digits.test.n).toBe(samples.length);
   });
 
   it("'mnist+unipen-digits' trains on MNIST and the pen digits outside the validation tail, tests on MNIST", async () => {
-    const joined = await loadDataset('mnist+unipen-digits', { dataDir: FIXTURES });
+    const joined = await loadDataset('mnist+unipen-digits', fixtures);
     const mnist = await loadDataset('mnist');
-    const unipen = await loadDataset('unipen-digits', { dataDir: FIXTURES });
+    const unipen = await loadDataset('unipen-digits', fixtures);
     const built = await buildUnipenDataset({
       dir: FIXTURES,
       kind: 'digits',
@@ -272,16 +270,12 @@ describe('registered datasets', () => {
     expect(joined.train.sources.length).toBe(mnist.train.sources.length + unipen.train.sources.length);
   });
 
-  it('HWR_UNIPEN_SUSPECT=keep keeps flagged samples; a bad value is a DataError', async () => {
-    process.env.HWR_UNIPEN_SUSPECT = 'keep';
-    const kept = await loadDataset('unipen-digits', { dataDir: FIXTURES });
+  it('keepSuspect (HWR_UNIPEN_SUSPECT=keep) keeps flagged samples', async () => {
+    const kept = await loadDataset('unipen-digits', { ...fixtures, keepSuspect: true });
     expect(kept.train.n + kept.test.n).toBe((await fixtureSamples('digits')).length);
-    process.env.HWR_UNIPEN_SUSPECT = 'maybe';
-    await expect(loadDataset('unipen-digits', { dataDir: FIXTURES })).rejects.toThrow(/HWR_UNIPEN_SUSPECT/);
   });
 
   it('reads the copy the project carries (datasets/unipen) when no --data-dir or HWR_DATA_DIR is given', async () => {
-    delete process.env.HWR_DATA_DIR;
     expect(unipenDir({})).toBe(UNIPEN_PROJECT_DIR);
     // The carried files are the ones datasets/unipen/README.md lists (name and md5).
     const readme = await readFile(join(UNIPEN_PROJECT_DIR, 'README.md'), 'utf8');
@@ -292,7 +286,7 @@ describe('registered datasets', () => {
       expect(readme).toContain(`| ${name} | `);
       expect(readme).toContain(` | ${md5} | `);
     }
-    const digits = await loadDataset('unipen-digits');
+    const digits = await loadDataset('unipen-digits', { cacheRoot: fixtures.cacheRoot });
     expect(digits.train.sources.map((s) => s.path)).toEqual([join(UNIPEN_PROJECT_DIR, UNIPEN_FILES.digits)]);
     // 8679 samples in the file (README), minus the ones flagged suspect, split by writer.
     expect(digits.train.n + digits.test.n).toBeGreaterThan(8000);

@@ -85,11 +85,9 @@ export interface UnipenDataset {
   readonly cachePath?: string;
 }
 
-/** `.cache/unipen` under the repository, or HWR_CACHE_DIR/unipen. */
-export function unipenCacheDir(): string {
-  const env = process.env.HWR_CACHE_DIR;
-  if (env) return join(env, 'unipen');
-  return join(PROJECT_ROOT, '.cache', 'unipen');
+/** `<cacheRoot>/unipen` (HWR_CACHE_DIR at the CLI), else `.cache/unipen` under the repository. */
+export function unipenCacheDir(cacheRoot?: string): string {
+  return join(cacheRoot ?? join(PROJECT_ROOT, '.cache'), 'unipen');
 }
 
 /** Folds case and maps a UNIPEN label to its class index, or -1 when it is not of this kind. */
@@ -346,24 +344,16 @@ export async function buildUnipenDataset(options: UnipenDatasetOptions): Promise
   };
 }
 
-/** --data-dir, else HWR_DATA_DIR/unipen, else the copy the project carries (datasets/unipen). */
-export function unipenDir(options: DatasetOptions): string {
+/** --data-dir, else `<dataRoot>/unipen` (HWR_DATA_DIR), else the copy the project carries (datasets/unipen). */
+export function unipenDir(options: Pick<DatasetOptions, 'dataDir' | 'dataRoot'>): string {
   if (options.dataDir) return options.dataDir;
-  const env = process.env.HWR_DATA_DIR;
-  if (env && isDir(join(env, 'unipen'))) return join(env, 'unipen');
+  const root = options.dataRoot;
+  if (root && isDir(join(root, 'unipen'))) return join(root, 'unipen');
   if (isDir(UNIPEN_PROJECT_DIR)) return UNIPEN_PROJECT_DIR;
   throw new DataError(
     `UNIPEN data not found: pass --data-dir with ${Object.values(UNIPEN_FILES).join(', ')} ` +
       '(or set HWR_DATA_DIR to a folder holding unipen/)',
   );
-}
-
-/** HWR_UNIPEN_SUSPECT=keep trains on samples flagged suspect too (default: drop them). */
-export function dropSuspectFromEnv(): boolean {
-  const v = process.env.HWR_UNIPEN_SUSPECT;
-  if (v === undefined || v === '' || v === 'drop') return true;
-  if (v === 'keep') return false;
-  throw new DataError(`HWR_UNIPEN_SUSPECT must be "keep" or "drop", got "${v}"`);
 }
 
 /**
@@ -374,12 +364,13 @@ const builds = new Map<string, Promise<UnipenDataset>>();
 
 function cachedBuild(kind: UnipenKind, options: DatasetOptions): Promise<UnipenDataset> {
   const dir = unipenDir(options);
-  const dropSuspect = dropSuspectFromEnv();
+  const dropSuspect = !options.keepSuspect;
   const strokeCopies = options.strokeCopies ?? 0;
-  const id = `${kind}\u0000${dir}\u0000${dropSuspect}\u0000${strokeCopies}`;
+  const cacheDir = unipenCacheDir(options.cacheRoot);
+  const id = `${kind}\u0000${dir}\u0000${dropSuspect}\u0000${strokeCopies}\u0000${cacheDir}`;
   let build = builds.get(id);
   if (!build) {
-    build = buildUnipenDataset({ dir, kind, dropSuspect, strokeCopies });
+    build = buildUnipenDataset({ dir, kind, dropSuspect, strokeCopies, cacheDir });
     builds.set(id, build);
     build.catch(() => builds.delete(id));
   }

@@ -141,18 +141,20 @@ describe('initBackend in a fresh process', () => {
     });
   });
 
-  it('follows HWR_BACKEND and rejects unknown names and thread counts', async () => {
-    const code = `import { initBackend } from '${backendUrl}'; console.log((await initBackend()).name);`;
-    expect(run(code, { HWR_BACKEND: 'cpu' }).stdout).toContain('cpu');
-    expect(run(code, { HWR_BACKEND: 'gpu' }).stderr).toContain('unknown backend "gpu" in HWR_BACKEND');
-    expect(run(code, { HWR_THREADS: '0' }).stderr).toContain('threads must be an integer from 1 to 8');
+  it('follows the backend option and rejects unknown names and thread counts', async () => {
+    const code = (options: string) =>
+      `import { initBackend } from '${backendUrl}'; console.log((await initBackend(${options})).name);`;
+    expect(run(code("{ backend: 'cpu' }")).stdout).toContain('cpu');
+    expect(run(code("{ backend: 'gpu' }")).stderr).toContain('unknown backend "gpu" (expected one of');
+    expect(run(code('{ threads: 0 }')).stderr).toContain('threads must be an integer from 1 to 8');
     expect(BackendError.name).toBe('BackendError');
   });
 
-  it('follows HWR_BLAS: off keeps XNNPACK, a library that does not load is an error', () => {
-    const code = `import { initBackend } from '${backendUrl}'; console.log((await initBackend()).gemm);`;
-    expect(run(code, { HWR_BLAS: 'off' }).stdout.trim()).toBe('XNNPACK');
-    const bad = run(code, { HWR_BLAS: '/nonexistent/libblas.so' });
+  it('follows the blas option: off keeps XNNPACK, a library that does not load is an error', () => {
+    const code = (blas: string) =>
+      `import { initBackend } from '${backendUrl}'; console.log((await initBackend({ blas: '${blas}' })).gemm);`;
+    expect(run(code('off')).stdout.trim()).toBe('XNNPACK');
+    const bad = run(code('/nonexistent/libblas.so'));
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toContain('HWR_BLAS=/nonexistent/libblas.so: no BLAS library');
   });

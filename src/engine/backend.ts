@@ -15,11 +15,17 @@ export interface BackendInfo {
   readonly gemm?: string;
 }
 
-export interface BackendOptions {
-  /** Forced backend; default: HWR_BACKEND, else the fastest one available (tensorflow, wasm, cpu). */
+/** The backend's settings, as the edge reads them (`hwr --backend/--threads`, HWR_BACKEND, HWR_THREADS, HWR_BLAS). */
+export interface EngineSettings {
+  /** Forced backend; default: the fastest one available (tensorflow, wasm, cpu). */
   readonly backend?: BackendName;
-  /** Threads for wasm; default: HWR_THREADS, else min(2, cores) (XNNPACK gains little past 2 here). */
+  /** Threads for wasm; default: min(2, cores) (XNNPACK gains little past 2 here). */
   readonly threads?: number;
+  /** wasm GEMMs: "off" (XNNPACK), or the OpenBLAS library to load; default: the system's (./blas.ts). */
+  readonly blas?: string;
+}
+
+export interface BackendOptions extends EngineSettings {
   readonly log?: (message: string) => void;
 }
 
@@ -35,22 +41,17 @@ export class BackendError extends HwrError {
 let current: BackendInfo | undefined;
 
 function requestedBackend(options: BackendOptions): BackendName | undefined {
-  const raw = options.backend ?? (process.env.HWR_BACKEND || undefined);
+  const raw = options.backend;
   if (raw === undefined) return undefined;
-  if (!BACKEND_NAMES.includes(raw as BackendName))
-    throw new BackendError(
-      `unknown backend "${raw}"${options.backend ? '' : ' in HWR_BACKEND'} (expected one of ${BACKEND_NAMES.join(', ')})`,
-    );
-  return raw as BackendName;
+  if (!BACKEND_NAMES.includes(raw))
+    throw new BackendError(`unknown backend "${raw}" (expected one of ${BACKEND_NAMES.join(', ')})`);
+  return raw;
 }
 
 function requestedThreads(options: BackendOptions): number {
-  const fromEnv = process.env.HWR_THREADS;
-  const raw = options.threads ?? (fromEnv ? Number(fromEnv) : Math.min(2, os.availableParallelism()));
+  const raw = options.threads ?? Math.min(2, os.availableParallelism());
   if (!Number.isInteger(raw) || raw < 1 || raw > 8)
-    throw new BackendError(
-      `threads must be an integer from 1 to 8, got ${options.threads ?? `HWR_THREADS="${fromEnv}"`}`,
-    );
+    throw new BackendError(`threads must be an integer from 1 to 8, got ${raw}`);
   return raw;
 }
 
@@ -67,12 +68,16 @@ async function tryTensorflow(): Promise<string | undefined> {
 }
 
 /** OpenBLAS for the wasm kernels' GEMMs when the addon and library load; else XNNPACK's. */
-async function attachBlas(threads: number, log: (m: string) => void): Promise<string> {
+async function attachBlas(
+  threads: number,
+  setting: string | undefined,
+  log: (m: string) => void,
+): Promise<string> {
   const { loadBlas } = await import('./blas.js');
   const { useBlas } = await import('./wasm-kernels.js');
   let result: ReturnType<typeof loadBlas>;
   try {
-    result = loadBlas(threads);
+    result = loadBlas(threads, setting);
   } catch (e) {
     throw new BackendError((e as Error).message);
   }
@@ -104,7 +109,7 @@ async function tryWasm(threads: number, log: (m: string) => void): Promise<numbe
 /**
  * Picks and initialises the TF.js backend once per process (later calls return the first choice):
  * `tensorflow` (tfjs-node) when importable, else `wasm` (SIMD, multi-threaded, with the training kernels
- * of ./wasm-kernels.ts), else `cpu`. A backend forced by option or HWR_BACKEND that fails is an error.
+ * of ./wasm-kernels.ts), else `cpu`. A backend forced by option that fails is an error.
  */
 export async function initBackend(options: BackendOptions = {}): Promise<BackendInfo> {
   if (current) return current;
@@ -128,7 +133,7 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
       );
     else
       throw new BackendError(
-        `the tensorflow backend is unavailable (${failure}); install @tensorflow/tfjs-node with its native library, or use HWR_BACKEND=wasm`,
+        `the tensorflow backend is unavailable (${failure}); install @tensorflow/tfjs-node with its native library, or use --backend wasm (HWR_BACKEND=wasm)`,
       );
   }
   if (!info && (!requested || requested === 'wasm')) {
@@ -138,7 +143,7 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
         name: 'wasm',
         threads: used,
         simd: Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')),
-        gemm: await attachBlas(used, log),
+        gemm: await attachBlas(used, options.blas, log),
       };
     else if (requested) throw new BackendError('the wasm backend failed to initialise');
   }

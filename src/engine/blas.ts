@@ -50,11 +50,11 @@ const DEFAULT_LIBRARIES = ['libopenblas.so.0', 'libopenblas.so'];
 export type BlasResult = { readonly blas: Blas } | { readonly blas?: undefined; readonly reason: string };
 
 /**
- * Loads the addon and a BLAS library: HWR_BLAS=off disables it, HWR_BLAS=<path> picks the library
- * (an error if it cannot be loaded), else the first of DEFAULT_LIBRARIES that loads. `threads` is
- * OpenBLAS's thread count (the wasm backend's, so both use the same cores).
+ * Loads the addon and a BLAS library: `setting` "off" (HWR_BLAS=off) disables it, a path picks the
+ * library (an error if it cannot be loaded), unset takes the first of DEFAULT_LIBRARIES that loads.
+ * `threads` is OpenBLAS's thread count (the wasm backend's, so both use the same cores).
  */
-export function loadBlas(threads: number, setting = process.env.HWR_BLAS): BlasResult {
+export function loadBlas(threads: number, setting?: string): BlasResult {
   if (setting === 'off') return { reason: 'disabled by HWR_BLAS=off' };
   if (!existsSync(BLAS_ADDON_PATH)) {
     const reason = 'addon not built (npm run build:blas needs a C compiler)';

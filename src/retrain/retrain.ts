@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { DataError, type ImageDataset, range, subset } from '../data/dataset.js';
-import { loadDataset } from '../data/datasets.js';
+import { type DatasetOptions, loadDataset } from '../data/datasets.js';
 import { initBackend } from '../engine/backend.js';
 import { compareResults, type EvalResult, evaluateModel } from '../eval/index.js';
 import { isArchName } from '../model/archs.js';
@@ -68,6 +68,8 @@ export interface RetrainOptions {
   readonly strokeLr?: number;
   /** Fused models: folder with the UNIPEN files (default: HWR_DATA_DIR/unipen, else datasets/unipen). */
   readonly strokeDataDir?: string;
+  /** The loaders' settings from the edge's configuration (HWR_DATA_DIR, HWR_CACHE_DIR, HWR_UNIPEN_SUSPECT). */
+  readonly datasetSettings?: Pick<DatasetOptions, 'dataRoot' | 'cacheRoot' | 'keepSuspect'>;
   /** Test on the first n test images only, and on n validation-writer drawings (quick runs). */
   readonly testLimit?: number;
   /** Add the candidate to the store and make it current when the gate passes. */
@@ -258,7 +260,10 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
   if (s.withStrokes) log(`feedback: ${s.withStrokes} of the ${s.used} used were drawn as strokes`);
 
   const datasetName = options.dataset ?? meta.dataset.name;
-  const original = await loadDataset(datasetName, { dataDir: options.dataDir }).catch((err: Error) => {
+  const original = await loadDataset(datasetName, {
+    ...options.datasetSettings,
+    dataDir: options.dataDir,
+  }).catch((err: Error) => {
     throw new DataError(
       `cannot load the original dataset "${datasetName}" to replay and test on: ${err.message} (use --dataset NAME)`,
     );

@@ -34,7 +34,6 @@ afterEach(async () => {
 });
 
 async function setup(exitCode: number, extra: { autoRetrainEvery?: number } = {}) {
-  process.env.HWR_THREADS = '1';
   const root = await tempDir();
   await saveTestModel(join(root, 'models', 'digits'), { version: 'shipped' });
   registry = new ModelRegistry({ dir: join(root, 'models'), log: quiet });

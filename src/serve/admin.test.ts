@@ -3,36 +3,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelStore } from '../store/store.js';
-import { ADMIN_TOKEN_ENV } from './admin.js';
-import { buildApp, type HwrApp } from './app.js';
-import { saveTestModel } from './testing.js';
+import type { HwrApp } from './app.js';
+import { buildTestApp, saveTestModel } from './testing.js';
 
 const TOKEN = 'right-token-with-enough-entropy-42';
 let root: string;
 let open: HwrApp;
 let locked: HwrApp;
 
-async function build(): Promise<HwrApp> {
-  return buildApp({
-    modelsDir: join(root, 'models'),
-    dataDir: join(root, 'data'),
-    webDir: false,
-    waitForModels: true,
-    watch: false,
-  });
-}
-
 beforeAll(async () => {
-  process.env.HWR_THREADS = '1';
   root = await mkdtemp(join(tmpdir(), 'hwr-admin-'));
   await saveTestModel(join(root, 'models', 'digits'), { version: 'shipped' });
   await saveTestModel(join(root, 'cand'), { version: 'cand' });
   await new ModelStore(join(root, 'models')).add('digits', join(root, 'cand')); // v0001 + v0002
-  delete process.env[ADMIN_TOKEN_ENV];
-  open = await build();
-  process.env[ADMIN_TOKEN_ENV] = TOKEN;
-  locked = await build();
-  delete process.env[ADMIN_TOKEN_ENV];
+  open = await buildTestApp(root);
+  locked = await buildTestApp(root, { admin: { token: TOKEN } });
 }, 60_000);
 
 afterAll(async () => {
@@ -50,7 +35,7 @@ const promote = (hwr: HwrApp, authorization?: string, version = 'v0002') =>
   });
 
 describe('admin API', () => {
-  it('does not exist without HWR_ADMIN_TOKEN', async () => {
+  it('does not exist without an admin token (HWR_ADMIN_TOKEN)', async () => {
     expect((await promote(open, `Bearer ${TOKEN}`)).statusCode).toBe(404);
     expect(
       (await open.app.inject({ method: 'POST', url: '/api/admin/retrain', payload: {} })).statusCode,
@@ -151,17 +136,11 @@ describe('admin API', () => {
   });
 
   it('throttles token guesses before checking them: 120 wrong tokens meet 429s, on their own budget', async () => {
-    process.env[ADMIN_TOKEN_ENV] = TOKEN;
     // Feedback unlimited, admin 60 per minute: the two settings are independent.
-    const limited = await buildApp({
-      modelsDir: join(root, 'models'),
-      dataDir: join(root, 'data'),
-      webDir: false,
-      waitForModels: true,
-      watch: false,
+    const limited = await buildTestApp(root, {
+      admin: { token: TOKEN },
       limits: { adminPerMinute: 60, feedbackPerMinute: 0 },
     });
-    delete process.env[ADMIN_TOKEN_ENV];
     try {
       const guess = (authorization: string, remoteAddress = '203.0.113.7') =>
         limited.app.inject({

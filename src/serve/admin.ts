@@ -6,17 +6,14 @@ import { z } from 'zod';
 import { ModelError } from '../model/io.js';
 import { FEEDBACK_FROM_DATABASE } from '../retrain/feedback.js';
 import { RetrainJobs } from '../retrain/jobs.js';
+import { ErrorReply, JobReply, RetrainBody, StoreReply, VersionsReply } from '../schema/wire.js';
 import type { ModelCatalog } from '../store/catalog.js';
 import type { HwrDatabase } from '../store/database.js';
-import { StoreEvent } from '../store/history.js';
+import { HwrError } from '../util/errors.js';
 import { HttpError } from './http-error.js';
 import { adminRateLimit } from './limits.js';
 import { BEARER } from './openapi.js';
 import type { ModelRegistry } from './registry.js';
-import { ErrorReply } from './schemas.js';
-
-/** The admin API is registered only when this variable holds a token (at least 16 characters). */
-export const ADMIN_TOKEN_ENV = 'HWR_ADMIN_TOKEN';
 
 export interface AdminDeps {
   readonly registry: ModelRegistry;
@@ -26,11 +23,11 @@ export interface AdminDeps {
   /** The server's data folder: retrain job outputs go to its retrain-jobs/. */
   readonly dataDir: string;
   readonly defaultModel: string;
-  /** Default: process.env.HWR_ADMIN_TOKEN; no token, no admin routes (404). */
+  /** The bearer token (HWR_ADMIN_TOKEN, at least 16 characters); none: no admin routes (404). */
   readonly token?: string;
   /** argv prefix running the hwr CLI for retrain jobs (default: this node + the CLI entry). */
   readonly hwrCommand?: readonly string[];
-  /** Start a retrain job after this many new feedback rows of a model (default HWR_AUTO_RETRAIN; 0 = off). */
+  /** Start a retrain job after this many new feedback rows of a model (HWR_AUTO_RETRAIN; default 0 = off). */
   readonly autoRetrainEvery?: number;
   /** How often new feedback is counted for autoRetrainEvery, ms (default 30 s). */
   readonly autoRetrainPollMs?: number;
@@ -38,15 +35,21 @@ export interface AdminDeps {
   readonly perMinute: number;
 }
 
-export const AUTO_RETRAIN_ENV = 'HWR_AUTO_RETRAIN';
+/** The admin settings a server takes from its configuration (the CLI reads them from the environment). */
+export interface AdminSettings {
+  /** HWR_ADMIN_TOKEN. */
+  readonly token?: string;
+  /** HWR_AUTO_RETRAIN. */
+  readonly autoRetrainEvery?: number;
+}
 
 function autoRetrainEvery(deps: AdminDeps): number {
-  if (deps.autoRetrainEvery !== undefined) return deps.autoRetrainEvery;
-  const raw = process.env[AUTO_RETRAIN_ENV];
-  if (!raw) return 0;
-  const n = Number(raw);
+  const n = deps.autoRetrainEvery ?? 0;
   if (!Number.isInteger(n) || n < 0)
-    throw new Error(`${AUTO_RETRAIN_ENV} must be a whole number of feedback rows (0 = off), got "${raw}"`);
+    throw new HwrError(
+      'usage',
+      `autoRetrainEvery must be a whole number of feedback rows (0 = off), got ${n}`,
+    );
   return n;
 }
 
@@ -77,51 +80,6 @@ function authenticate(expected: Buffer) {
   };
 }
 
-const JobReply = z.object({
-  id: z.string(),
-  model: z.string(),
-  state: z.enum(['running', 'promoted', 'passed', 'rejected', 'failed']),
-  startedAt: z.string(),
-  finishedAt: z.string().nullable(),
-  exitCode: z.number().int().nullable(),
-  promoted: z.string().nullable(),
-  gate: z.object({ passed: z.boolean(), checks: z.array(z.string()) }).nullable(),
-  log: z.array(z.string()),
-  args: z.array(z.string()),
-});
-
-const RetrainBody = z
-  .object({
-    model: z.string().min(1).max(100).optional(),
-    epochs: z.number().int().min(1).max(20).optional(),
-    replay: z.number().int().min(0).max(1_000_000).optional(),
-    holdout: z.number().min(0.01).max(0.9).optional(),
-    tolerance: z.number().min(0).max(1).optional(),
-    testLimit: z.number().int().min(1).optional(),
-    promote: z.boolean().optional(),
-  })
-  .strict();
-
-const StoreReply = z.object({
-  name: z.string(),
-  current: z.string().nullable(),
-  versions: z.array(z.string()),
-});
-const VersionsReply = z.object({
-  name: z.string(),
-  current: z.string().nullable(),
-  versions: z.array(
-    z.object({
-      version: z.string(),
-      accuracy: z.number().nullable(),
-      createdAt: z.string().nullable(),
-      parentVersion: z.string().nullable(),
-      /** Why the version cannot be served, if it cannot. */
-      bad: z.string().nullable(),
-    }),
-  ),
-  events: z.array(StoreEvent),
-});
 const NameParams = z.object({ name: z.string().min(1).max(100) });
 const errors = {
   400: ErrorReply,
@@ -151,9 +109,9 @@ interface AdminContext {
  * Off (no routes at all) unless a token is configured.
  */
 export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void {
-  const token = deps.token ?? process.env[ADMIN_TOKEN_ENV];
+  const { token } = deps;
   if (!token) return;
-  if (token.length < 16) throw new Error(`${ADMIN_TOKEN_ENV} must be at least 16 characters`);
+  if (token.length < 16) throw new HwrError('usage', 'the admin token must be at least 16 characters');
   const { registry, database } = deps;
   // A shared database holds the job records and the one-job lock of the cluster; else files.
   const shared = database.kind === 'postgres';
@@ -259,9 +217,30 @@ const adminPlugin: FastifyPluginAsyncZod<AdminContext> = async (admin, ctx) => {
   await admin.register(storeRoutes, ctx);
 };
 
+/** Starts a retrain job of a served model on the stored feedback; 409 while another one runs. */
+async function startRetrainJob(ctx: AdminContext, body: z.infer<typeof RetrainBody>) {
+  const { deps, registry, jobs } = ctx;
+  const name = body.model ?? deps.defaultModel;
+  const entry = entryOf(registry, name);
+  const busy = jobs.busy;
+  if (busy)
+    throw new HttpError(
+      'conflict',
+      `retrain job ${busy.id} is still running; poll /api/admin/jobs/${busy.id}`,
+    );
+  const job = await jobs.start({
+    ...body,
+    model: name,
+    base: join(registry.dir, entry),
+    feedback: ctx.feedbackSource,
+  });
+  if (!job) throw new HttpError('conflict', 'a retrain job is already running');
+  return job;
+}
+
 /** POST /api/admin/retrain, GET /api/admin/jobs[/:id]. */
 const retrainRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, ctx) => {
-  const { deps, registry, jobs } = ctx;
+  const { jobs } = ctx;
   api.post(
     '/api/admin/retrain',
     {
@@ -273,22 +252,8 @@ const retrainRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, ctx) => {
       },
     },
     async (request, reply) => {
-      const name = request.body.model ?? deps.defaultModel;
-      const entry = entryOf(registry, name);
-      const busy = jobs.busy;
-      if (busy)
-        throw new HttpError(
-          'conflict',
-          `retrain job ${busy.id} is still running; poll /api/admin/jobs/${busy.id}`,
-        );
-      const job = await jobs.start({
-        ...request.body,
-        model: name,
-        base: join(registry.dir, entry),
-        feedback: ctx.feedbackSource,
-      });
-      if (!job) throw new HttpError('conflict', 'a retrain job is already running');
-      request.log.info({ job: job.id, model: name }, 'retrain job started');
+      const job = await startRetrainJob(ctx, request.body);
+      request.log.info({ job: job.id, model: job.model }, 'retrain job started');
       reply.code(202);
       return job;
     },
@@ -324,6 +289,31 @@ const retrainRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, ctx) => {
   );
 };
 
+/** A served model's stored versions and history, as GET /api/admin/models/:name answers them. */
+async function versionsOf(
+  registry: ModelRegistry,
+  models: ModelCatalog,
+  name: string,
+): Promise<VersionsReply> {
+  const entry = entryOf(registry, name);
+  // Versions and history come from the shared folder; `current` from the catalog, which is
+  // PostgreSQL's pointer when replicas share one (the folder's `current` link otherwise).
+  const e = await storeErrors(registry, () => models.files.inspect(entry));
+  const current = (await storeErrors(registry, () => models.currents())).get(entry) ?? e.current;
+  return {
+    name: e.name,
+    current,
+    versions: e.versions.map((v) => ({
+      version: v.version,
+      accuracy: v.metadata?.testAccuracy ?? null,
+      createdAt: v.metadata?.createdAt ?? null,
+      parentVersion: v.metadata?.parentVersion ?? null,
+      bad: v.bad?.reason ?? v.error ?? null,
+    })),
+    events: e.history.events,
+  };
+}
+
 /** POST /api/admin/models/:name/promote|rollback. */
 const storeRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, { registry, models }) => {
   api.post(
@@ -357,25 +347,7 @@ const storeRoutes: FastifyPluginAsyncZod<AdminContext> = async (api, { registry,
         response: { 200: VersionsReply, ...errors },
       },
     },
-    async (request) => {
-      const entry = entryOf(registry, request.params.name);
-      // Versions and history come from the shared folder; `current` from the catalog, which is
-      // PostgreSQL's pointer when replicas share one (the folder's `current` link otherwise).
-      const e = await storeErrors(registry, () => models.files.inspect(entry));
-      const current = (await storeErrors(registry, () => models.currents())).get(entry) ?? e.current;
-      return {
-        name: e.name,
-        current,
-        versions: e.versions.map((v) => ({
-          version: v.version,
-          accuracy: v.metadata?.testAccuracy ?? null,
-          createdAt: v.metadata?.createdAt ?? null,
-          parentVersion: v.metadata?.parentVersion ?? null,
-          bad: v.bad?.reason ?? v.error ?? null,
-        })),
-        events: e.history.events,
-      };
-    },
+    async (request) => versionsOf(registry, models, request.params.name),
   );
 
   api.post(

@@ -9,8 +9,8 @@ import { decodeImage, encodeGrayPng } from '../data/image-codec.js';
 import { PIXELS } from '../model/infer.js';
 import { rgbaToMnist, strokesToMnist } from '../preprocess/index.js';
 import { FeedbackStore } from '../store/feedback-store.js';
-import { buildApp, type HwrApp } from './app.js';
-import { saveTestModel } from './testing.js';
+import type { HwrApp } from './app.js';
+import { buildTestApp, saveTestModel } from './testing.js';
 
 let root: string;
 let hwr: HwrApp;
@@ -34,13 +34,7 @@ beforeAll(async () => {
   });
   await mkdir(join(root, 'web'));
   await writeFile(join(root, 'web', 'index.html'), '<!doctype html><title>hwr page</title><h1>draw</h1>');
-  hwr = await buildApp({
-    modelsDir: join(root, 'models'),
-    dataDir: join(root, 'data'),
-    webDir: join(root, 'web'),
-    watch: false,
-    waitForModels: true,
-  });
+  hwr = await buildTestApp(root, { webDir: join(root, 'web') });
 }, 120_000);
 
 afterAll(async () => {
@@ -472,12 +466,8 @@ describe('metrics, docs, page, headers', () => {
 describe('options', () => {
   it('allows configured CORS origins; /readyz is 503 without models', async () => {
     const empty = await mkdtemp(join(tmpdir(), 'hwr-serve-empty-'));
-    const other = await buildApp({
+    const other = await buildTestApp(empty, {
       modelsDir: empty,
-      dataDir: join(empty, 'data'),
-      webDir: false,
-      watch: false,
-      waitForModels: true,
       corsOrigins: ['http://localhost:5173'],
     });
     try {

@@ -18,7 +18,7 @@ import {
   validatorCompiler,
 } from 'fastify-type-provider-zod';
 import helmet from 'helmet';
-import { initBackend } from '../engine/backend.js';
+import { type EngineSettings, initBackend } from '../engine/backend.js';
 import { ModelCatalog } from '../store/catalog.js';
 import type { HwrDatabase } from '../store/database.js';
 import { openDatabase } from '../store/open-database.js';
@@ -26,6 +26,7 @@ import { StorageError, storageFaultOf } from '../store/storage-fault.js';
 import { ModelStore } from '../store/store.js';
 import { type ErrorData, HwrError } from '../util/errors.js';
 import { VERSION } from '../version.js';
+import type { AdminSettings } from './admin.js';
 import { installDrain } from './drain.js';
 import { codeOfStatus, type ErrorBody, HTTP_STATUS } from './http-error.js';
 import { InferenceThread } from './inference-thread.js';
@@ -78,8 +79,10 @@ export interface ServeOptions {
   readonly defaultModel?: string;
   /** Wait for the first model scan before resolving (default false: /readyz says 503 meanwhile). */
   readonly waitForModels?: boolean;
-  /** wasm threads, when this call is the one that initialises the backend (default: initBackend's). */
-  readonly threads?: number;
+  /** Backend, wasm threads, BLAS, when this call is the one that initialises the backend (default: initBackend's). */
+  readonly engine?: EngineSettings;
+  /** The admin API's token (none: no admin routes) and automatic retrain (src/serve/admin.ts). */
+  readonly admin?: AdminSettings;
   /**
    * Run forward passes on a worker thread (./inference-thread.ts), beside the event loop, so one
    * process uses two cores (default false here; `hwr serve` turns it on).
@@ -298,12 +301,14 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   const dataDir = options.dataDir ?? 'data';
   const database = await openDatabase({ url: options.databaseUrl, dataDir });
   try {
-    await initBackend({ threads: options.threads, log: (m) => app.log.info(m) });
+    await initBackend({ ...options.engine, log: (m) => app.log.info(m) });
   } catch (err) {
     await database.close();
     throw err;
   }
-  const inferenceThread = options.inferenceThread ? InferenceThread.start((m) => app.log.warn(m)) : undefined;
+  const inferenceThread = options.inferenceThread
+    ? InferenceThread.start((m) => app.log.warn(m), options.engine)
+    : undefined;
   const modelsDir = options.modelsDir ?? 'models';
   const catalog = new ModelCatalog(new ModelStore(modelsDir), database);
   const registry = new ModelRegistry({
@@ -342,6 +347,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
   registerRoutes(app, {
     maxImagePixels: limits.maxImagePixels,
     adminPerMinute: limits.adminPerMinute,
+    admin: options.admin ?? {},
     registry,
     database,
     catalog,

@@ -15,10 +15,9 @@ import { verifyModelDir } from '../model/verify.js';
 import { strokesToMnist } from '../preprocess/index.js';
 import { strokeFeatures } from '../preprocess/stroke-features.js';
 import { ModelStore } from '../store/store.js';
-import { buildApp } from './app.js';
 import { InferenceThread } from './inference-thread.js';
 import { Predictor } from './predictor.js';
-import { saveTestModel, TEST_STROKE_FEATURES } from './testing.js';
+import { buildTestApp, saveTestModel, TEST_STROKE_FEATURES } from './testing.js';
 
 type Strokes = [number, number][][];
 const fixture = JSON.parse(readFileSync('test/fixtures/strokes/digits.json', 'utf8')) as {
@@ -160,13 +159,7 @@ describe('HTTP with a fused model', () => {
   it('answers strokes with the fused top-k and each part, pixels with the CNN, and lists the parts', async () => {
     const models = join(root, 'served');
     await saveTestModel(join(models, 'digits'), { strokes: { fusion: FUSION } });
-    const hwr = await buildApp({
-      modelsDir: models,
-      dataDir: join(root, 'data'),
-      webDir: false,
-      watch: false,
-      waitForModels: true,
-    });
+    const hwr = await buildTestApp(root, { modelsDir: models });
     try {
       const strokes = drawings[1];
       const res = await hwr.app.inject({
@@ -228,11 +221,9 @@ describe('hot reload and the store', () => {
       v1: await expectedParts(join(models, 'digits'), strokes),
       v2: await expectedParts(staged, strokes),
     };
-    const hwr = await buildApp({
+    const hwr = await buildTestApp(root, {
       modelsDir: models,
-      dataDir: join(root, 'data'),
-      webDir: false,
-      waitForModels: true,
+      watch: true,
       watchDebounceMs: 50,
       inferenceThread: true,
     });

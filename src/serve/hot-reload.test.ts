@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PIXELS } from '../model/infer.js';
 import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE, writeModelDir } from '../model/io.js';
-import { buildApp, type HwrApp } from './app.js';
-import { saveTestModel } from './testing.js';
+import type { HwrApp } from './app.js';
+import { buildTestApp, saveTestModel } from './testing.js';
 
 let root: string;
 let hwr: HwrApp;
@@ -32,11 +32,8 @@ function metric(text: string, re: RegExp): number {
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'hwr-reload-'));
   await saveTestModel(join(root, 'models', 'digits'), { version: 'v1' });
-  hwr = await buildApp({
-    modelsDir: join(root, 'models'),
-    dataDir: join(root, 'data'),
-    webDir: false,
-    waitForModels: true,
+  hwr = await buildTestApp(root, {
+    watch: true,
     watchDebounceMs: 50,
     // As `hwr serve` runs: forward passes on the inference thread, each version copied there.
     inferenceThread: true,

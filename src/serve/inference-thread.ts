@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { EngineSettings } from '../engine/backend.js';
 import type { LoadedPart } from '../model/io.js';
 import type { Normalization } from '../model/metadata.js';
 import type { PartBatch, PassOutput } from './forward-pass.js';
@@ -44,13 +45,15 @@ interface Waiting {
  * (tests, tsx), the .ts one behind tsx's loader, registered inside the worker (a worker does not
  * inherit the test runner's transform).
  */
-function startWorker(): Worker {
+function startWorker(engine: EngineSettings): Worker {
+  // The backend and BLAS the server was configured with; one wasm thread (the worker's own settings).
+  const workerData = { backend: engine.backend, blas: engine.blas } satisfies EngineSettings;
   if (!fileURLToPath(import.meta.url).endsWith('.ts'))
-    return new Worker(new URL('./inference-worker.js', import.meta.url));
+    return new Worker(new URL('./inference-worker.js', import.meta.url), { workerData });
   const source = new URL('./inference-worker.ts', import.meta.url).href;
   return new Worker(
     `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(source)}); })`,
-    { eval: true },
+    { eval: true, workerData },
   );
 }
 
@@ -66,16 +69,19 @@ export class InferenceThread {
   private nextId = 1;
   private failure: Error | undefined;
 
-  private constructor(private readonly log: (msg: string) => void) {
-    this.worker = startWorker();
+  private constructor(
+    private readonly log: (msg: string) => void,
+    engine: EngineSettings,
+  ) {
+    this.worker = startWorker(engine);
     this.worker.unref(); // never what keeps the process alive
     this.worker.on('message', (msg: FromWorker) => this.settle(msg));
     this.worker.on('error', (err) => this.fail(err));
     this.worker.on('exit', (code) => this.fail(new Error(`inference thread exited (${code})`)));
   }
 
-  static start(log: (msg: string) => void = () => {}): InferenceThread {
-    return new InferenceThread(log);
+  static start(log: (msg: string) => void = () => {}, engine: EngineSettings = {}): InferenceThread {
+    return new InferenceThread(log, engine);
   }
 
   /** Whether the thread still runs; false after a crash or close(). */

@@ -2,10 +2,10 @@
  * The inference thread's side (see ./inference-thread.ts): holds copies of the served models and
  * answers forward passes, so they run beside the event loop instead of on it.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { initBackend } from '../engine/backend.js';
+import { type EngineSettings, initBackend } from '../engine/backend.js';
 import { compileFused } from '../model/fused.js';
 import { disposePartNet, type PartNet, type PassModels, partNet, runPass } from './forward-pass.js';
 import type { ToWorker } from './inference-thread.js';
@@ -14,7 +14,7 @@ const port = parentPort;
 if (!port) throw new Error('inference-worker.ts runs as a worker thread');
 const models = new Map<string, PassModels>();
 // One wasm thread: the event loop's thread is the other core's user.
-const ready = initBackend({ threads: 1 });
+const ready = initBackend({ ...(workerData as EngineSettings | null), threads: 1 });
 
 async function handle(msg: ToWorker): Promise<void> {
   await ready;

@@ -13,7 +13,8 @@ import { predictProbs } from '../model/infer.js';
 import { loadModel } from '../model/io.js';
 import { type Stroke, strokesToMnist } from '../preprocess/index.js';
 import { argmaxRows } from '../util/argmax.js';
-import { buildApp, type HwrApp } from './app.js';
+import type { HwrApp } from './app.js';
+import { buildTestApp } from './testing.js';
 
 const MODEL_DIR = resolve(
   process.env.HWR_LETTERS_MODEL ?? fileURLToPath(new URL('../../models/letters', import.meta.url)),
@@ -69,14 +70,7 @@ describe.skipIf(!haveModel)("letters through POST /api/predict with model 'lette
     root = await mkdtemp(join(tmpdir(), 'hwr-letters-'));
     await symlink(MODEL_DIR, join(root, 'letters'));
     // 600 drawings from one client in a few seconds: lift the per-client predict rate limit.
-    hwr = await buildApp({
-      modelsDir: root,
-      dataDir: join(root, 'data'),
-      webDir: false,
-      watch: false,
-      limits: { predictPerMinute: 0 },
-    });
-    await hwr.modelsLoaded;
+    hwr = await buildTestApp(root, { modelsDir: root, limits: { predictPerMinute: 0 } });
   }, 60_000);
 
   afterAll(async () => {

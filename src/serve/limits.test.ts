@@ -7,7 +7,7 @@ import { encodeGrayPng } from '../data/image-codec.js';
 import { PIXELS } from '../model/infer.js';
 import { buildApp, type HwrApp, type ServeOptions } from './app.js';
 import { DEFAULT_LIMITS, LIMIT_ENV, type Limits, safeParseLimits } from './limits.js';
-import { saveTestModel } from './testing.js';
+import { buildTestApp, saveTestModel } from './testing.js';
 
 let root: string;
 const apps: HwrApp[] = [];
@@ -23,12 +23,8 @@ afterAll(async () => {
 });
 
 async function appWith(limits: Partial<Limits>, extra: ServeOptions = {}): Promise<HwrApp> {
-  const hwr = await buildApp({
-    modelsDir: join(root, 'models'),
+  const hwr = await buildTestApp(root, {
     dataDir: join(root, `data-${apps.length}`),
-    webDir: false,
-    watch: false,
-    waitForModels: true,
     limits,
     ...extra,
   });
@@ -191,13 +187,7 @@ describe('rate limits', () => {
   });
 
   it('is off for embedders that set none (hwr serve passes the defaults)', async () => {
-    const hwr = await buildApp({
-      modelsDir: join(root, 'models'),
-      dataDir: join(root, 'data-embedded'),
-      webDir: false,
-      watch: false,
-      waitForModels: true,
-    });
+    const hwr = await buildTestApp(root, { dataDir: join(root, 'data-embedded') });
     apps.push(hwr);
     for (let i = 0; i < 70; i++) {
       const res = await post(hwr, '/api/feedback', { pixels, label: '1', predicted: '1' });

@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import type { OpenAPIV3 } from 'openapi-types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN_ENV } from './admin.js';
-import { buildApp, type HwrApp } from './app.js';
-import { saveTestModel } from './testing.js';
+import type { HwrApp } from './app.js';
+import { buildTestApp, saveTestModel } from './testing.js';
 
 const TOKEN = 'openapi-test-token-0123456789';
 let root: string;
@@ -14,23 +13,10 @@ let plain: HwrApp;
 let withAdmin: HwrApp;
 
 async function build(token: string | undefined): Promise<HwrApp> {
-  if (token) process.env[ADMIN_TOKEN_ENV] = token;
-  else delete process.env[ADMIN_TOKEN_ENV];
-  try {
-    return await buildApp({
-      modelsDir: join(root, 'models'),
-      dataDir: join(root, token ? 'data-admin' : 'data'),
-      webDir: false,
-      waitForModels: true,
-      watch: false,
-    });
-  } finally {
-    delete process.env[ADMIN_TOKEN_ENV];
-  }
+  return buildTestApp(root, { dataDir: join(root, token ? 'data-admin' : 'data'), admin: { token } });
 }
 
 beforeAll(async () => {
-  process.env.HWR_THREADS = '1';
   root = await mkdtemp(join(tmpdir(), 'hwr-openapi-'));
   await saveTestModel(join(root, 'models', 'digits'));
   plain = await build(undefined);

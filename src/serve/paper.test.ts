@@ -13,7 +13,8 @@ import { loadSplit } from '../data/datasets.js';
 import { PIXELS } from '../model/infer.js';
 import { loadFeedback } from '../retrain/feedback.js';
 import { deriveSeed } from '../util/random.js';
-import { buildApp, type HwrApp } from './app.js';
+import type { HwrApp } from './app.js';
+import { buildTestApp } from './testing.js';
 
 const MODEL_DIR = resolve(fileURLToPath(new URL('../../models/digits', import.meta.url)));
 const haveModel = existsSync(join(MODEL_DIR, 'metadata.json'));
@@ -52,13 +53,7 @@ beforeAll(async () => {
   if (!haveModel) return;
   root = await mkdtemp(join(tmpdir(), 'hwr-paper-'));
   await symlink(MODEL_DIR, join(root, 'digits'));
-  hwr = await buildApp({
-    modelsDir: root,
-    dataDir: join(root, 'data'),
-    webDir: false,
-    watch: false,
-    waitForModels: true,
-  });
+  hwr = await buildTestApp(root, { modelsDir: root });
 }, 120_000);
 
 afterAll(async () => {

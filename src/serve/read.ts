@@ -2,12 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PreprocessError, type ReadCharacter, readLine } from '../preprocess/index.js';
+import { ErrorReply } from '../schema/wire.js';
 import { HttpError } from './http-error.js';
 import { decodeImageInput, pngBase64 } from './inputs.js';
 import type { ServeMetrics } from './metrics.js';
 import type { ModelRegistry } from './registry.js';
 import { resolveModel } from './routes.js';
-import { ErrorReply, InputFields } from './schemas.js';
+import { InputFields } from './schemas.js';
 
 const DEFAULT_TOP_K = 3;
 

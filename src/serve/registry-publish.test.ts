@@ -26,7 +26,6 @@ async function until(check: () => boolean, ms: number): Promise<number> {
 }
 
 beforeAll(async () => {
-  process.env.HWR_THREADS = '1';
   root = await mkdtemp(join(tmpdir(), 'hwr-publish-'));
   await saveTestModel(join(root, 'models', 'digits'), { version: 'v1' });
   await saveTestModel(join(root, 'source'), { name: 'late', version: 'copied' });

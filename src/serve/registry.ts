@@ -300,7 +300,38 @@ export class ModelRegistry {
     fingerprint: string,
     current: ServedModel | undefined,
   ): Promise<string | undefined> {
-    const { log } = this.options;
+    let ready: { loaded: LoadedModel; predictor: Predictor };
+    try {
+      ready = await this.prepare(dir, entryDir);
+    } catch (err) {
+      return this.reject(dir, fingerprint, current, err);
+    }
+    this.rejected.delete(dir);
+    const { loaded, predictor } = ready;
+    this.swapIn(
+      {
+        name: loaded.metadata.name,
+        version: loaded.metadata.version,
+        metadata: loaded.metadata,
+        dir,
+        entryDir,
+        predictor,
+        loadedAt: new Date(),
+        fingerprint,
+      },
+      current,
+    );
+    return undefined;
+  }
+
+  /**
+   * Verifies, loads and checks a model directory and builds its predictor (copied to the inference
+   * thread when there is one); frees what it made before throwing.
+   */
+  private async prepare(
+    dir: string,
+    entryDir: string,
+  ): Promise<{ loaded: LoadedModel; predictor: Predictor }> {
     let loaded: LoadedModel | undefined;
     // Created once and kept: its fused plan holds folded weight copies that close() frees.
     let predictor: Predictor | undefined;
@@ -319,43 +350,42 @@ export class ModelRegistry {
         await predictor
           .useThread(thread, `${name}@${loaded.metadata.version}#${++this.copies}`)
           .catch((e: Error) => {
-            log.warn(
+            this.options.log.warn(
               { dir, err: e.message },
               'model not copied to the inference thread; it runs on the main thread',
             );
           });
+      return { loaded, predictor };
     } catch (err) {
       if (predictor) predictor.close();
       else if (loaded) disposeLoaded(loaded);
-      const error = err instanceof Error ? err.message : String(err);
-      this.rejected.set(dir, fingerprint);
-      log.error(
-        { dir, err: error, keeps: current ? `${current.name}@${current.version}` : null },
-        'model rejected',
-      );
-      this.options.onEvent?.({ kind: 'rejected', dir, error });
-      return error;
+      throw err;
     }
-    this.rejected.delete(dir);
-    const model: ServedModel = {
-      name: loaded.metadata.name,
-      version: loaded.metadata.version,
-      metadata: loaded.metadata,
-      dir,
-      entryDir,
-      predictor,
-      loadedAt: new Date(),
-      fingerprint,
-    };
+  }
+
+  /** Remembers a rejected directory (not retried until it changes), logs and reports why. */
+  private reject(dir: string, fingerprint: string, current: ServedModel | undefined, err: unknown): string {
+    const error = err instanceof Error ? err.message : String(err);
+    this.rejected.set(dir, fingerprint);
+    this.options.log.error(
+      { dir, err: error, keeps: current ? `${current.name}@${current.version}` : null },
+      'model rejected',
+    );
+    this.options.onEvent?.({ kind: 'rejected', dir, error });
+    return error;
+  }
+
+  /** Serves `model` in place of its name's holder (and of `current`, when renamed), then frees those. */
+  private swapIn(model: ServedModel, current: ServedModel | undefined): void {
     const replaced = this.byName.get(model.name);
     // One synchronous map write: a request sees either the old model or the new one.
     this.byName.set(model.name, model);
     if (current && current.name !== model.name) this.byName.delete(current.name);
-    log.info(
+    this.options.log.info(
       {
         model: model.name,
         version: model.version,
-        dir,
+        dir: model.dir,
         replaced: replaced?.version ?? null,
         inferenceThread: model.predictor.offloaded,
       },
@@ -366,7 +396,6 @@ export class ModelRegistry {
     // answers the queue before disposing the weights.
     if (replaced && replaced !== model) replaced.predictor.close();
     if (current && current !== replaced && current.name !== model.name) current.predictor.close();
-    return undefined;
   }
 
   private onChange = (): void => {

@@ -5,10 +5,21 @@ import type { FastifyInstance, FastifySchemaCompiler, FastifySerializerCompiler 
 import { type FastifyPluginAsyncZod, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PreprocessError } from '../preprocess/index.js';
+import {
+  BatchResult,
+  ErrorReply,
+  FeedbackCreated,
+  FeedbackStatsReply,
+  ModelsReply,
+  type PartAnswer,
+  type PartInfo,
+  type Prediction,
+  Prediction as PredictionSchema,
+} from '../schema/wire.js';
 import type { ModelCatalog } from '../store/catalog.js';
 import type { HwrDatabase } from '../store/database.js';
 import { UNDO_WINDOW_MS } from '../store/feedback-store.js';
-import { registerAdminRoutes } from './admin.js';
+import { type AdminSettings, registerAdminRoutes } from './admin.js';
 import { HttpError } from './http-error.js';
 import { type DecodedInput, decodeCrop, decodeInput, pngBase64 } from './inputs.js';
 import type { ServeMetrics } from './metrics.js';
@@ -17,18 +28,9 @@ import type { Answer } from './predictor.js';
 import type { ModelRegistry, ServedModel } from './registry.js';
 import {
   BatchBody,
-  BatchResult,
-  ErrorReply,
   FeedbackBody,
-  FeedbackCreated,
-  FeedbackStatsReply,
   isPlainPredictBody,
-  ModelsReply,
-  type PartAnswer,
-  type PartInfo,
   PredictBody,
-  type Prediction,
-  Prediction as PredictionSchema,
   StatsQuery,
   UNDO_HEADER,
   UndoHeaders,
@@ -46,6 +48,8 @@ export interface RouteDeps {
   readonly defaultModel: string;
   /** Admin requests per minute per client IP (Limits.adminPerMinute). */
   readonly adminPerMinute: number;
+  /** The admin token and automatic retrain; no token, no admin routes. */
+  readonly admin: AdminSettings;
   readonly metricsText: () => Promise<string>;
   /** Largest image (width x height) decoded, checked on the header (default MAX_IMAGE_PIXELS). */
   readonly maxImagePixels?: number;
@@ -159,9 +163,17 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.register(predictRoutes, deps);
   app.register(feedbackRoutes, deps);
   app.register(statusRoutes, deps);
-  const { registry, database, catalog, dataDir, defaultModel, adminPerMinute } = deps;
-  // Retrain / promote / rollback: only when HWR_ADMIN_TOKEN is set (src/serve/admin.ts).
-  registerAdminRoutes(app, { registry, database, catalog, dataDir, defaultModel, perMinute: adminPerMinute });
+  const { registry, database, catalog, dataDir, defaultModel, adminPerMinute, admin } = deps;
+  // Retrain / promote / rollback: only when an admin token is set (src/serve/admin.ts).
+  registerAdminRoutes(app, {
+    registry,
+    database,
+    catalog,
+    dataDir,
+    defaultModel,
+    perMinute: adminPerMinute,
+    ...admin,
+  });
 }
 
 /** POST /api/predict and /api/predict/batch. */
@@ -220,8 +232,39 @@ const predictRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
   );
 };
 
+/** The Fastify instance a route plugin gets, typed by the routes' zod schemas. */
+type ZodApi = Parameters<FastifyPluginAsyncZod<RouteDeps>>[0];
+
 /** POST /api/feedback, DELETE /api/feedback/:id (undo), GET /api/feedback/stats. */
 const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
+  addFeedbackRoute(api, deps);
+  undoFeedbackRoute(api, deps);
+  api.get(
+    '/api/feedback/stats',
+    {
+      schema: {
+        summary: 'Feedback counts per label and how often the model was right',
+        querystring: StatsQuery,
+        response: { 200: FeedbackStatsReply, 400: ErrorReply },
+      },
+    },
+    async (request) => deps.database.feedback.stats(request.query.model),
+  );
+};
+
+/** The label and the prediction a correction names must be classes of the model. */
+function checkFeedbackLabels(model: ServedModel, body: { label: string; predicted?: string }): void {
+  const classes = model.metadata.classes;
+  if (!classes.includes(body.label))
+    throw HttpError.badRequest(
+      `label "${body.label}" is not a class of model "${model.name}" (classes: ${classes.join(' ')})`,
+    );
+  if (body.predicted !== undefined && !classes.includes(body.predicted))
+    throw HttpError.badRequest(`predicted "${body.predicted}" is not a class of model "${model.name}"`);
+}
+
+/** POST /api/feedback: stores the drawing, its label and the model's answer; returns an undo token. */
+function addFeedbackRoute(api: ZodApi, deps: RouteDeps): void {
   const { registry, metrics, defaultModel, maxImagePixels } = deps;
   const feedback = deps.database.feedback;
   api.post(
@@ -239,12 +282,7 @@ const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
       const body = request.body;
       const model = resolveModel(registry, body.model, defaultModel);
       const classes = model.metadata.classes;
-      if (!classes.includes(body.label))
-        throw HttpError.badRequest(
-          `label "${body.label}" is not a class of model "${model.name}" (classes: ${classes.join(' ')})`,
-        );
-      if (body.predicted !== undefined && !classes.includes(body.predicted))
-        throw HttpError.badRequest(`predicted "${body.predicted}" is not a class of model "${model.name}"`);
+      checkFeedbackLabels(model, body);
       // A crop is stored as the 784 pixels of a `pixels` input: what the model saw, as it saw it.
       const input =
         body.crop !== undefined ? decodeCrop(body.crop) : await decodeInput(body, '', maxImagePixels);
@@ -273,7 +311,11 @@ const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
       return { id, undoToken, undoUntil: new Date(Date.now() + UNDO_WINDOW_MS).toISOString() };
     },
   );
+}
 
+/** DELETE /api/feedback/:id with the row's one-time undo token, within the undo window. */
+function undoFeedbackRoute(api: ZodApi, deps: RouteDeps): void {
+  const feedback = deps.database.feedback;
   api.delete(
     '/api/feedback/:id',
     {
@@ -297,24 +339,17 @@ const feedbackRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
       return null;
     },
   );
-
-  api.get(
-    '/api/feedback/stats',
-    {
-      schema: {
-        summary: 'Feedback counts per label and how often the model was right',
-        querystring: StatsQuery,
-        response: { 200: FeedbackStatsReply, 400: ErrorReply },
-      },
-    },
-    async (request) => feedback.stats(request.query.model),
-  );
-};
+}
 
 /** GET /api/models, /api/models/:name/report, /healthz, /readyz, /metrics. */
 const statusRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
-  const { registry, metrics, defaultModel, metricsText } = deps;
-  const feedback = deps.database.feedback;
+  modelRoutes(api, deps);
+  healthRoutes(api, deps);
+};
+
+/** GET /api/models and /api/models/:name/report. */
+function modelRoutes(api: ZodApi, deps: RouteDeps): void {
+  const { registry, defaultModel } = deps;
   api.get(
     '/api/models',
     { schema: { summary: 'Models being served', response: { 200: ModelsReply } } },
@@ -360,7 +395,12 @@ const statusRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
       return reply.header('content-security-policy', REPORT_CSP).type('text/html; charset=utf-8').send(html);
     },
   );
+}
 
+/** GET /healthz (liveness), /readyz (a model loaded; feedback storage health), /metrics. */
+function healthRoutes(api: ZodApi, deps: RouteDeps): void {
+  const { registry, metrics, metricsText } = deps;
+  const feedback = deps.database.feedback;
   api.get(
     '/healthz',
     {
@@ -410,4 +450,4 @@ const statusRoutes: FastifyPluginAsyncZod<RouteDeps> = async (api, deps) => {
     reply.type(metrics.registry.contentType);
     return metricsText();
   });
-};
+}

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { PIXELS } from '../model/infer.js';
-import { Fusion } from '../model/metadata.js';
 import { MAX_STROKES } from '../preprocess/index.js';
-import { ERROR_CODES } from '../util/errors.js';
+import { INPUT_FORMS } from '../schema/wire.js';
 
 /** Most inputs one /api/predict/batch request may carry. */
 export const MAX_BATCH_INPUTS = 64;
@@ -40,9 +39,6 @@ export const InputFields = {
     .optional()
     .describe('Pen strokes, each a list of [x, y] points (y down), any unit'),
 };
-
-export const INPUT_FORMS = ['image', 'pixels', 'strokes'] as const;
-export type InputForm = (typeof INPUT_FORMS)[number];
 
 export interface InputValue {
   image?: string;
@@ -129,43 +125,6 @@ export const FeedbackBody = z
   .superRefine(exactlyOneFeedbackInput);
 export type FeedbackBody = z.infer<typeof FeedbackBody>;
 
-/** One network's answer: its best class, that class's probability and the best `topK` classes. */
-export const PartAnswer = z.object({
-  label: z.string(),
-  confidence: z.number(),
-  top: z.array(z.object({ label: z.string(), p: z.number() })),
-});
-export type PartAnswer = z.infer<typeof PartAnswer>;
-
-export const Prediction = PartAnswer.extend({
-  model: z.object({ name: z.string(), version: z.string() }),
-  input: z.string().describe('Base64 PNG of the 28x28 image the model saw'),
-  parts: z
-    .record(z.string(), PartAnswer)
-    .optional()
-    .describe(
-      'Present when the answer fuses several networks (strokes input, model with a stroke part): each one\'s own answer, "image" being the CNN on the 28x28 image; label/top above are the fused answer',
-    ),
-});
-export type Prediction = z.infer<typeof Prediction>;
-
-export const BatchResult = z.object({ results: z.array(Prediction) });
-
-/** Every error answer: the message for people, the code for programs (util/errors.ts), the status. */
-export const ErrorReply = z.object({
-  error: z.string(),
-  code: z.enum(ERROR_CODES),
-  statusCode: z.number().int(),
-});
-
-export const FeedbackCreated = z.object({
-  id: z.number().int(),
-  undoToken: z
-    .string()
-    .describe('One-time token: DELETE /api/feedback/{id} with header "x-undo-token" removes the row'),
-  undoUntil: z.string().describe('ISO time after which the row can no longer be removed'),
-});
-
 export const UNDO_HEADER = 'x-undo-token';
 
 export const UndoParams = z.strictObject({
@@ -179,52 +138,7 @@ export const UndoHeaders = z.object({
     .max(200),
 });
 
-const LabelStats = z.object({
-  count: z.number().int(),
-  withPrediction: z.number().int(),
-  correct: z.number().int(),
-});
-
-export const FeedbackStatsReply = z.object({
-  model: z.string().nullable(),
-  total: z.number().int(),
-  withPrediction: z.number().int(),
-  correct: z.number().int(),
-  accuracy: z.number().nullable(),
-  byLabel: z.record(z.string(), LabelStats),
-  confusions: z
-    .array(z.object({ label: z.string(), predicted: z.string(), count: z.number().int() }))
-    .describe('(true label, predicted) pairs the model got wrong, most frequent first'),
-});
-
 export const StatsQuery = z.strictObject({ model: z.string().min(1).max(100).optional() });
-
-/** A network of a served model: `image` (the root CNN) or a further part such as `strokes`. */
-export const PartInfo = z.object({
-  name: z.string(),
-  inputs: z.array(z.enum(INPUT_FORMS)).describe('The request inputs this network answers'),
-  arch: z.string(),
-  params: z.number().int(),
-  accuracy: z.number().nullable().describe("This network's accuracy alone on the model's test split"),
-});
-export type PartInfo = z.infer<typeof PartInfo>;
-
-export const ModelInfo = z.object({
-  name: z.string(),
-  version: z.string(),
-  arch: z.string(),
-  classes: z.array(z.string()),
-  accuracy: z.number().nullable(),
-  params: z.number().int(),
-  createdAt: z.string(),
-  loadedAt: z.string(),
-  parts: z.array(PartInfo),
-  fusion: Fusion.nullable().describe(
-    'How the parts are combined for strokes input; null for an image-only model',
-  ),
-});
-
-export const ModelsReply = z.object({ models: z.array(ModelInfo) });
 
 const PREDICT_KEYS = new Set(['image', 'pixels', 'strokes', 'model', 'topK']);
 

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PIXELS } from '../model/infer.js';
-import { buildApp, type HwrApp } from './app.js';
-import { saveTestModel } from './testing.js';
+import type { HwrApp } from './app.js';
+import { buildTestApp, saveTestModel } from './testing.js';
 
 let root: string;
 let hwr: HwrApp;
@@ -24,15 +24,9 @@ beforeAll(async () => {
     '<!doctype html><title>hwr</title><script src="main.js"></script>',
   );
   await writeFile(join(root, 'web', 'main.js'), 'console.log(1);');
-  const common = {
-    modelsDir: join(root, 'models'),
+  hwr = await buildTestApp(root, { webDir: join(root, 'web') });
+  withCors = await buildTestApp(root, {
     webDir: join(root, 'web'),
-    watch: false,
-    waitForModels: true,
-  };
-  hwr = await buildApp({ ...common, dataDir: join(root, 'data') });
-  withCors = await buildApp({
-    ...common,
     dataDir: join(root, 'data2'),
     corsOrigins: ['https://draw.example'],
   });

@@ -64,7 +64,6 @@ function load(clients: number) {
 }
 
 beforeAll(async () => {
-  process.env.HWR_THREADS = '1';
   root = await mkdtemp(join(tmpdir(), 'hwr-swap-'));
   const models = join(root, 'models');
   await saveTestModel(join(models, 'digits'), { version: 'shipped' }); // plain, as hwr train writes it

@@ -1,4 +1,5 @@
 // Helpers for the serve tests and the serve benchmark: small real models saved as model directories.
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { DIGIT_CLASSES, type ImageDataset } from '../data/dataset.js';
@@ -12,8 +13,26 @@ import {
   STROKE_SIDE_FEATURES,
 } from '../preprocess/stroke-features.js';
 import { VERSION } from '../version.js';
+import { buildApp, type HwrApp, type ServeOptions } from './app.js';
 
 export const TEST_NORMALIZATION: Normalization = { scale: 255, mean: 0, std: 1 };
+
+/**
+ * The serve tests' app: models from `<root>/models`, the database in `<root>/data`, no page, no
+ * folder watcher, the first scan done before it resolves, one wasm thread (the machine is shared).
+ * `options` override any of these.
+ */
+export function buildTestApp(root: string, options: ServeOptions = {}): Promise<HwrApp> {
+  return buildApp({
+    modelsDir: join(root, 'models'),
+    dataDir: join(root, 'data'),
+    webDir: false,
+    watch: false,
+    waitForModels: true,
+    engine: { threads: 1 },
+    ...options,
+  });
+}
 
 export interface TestModelOptions {
   readonly name?: string;
@@ -90,7 +109,7 @@ function metadataFor(model: tfl.LayersModel, options: TestModelOptions, trainSam
 
 /** Builds (and optionally trains briefly) a small model and saves it as a model directory. */
 export async function saveTestModel(dir: string, options: TestModelOptions = {}): Promise<ModelMetadata> {
-  await initBackend();
+  await initBackend({ threads: 1 }); // when it is the first: one wasm thread, the machine is shared
   const classes = options.classes ?? DIGIT_CLASSES;
   const model =
     options.model ??

@@ -1,19 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { StoreEvent } from '../schema/wire.js';
 import { writeFileAtomic } from '../util/fs.js';
 
-export const HISTORY_FILE = 'history.json';
+export { StoreEvent };
 
-export const StoreEvent = z.object({
-  at: z.string(),
-  /** reject: the version failed verification and was marked bad. */
-  action: z.enum(['adopt', 'add', 'promote', 'rollback', 'reject']).or(z.string()),
-  version: z.string(),
-  from: z.string().nullable().optional(),
-  note: z.string().optional(),
-});
-export type StoreEvent = z.infer<typeof StoreEvent>;
+export const HISTORY_FILE = 'history.json';
 
 /** Why a version may never become current (it failed verification: weights, shapes, trial load). */
 export const BadVersion = z.object({ at: z.string(), reason: z.string() });

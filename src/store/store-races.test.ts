@@ -15,7 +15,6 @@ const logged: string[] = [];
 let store: ModelStore;
 
 beforeAll(async () => {
-  process.env.HWR_THREADS = '1';
   root = await mkdtemp(join(tmpdir(), 'hwr-races-'));
   models = join(root, 'models');
   store = new ModelStore(models, (m) => logged.push(m));

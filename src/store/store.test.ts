@@ -10,7 +10,6 @@ let root: string;
 let store: ModelStore;
 
 beforeAll(async () => {
-  process.env.HWR_THREADS = '1';
   root = await mkdtemp(join(tmpdir(), 'hwr-store-'));
   store = new ModelStore(join(root, 'models'));
   // As `hwr train` ships it: a plain model directory.

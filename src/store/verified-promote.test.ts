@@ -5,9 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PIXELS } from '../model/infer.js';
-import { ADMIN_TOKEN_ENV } from '../serve/admin.js';
-import { buildApp } from '../serve/app.js';
-import { saveTestModel } from '../serve/testing.js';
+import { buildTestApp, saveTestModel } from '../serve/testing.js';
 import { CURRENT_LINK, HISTORY_FILE, ModelStore } from './store.js';
 
 // Faults of issue 22 item 1: a truncated or wrong-shape version copied into a store by hand must
@@ -28,7 +26,6 @@ let dir: string;
 let store: ModelStore;
 
 beforeAll(async () => {
-  process.env.HWR_THREADS = '1';
   root = await mkdtemp(join(tmpdir(), 'hwr-verify-'));
   models = join(root, 'models');
   dir = join(models, 'digits');
@@ -75,15 +72,7 @@ describe('verified promote, add and rollback', () => {
   }, 60_000);
 
   it('refuses them through the admin API with a 409 naming the fault, no path leaked', async () => {
-    process.env[ADMIN_TOKEN_ENV] = TOKEN;
-    const app = await buildApp({
-      modelsDir: models,
-      dataDir: join(root, 'data'),
-      webDir: false,
-      waitForModels: true,
-      watch: false,
-    });
-    delete process.env[ADMIN_TOKEN_ENV];
+    const app = await buildTestApp(root, { admin: { token: TOKEN } });
     try {
       for (const version of ['v0003', 'v0004']) {
         const res = await app.app.inject({
@@ -136,14 +125,7 @@ describe('verified promote, add and rollback', () => {
     await rename(join(dir, '.cur-tmp'), join(dir, CURRENT_LINK));
     const lines: string[] = [];
     const stream = { write: (line: string) => lines.push(line) };
-    const app = await buildApp({
-      modelsDir: models,
-      dataDir: join(root, 'data'),
-      webDir: false,
-      waitForModels: true,
-      watch: false,
-      logger: { level: 'info', stream },
-    });
+    const app = await buildTestApp(root, { logger: { level: 'info', stream } });
     try {
       const res = await app.app.inject({
         method: 'POST',

@@ -28,51 +28,48 @@ export function formatEta(seconds: number): string {
     : `${m}m${String(whole % 60).padStart(2, '0')}s`;
 }
 
+type Stream = NodeJS.WritableStream & { isTTY?: boolean };
+
 /**
- * A live bar on a terminal. Elsewhere (CI logs, pipes, `docker logs`) one line per epoch, plus a
- * batch-progress line now and then so a long epoch is not silent.
+ * Off a terminal: a batch-progress line at most every `every` ms, never on an epoch's first or last
+ * batch (the epoch line follows), with the epoch's ETA from its pace so far.
  */
-export function progressReporter(
-  stream: NodeJS.WritableStream & { isTTY?: boolean } = process.stderr,
-  options: ProgressOptions = {},
-): ProgressReporter {
-  const tty = Boolean(stream.isTTY);
-  const every = options.lineEveryMs ?? 60_000;
-  const now = options.now ?? Date.now;
+function batchLines(stream: Stream, every: number, now: () => number): (p: BatchProgress) => void {
   let lastLine = now();
   let epochSeen = -1;
   let epochStart = lastLine;
-  const bar = tty
-    ? new cliProgress.SingleBar(
-        {
-          stream,
-          format:
-            'epoch {epoch}/{epochs} {bar} {value}/{total} | {ips} img/s | ETA {eta_formatted} | loss {loss} acc {acc}',
-          hideCursor: true,
-          clearOnComplete: true,
-          etaBuffer: 50,
-        },
-        cliProgress.Presets.shades_classic,
-      )
-    : undefined;
+  return (p) => {
+    const t = now();
+    if (p.epoch !== epochSeen) {
+      epochSeen = p.epoch;
+      epochStart = t;
+    }
+    if (t - lastLine < every || p.batch === 0 || p.batch >= p.batches) return;
+    lastLine = t;
+    const eta = (((t - epochStart) / p.batch) * (p.batches - p.batch)) / 1000;
+    stream.write(
+      `epoch ${p.epoch + 1}/${p.epochs} batch ${p.batch}/${p.batches} | ${p.imagesPerSecond.toFixed(0)} img/s | ` +
+        `ETA ${formatEta(eta)} | loss ${p.loss.toFixed(4)} acc ${pct(p.acc)}\n`,
+    );
+  };
+}
+
+/** On a terminal: one live bar per epoch, cleared when the epoch line is written. */
+function batchBar(stream: Stream): { update(p: BatchProgress): void; stop(): void } {
+  const bar = new cliProgress.SingleBar(
+    {
+      stream,
+      format:
+        'epoch {epoch}/{epochs} {bar} {value}/{total} | {ips} img/s | ETA {eta_formatted} | loss {loss} acc {acc}',
+      hideCursor: true,
+      clearOnComplete: true,
+      etaBuffer: 50,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   let active = false;
   return {
-    onBatch(p) {
-      if (!bar) {
-        const t = now();
-        if (p.epoch !== epochSeen) {
-          epochSeen = p.epoch;
-          epochStart = t;
-        }
-        if (t - lastLine < every || p.batch === 0 || p.batch >= p.batches) return;
-        lastLine = t;
-        const eta = (((t - epochStart) / p.batch) * (p.batches - p.batch)) / 1000;
-        stream.write(
-          `epoch ${p.epoch + 1}/${p.epochs} batch ${p.batch}/${p.batches} | ${p.imagesPerSecond.toFixed(0)} img/s | ` +
-            `ETA ${formatEta(eta)} | loss ${p.loss.toFixed(4)} acc ${pct(p.acc)}\n`,
-        );
-        return;
-      }
+    update(p) {
       const payload = {
         epoch: p.epoch + 1,
         epochs: p.epochs,
@@ -85,19 +82,38 @@ export function progressReporter(
         active = true;
       } else bar.update(p.batch, payload);
     },
+    stop() {
+      if (active) bar.stop();
+      active = false;
+    },
+  };
+}
+
+function epochLine(h: EpochHistory, epochs: number): string {
+  const val = h.valAcc === undefined ? '' : ` | val loss ${h.valLoss?.toFixed(4)} acc ${pct(h.valAcc)}`;
+  return `epoch ${h.epoch}/${epochs}: loss ${h.loss.toFixed(4)} acc ${pct(h.acc)}${val} | lr ${h.lr?.toExponential(2)} | ${h.seconds?.toFixed(1)} s\n`;
+}
+
+/**
+ * A live bar on a terminal. Elsewhere (CI logs, pipes, `docker logs`) one line per epoch, plus a
+ * batch-progress line now and then so a long epoch is not silent.
+ */
+export function progressReporter(
+  stream: Stream = process.stderr,
+  options: ProgressOptions = {},
+): ProgressReporter {
+  const bar = stream.isTTY ? batchBar(stream) : undefined;
+  const onBatch = bar
+    ? bar.update
+    : batchLines(stream, options.lineEveryMs ?? 60_000, options.now ?? Date.now);
+  return {
+    onBatch,
     onEpoch(h, { epochs }) {
-      if (active) {
-        bar?.stop();
-        active = false;
-      }
-      const val = h.valAcc === undefined ? '' : ` | val loss ${h.valLoss?.toFixed(4)} acc ${pct(h.valAcc)}`;
-      stream.write(
-        `epoch ${h.epoch}/${epochs}: loss ${h.loss.toFixed(4)} acc ${pct(h.acc)}${val} | lr ${h.lr?.toExponential(2)} | ${h.seconds?.toFixed(1)} s\n`,
-      );
+      bar?.stop();
+      stream.write(epochLine(h, epochs));
     },
     stop() {
-      if (active) bar?.stop();
-      active = false;
+      bar?.stop();
     },
   };
 }

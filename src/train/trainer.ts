@@ -164,37 +164,30 @@ function runConfig(cfg: TrainConfig): Record<string, unknown> {
   };
 }
 
-/**
- * Trains a model and returns it with its metadata (test accuracy included). Deterministic for a
- * given seed and backend; checkpoints after every epoch and on abort.
- */
-export async function train(cfg: TrainConfig): Promise<TrainedModel> {
-  const log = cfg.log ?? (() => {});
-  const backend = await initBackend({ log });
-  const classes = cfg.data.train.classes;
-  const numClasses = classes.length;
-  const { fit, val } = splitValidation(cfg.data.train, cfg.validationSplit);
-  const ckptDir = checkpointDir(cfg.out);
-  const ckpt = cfg.resume ? await loadCheckpoint(ckptDir) : undefined;
+/** Where a run starts: a checkpoint's model, history and position, or a fresh (or given) model. */
+interface RunStart {
+  readonly model: tfl.LayersModel;
+  readonly optimizer: tf.AdamOptimizer;
+  readonly history: EpochHistory[];
+  readonly epoch: number;
+  readonly batch: number;
+  /** Wall time of the run before this process, seconds. */
+  readonly wallBefore: number;
+}
 
-  let model: tfl.LayersModel;
-  let history: EpochHistory[] = [];
-  let startEpoch = 0;
-  let startBatch = 0;
-  let wallBefore = 0;
+/** Resumes from the checkpoint in `ckptDir` when asked and present, else builds the model; compiles it. */
+async function startRun(cfg: TrainConfig, ckptDir: string, log: (m: string) => void): Promise<RunStart> {
+  const ckpt = cfg.resume ? await loadCheckpoint(ckptDir) : undefined;
   if (cfg.resume && !ckpt) log(`no checkpoint at ${ckptDir}; starting from scratch`);
+  let model: tfl.LayersModel;
   if (ckpt) {
     checkResumeSettings(ckptDir, ckpt.state.config, runConfig(cfg));
     model = ckpt.model;
-    ({ history } = ckpt.state);
-    startEpoch = ckpt.state.epoch;
-    startBatch = ckpt.state.batch;
-    wallBefore = ckpt.state.wallSeconds;
-    log(`resuming from ${ckptDir} at epoch ${startEpoch + 1}, batch ${startBatch}`);
+    log(`resuming from ${ckptDir} at epoch ${ckpt.state.epoch + 1}, batch ${ckpt.state.batch}`);
   } else {
     const restore = seedMathRandom(deriveSeed(cfg.seed, 'init'));
     try {
-      model = cfg.initialModel ?? buildModel(cfg.arch, numClasses);
+      model = cfg.initialModel ?? buildModel(cfg.arch, cfg.data.train.classes.length);
     } finally {
       restore();
     }
@@ -207,109 +200,110 @@ export async function train(cfg: TrainConfig): Promise<TrainedModel> {
     tf.dispose(ckpt.optimizerWeights.map((w) => w.tensor));
     restoreAdamBetaPowers(optimizer);
   }
+  return {
+    model,
+    optimizer,
+    history: ckpt?.state.history ?? [],
+    epoch: ckpt?.state.epoch ?? 0,
+    batch: ckpt?.state.batch ?? 0,
+    wallBefore: ckpt?.state.wallSeconds ?? 0,
+  };
+}
 
-  const batches = Math.ceil(fit.n / cfg.batchSize);
+/** What one epoch's batches share. */
+interface EpochRun {
+  readonly cfg: TrainConfig;
+  readonly model: tfl.LayersModel;
+  readonly optimizer: tf.AdamOptimizer;
+  readonly fit: ImageDataset;
+  readonly batches: number;
+  /** Called when the abort signal is seen before batch `batch`: saves the checkpoint. */
+  readonly onAbort: (epoch: number, batch: number) => Promise<void>;
+}
+
+/** One seeded batch step at learning rate `lr`: its loss and accuracy. */
+async function trainBatch(run: EpochRun, idx: Uint32Array, epoch: number, b: number, lr: number) {
+  const { cfg, model } = run;
+  // Adam reads its learning rate on every step; the field is not in the public typings.
+  (run.optimizer as unknown as { learningRate: number }).learningRate = lr;
+  const numClasses = run.fit.classes.length;
+  const rand = mulberry32(deriveSeed(cfg.seed, 'augment', epoch, b));
+  const { x, y } = makeBatch(run.fit, idx, numClasses, cfg, rand);
+  const restore = seedMathRandom(deriveSeed(cfg.seed, 'dropout', epoch, b));
+  let out: number | number[];
+  try {
+    out = await model.trainOnBatch(x, y);
+  } finally {
+    restore();
+    tf.dispose([x, y]);
+  }
+  // trainOnBatch only awaits promises (microtasks); let signal handlers and timers run.
+  await new Promise((resolve) => setImmediate(resolve));
+  const [loss, acc] = out as number[];
+  return { loss, acc };
+}
+
+/**
+ * The batches of one epoch from `firstBatch` in its seeded order: the epoch's history entry
+ * (without the validation figures), or undefined when the run was aborted (checkpoint saved).
+ */
+async function runEpoch(run: EpochRun, epoch: number, firstBatch: number): Promise<EpochHistory | undefined> {
+  const { cfg, fit, batches } = run;
+  const order = permutation(fit.n, mulberry32(deriveSeed(cfg.seed, 'shuffle', epoch)));
   const totalSteps = cfg.epochs * batches;
-  const started = performance.now();
-  const elapsed = () => wallBefore + (performance.now() - started) / 1000;
-  let interrupted = false;
-
-  for (let epoch = startEpoch; epoch < cfg.epochs && !interrupted; epoch++) {
-    const order = permutation(fit.n, mulberry32(deriveSeed(cfg.seed, 'shuffle', epoch)));
-    const epochStart = performance.now();
-    let seen = 0;
-    let lossSum = 0;
-    let accSum = 0;
-    let lr = cfg.lr;
-    for (let b = epoch === startEpoch ? startBatch : 0; b < batches; b++) {
-      if (cfg.signal?.aborted) {
-        await saveCheckpoint(ckptDir, model, {
-          epoch,
-          batch: b,
-          history,
-          wallSeconds: elapsed(),
-          config: runConfig(cfg),
-        });
-        log(`interrupted: checkpoint saved to ${ckptDir} (resume with --resume)`);
-        interrupted = true;
-        break;
-      }
-      lr = learningRateAt(cfg.schedule, cfg.lr, (epoch * batches + b) / totalSteps);
-      // Adam reads its learning rate on every step; the field is not in the public typings.
-      (optimizer as unknown as { learningRate: number }).learningRate = lr;
-      const idx = order.subarray(b * cfg.batchSize, Math.min(fit.n, (b + 1) * cfg.batchSize));
-      const { x, y } = makeBatch(
-        fit,
-        idx,
-        numClasses,
-        cfg,
-        mulberry32(deriveSeed(cfg.seed, 'augment', epoch, b)),
-      );
-      const restore = seedMathRandom(deriveSeed(cfg.seed, 'dropout', epoch, b));
-      let out: number | number[];
-      try {
-        out = await model.trainOnBatch(x, y);
-      } finally {
-        restore();
-        tf.dispose([x, y]);
-      }
-      // trainOnBatch only awaits promises (microtasks); let signal handlers and timers run.
-      await new Promise((resolve) => setImmediate(resolve));
-      const [loss, acc] = out as number[];
-      seen += idx.length;
-      lossSum += loss * idx.length;
-      accSum += acc * idx.length;
-      cfg.onBatch?.({
-        epoch,
-        epochs: cfg.epochs,
-        batch: b + 1,
-        batches,
-        loss: lossSum / seen,
-        acc: accSum / seen,
-        imagesPerSecond: seen / ((performance.now() - epochStart) / 1000),
-      });
+  const epochStart = performance.now();
+  let seen = 0;
+  let lossSum = 0;
+  let accSum = 0;
+  let lr = cfg.lr;
+  for (let b = firstBatch; b < batches; b++) {
+    if (cfg.signal?.aborted) {
+      await run.onAbort(epoch, b);
+      return undefined;
     }
-    if (interrupted) break;
-    const h: EpochHistory = {
-      epoch: epoch + 1,
+    lr = learningRateAt(cfg.schedule, cfg.lr, (epoch * batches + b) / totalSteps);
+    const idx = order.subarray(b * cfg.batchSize, Math.min(fit.n, (b + 1) * cfg.batchSize));
+    const { loss, acc } = await trainBatch(run, idx, epoch, b, lr);
+    seen += idx.length;
+    lossSum += loss * idx.length;
+    accSum += acc * idx.length;
+    cfg.onBatch?.({
+      epoch,
+      epochs: cfg.epochs,
+      batch: b + 1,
+      batches,
       loss: lossSum / seen,
       acc: accSum / seen,
-      lr,
-      seconds: (performance.now() - epochStart) / 1000,
-    };
-    if (val) {
-      const v = lossAndAccuracy(model, val, cfg.normalization);
-      Object.assign(h, { valLoss: v.loss, valAcc: v.acc });
-    }
-    history = [...history, h];
-    cfg.onEpoch?.(h, { epochs: cfg.epochs });
-    if (epoch + 1 < cfg.epochs)
-      await saveCheckpoint(ckptDir, model, {
-        epoch: epoch + 1,
-        batch: 0,
-        history,
-        wallSeconds: elapsed(),
-        config: runConfig(cfg),
-      });
+      imagesPerSecond: seen / ((performance.now() - epochStart) / 1000),
+    });
   }
+  const seconds = (performance.now() - epochStart) / 1000;
+  return { epoch: epoch + 1, loss: lossSum / seen, acc: accSum / seen, lr, seconds };
+}
 
-  const test = interrupted ? undefined : lossAndAccuracy(model, cfg.data.test, cfg.normalization);
-  const params = model.countParams();
-  const metadata: ModelMetadata = {
+/** The finished run's metadata.json. */
+function trainedMetadata(
+  cfg: TrainConfig,
+  run: { params: number; trainSamples: number; backend: BackendInfo; wallSeconds: number },
+  history: EpochHistory[],
+  test: { loss: number; acc: number } | undefined,
+): ModelMetadata {
+  const { backend } = run;
+  return {
     name: cfg.name,
     version: new Date()
       .toISOString()
       .replace(/[-:]/g, '')
       .replace(/\.\d+Z$/, 'Z'),
     arch: cfg.arch,
-    classes: [...classes],
+    classes: [...cfg.data.train.classes],
     inputShape: [28, 28, 1],
     normalization: cfg.normalization,
-    params,
+    params: run.params,
     dataset: {
       name: cfg.data.name,
       sources: distinctSources(cfg.data.train.sources, cfg.data.test.sources),
-      trainSamples: fit.n,
+      trainSamples: run.trainSamples,
       testSamples: cfg.data.test.n,
     },
     training: {
@@ -322,7 +316,7 @@ export async function train(cfg: TrainConfig): Promise<TrainedModel> {
       backend: backend.name,
       threads: backend.threads,
       ...(backend.gemm ? { gemm: backend.gemm } : {}),
-      wallSeconds: elapsed(),
+      wallSeconds: run.wallSeconds,
       history,
     },
     testAccuracy: test?.acc,
@@ -335,6 +329,53 @@ export async function train(cfg: TrainConfig): Promise<TrainedModel> {
       testLoss: test?.loss,
     },
   };
+}
+
+/**
+ * Trains a model and returns it with its metadata (test accuracy included). Deterministic for a
+ * given seed and backend; checkpoints after every epoch and on abort.
+ */
+export async function train(cfg: TrainConfig): Promise<TrainedModel> {
+  const log = cfg.log ?? (() => {});
+  const backend = await initBackend({ log });
+  const { fit, val } = splitValidation(cfg.data.train, cfg.validationSplit);
+  const ckptDir = checkpointDir(cfg.out);
+  const start = await startRun(cfg, ckptDir, log);
+  const { model } = start;
+  let history = start.history;
+  const started = performance.now();
+  const elapsed = () => start.wallBefore + (performance.now() - started) / 1000;
+  const checkpoint = (epoch: number, batch: number) =>
+    saveCheckpoint(ckptDir, model, { epoch, batch, history, wallSeconds: elapsed(), config: runConfig(cfg) });
+  const run: EpochRun = {
+    cfg,
+    model,
+    optimizer: start.optimizer,
+    fit,
+    batches: Math.ceil(fit.n / cfg.batchSize),
+    onAbort: async (epoch, batch) => {
+      await checkpoint(epoch, batch);
+      log(`interrupted: checkpoint saved to ${ckptDir} (resume with --resume)`);
+    },
+  };
+  let interrupted = false;
+  for (let epoch = start.epoch; epoch < cfg.epochs; epoch++) {
+    const h = await runEpoch(run, epoch, epoch === start.epoch ? start.batch : 0);
+    if (!h) {
+      interrupted = true;
+      break;
+    }
+    if (val) {
+      const v = lossAndAccuracy(model, val, cfg.normalization);
+      Object.assign(h, { valLoss: v.loss, valAcc: v.acc });
+    }
+    history = [...history, h];
+    cfg.onEpoch?.(h, { epochs: cfg.epochs });
+    if (epoch + 1 < cfg.epochs) await checkpoint(epoch + 1, 0);
+  }
+  const test = interrupted ? undefined : lossAndAccuracy(model, cfg.data.test, cfg.normalization);
+  const facts = { params: model.countParams(), trainSamples: fit.n, backend, wallSeconds: elapsed() };
+  const metadata = trainedMetadata(cfg, facts, history, test);
   if (!interrupted) await removeCheckpoint(ckptDir);
   return { model, metadata, interrupted, backend };
 }

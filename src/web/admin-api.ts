@@ -1,48 +1,12 @@
+import type { FeedbackStatsReply, JobReply, RetrainBody, VersionsReply } from '../schema/wire.js';
 import { ApiError } from './api.js';
 
-/** The admin API (src/serve/admin.ts), called with the bearer token; never put in a URL. */
-export interface Job {
-  id: string;
-  model: string;
-  state: 'running' | 'promoted' | 'passed' | 'rejected' | 'failed';
-  startedAt: string;
-  finishedAt: string | null;
-  exitCode: number | null;
-  promoted: string | null;
-  gate: { passed: boolean; checks: string[] } | null;
-  log: string[];
-}
-
-export interface Versions {
-  name: string;
-  current: string | null;
-  versions: {
-    version: string;
-    accuracy: number | null;
-    createdAt: string | null;
-    parentVersion: string | null;
-    bad: string | null;
-  }[];
-  events: { at: string; action: string; version: string; from?: string | null; note?: string }[];
-}
-
-export interface AdminStats {
-  total: number;
-  withPrediction: number;
-  correct: number;
-  accuracy: number | null;
-  byLabel: Record<string, { count: number; withPrediction: number; correct: number }>;
-  confusions: { label: string; predicted: string; count: number }[];
-}
-
-export interface RetrainParams {
-  model: string;
-  epochs?: number;
-  replay?: number;
-  holdout?: number;
-  testLimit?: number;
-  promote?: boolean;
-}
+// The admin API (src/serve/admin.ts), called with the bearer token; never put in a URL. Its bodies'
+// types are inferred from the server's schemas (types only).
+export type Job = JobReply;
+export type Versions = VersionsReply;
+export type AdminStats = FeedbackStatsReply;
+export type RetrainParams = RetrainBody & { model: string };
 
 export class AdminClient {
   constructor(private readonly token: string) {}

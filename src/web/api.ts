@@ -1,45 +1,18 @@
 import type { Stroke } from '../preprocess/index.js';
+import type {
+  FeedbackCreated,
+  FeedbackStatsReply,
+  ModelInfo,
+  PartAnswer,
+  Prediction,
+} from '../schema/wire.js';
 import { ERROR_CODES, type ErrorCode, HwrError } from '../util/errors.js';
 
-/** The HTTP API served by src/serve (see its OpenAPI page at /docs). */
-export interface ModelInfo {
-  name: string;
-  version: string;
-  classes: string[];
-  accuracy?: number | null;
-  /** ISO time the served version was trained. */
-  createdAt?: string;
-}
-
-/** GET /api/feedback/stats for one model. */
-export interface FeedbackStats {
-  total: number;
-  withPrediction: number;
-  correct: number;
-  accuracy: number | null;
-}
-
-/** POST /api/feedback's answer: the row and the one-time token that can remove it until undoUntil. */
-export interface FeedbackCreated {
-  id: number;
-  undoToken: string;
-  undoUntil: string;
-}
-
-/** One network's own answer. */
-export interface PartAnswer {
-  label: string;
-  confidence: number;
-  top: { label: string; p: number }[];
-}
-
-export interface Prediction extends PartAnswer {
-  model: { name: string; version: string };
-  /** Base64 PNG of the 28x28 image the model was given. */
-  input: string;
-  /** Each network's own answer when the answer fuses the image net and the stroke net. */
-  parts?: { image?: PartAnswer; strokes?: PartAnswer };
-}
+// The HTTP API served by src/serve (its OpenAPI page is at /docs); the answers' types are inferred
+// from the schemas the server validates them with (types only: no zod in the page's bundle).
+export type { FeedbackCreated, ModelInfo, PartAnswer, Prediction } from '../schema/wire.js';
+/** The part of GET /api/feedback/stats the page shows. */
+export type FeedbackStats = Pick<FeedbackStatsReply, 'total' | 'withPrediction' | 'correct' | 'accuracy'>;
 
 /** An API answer that is not a success: the server's message when it sent one. */
 export class ApiError extends HwrError {

@@ -5,8 +5,11 @@ type Translate = (key: MessageKey, params?: Record<string, string | number>) => 
 
 const percent = (x: number) => (x * 100).toFixed(1);
 
+/** What the facts line reads of a served model; a date it cannot read shows as "?". */
+type ModelFacts = Pick<ModelInfo, 'name' | 'version' | 'accuracy'> & { readonly createdAt?: string };
+
 /** "digits v0003: test accuracy 99.5 %, trained 6 Dec 2026." (what is served and how good it is). */
-export function modelLine(model: ModelInfo, lang: Lang, t: Translate): string {
+export function modelLine(model: ModelFacts, lang: Lang, t: Translate): string {
   const date = model.createdAt
     ? new Intl.DateTimeFormat(lang, { dateStyle: 'medium' }).format(new Date(model.createdAt))
     : '?';

@@ -11,11 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { range, subset } from '../../src/data/dataset.js';
 import { loadSplit } from '../../src/data/datasets.js';
 import { PIXELS } from '../../src/model/infer.js';
-import { ADMIN_TOKEN_ENV } from '../../src/serve/admin.js';
-import { type RunningServer, startServer } from '../../src/serve/app.js';
+import type { RunningServer } from '../../src/serve/app.js';
 import { saveTestModel } from '../../src/serve/testing.js';
 import { ModelStore } from '../../src/store/store.js';
-import { buildWebPage, CHROMIUM, launchChromium } from './page-harness.js';
+import { CHROMIUM, launchChromium, startPageServer } from './page-harness.js';
 
 const TOKEN = 'admin-view-test-token-0123456789';
 const missing = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (run scripts/ensure-test-deps.sh)`;
@@ -28,10 +27,7 @@ describe.skipIf(missing !== undefined)('admin view', () => {
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    process.env.HWR_THREADS = '1';
     tmp = mkdtempSync(join(tmpdir(), 'hwr-e2e-admin-'));
-    const webDir = join(tmp, 'web');
-    await buildWebPage(webDir);
     const train = await loadSplit('mnist', 'train');
     // A store with two versions (v0001 current), the base trained for a few seconds on 3000 digits.
     await saveTestModel(join(tmp, 'models', 'digits'), {
@@ -44,16 +40,8 @@ describe.skipIf(missing !== undefined)('admin view', () => {
     });
     const store = new ModelStore(join(tmp, 'models'));
     await store.add('digits', join(tmp, 'second'));
-    process.env[ADMIN_TOKEN_ENV] = TOKEN;
-    server = await startServer({
-      port: 0,
-      modelsDir: join(tmp, 'models'),
-      dataDir: join(tmp, 'data'),
-      webDir,
-      waitForModels: true,
-      watchDebounceMs: 50,
-    });
-    delete process.env[ADMIN_TOKEN_ENV];
+    // Followed: a promote or rollback swaps the served version while the page is open.
+    server = await startPageServer(tmp, { admin: { token: TOKEN }, watch: true, watchDebounceMs: 50 });
     // A small feedback set: 60 MNIST test digits with their true labels (the model errs on some).
     const test = await loadSplit('mnist', 'test');
     for (let i = 0; i < 60; i++) {

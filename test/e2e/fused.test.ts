@@ -14,14 +14,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningServer, startServer } from '../../src/serve/app.js';
+import type { RunningServer } from '../../src/serve/app.js';
 import {
-  buildWebPage,
   CHROMIUM,
   drawFixture,
   type Fixture,
   launchChromium,
   openPage,
+  startPageServer,
 } from './page-harness.js';
 
 const MODEL_DIR = process.env.HWR_DIGITS_MODEL ?? 'models/digits';
@@ -50,17 +50,8 @@ describe.skipIf(missing !== undefined)('the page with the fused digits model', (
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'hwr-e2e-fused-'));
-    const webDir = join(tmp, 'web');
-    await buildWebPage(webDir);
     cpSync(MODEL_DIR, join(tmp, 'models', 'digits'), { recursive: true });
-    server = await startServer({
-      port: 0,
-      modelsDir: join(tmp, 'models'),
-      dataDir: join(tmp, 'data'),
-      webDir,
-      watch: false,
-      waitForModels: true,
-    });
+    server = await startPageServer(tmp);
     browser = await launchChromium();
   });
 

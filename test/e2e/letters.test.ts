@@ -13,15 +13,15 @@ import Database from 'better-sqlite3';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LETTER_CLASSES } from '../../src/data/dataset.js';
-import { type RunningServer, startServer } from '../../src/serve/app.js';
+import type { RunningServer } from '../../src/serve/app.js';
 import {
-  buildWebPage,
   CHROMIUM,
   drawFixture as draw,
   type Fixture,
   launchChromium,
   openPage as openPageWith,
   readableFixtures,
+  startPageServer,
 } from './page-harness.js';
 
 const MODEL_DIR = process.env.HWR_LETTERS_MODEL ?? 'models/letters';
@@ -44,8 +44,6 @@ describe.skipIf(missing !== undefined)('draw-a-character page in Letters mode', 
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'hwr-e2e-letters-'));
-    const webDir = join(tmp, 'web');
-    await buildWebPage(webDir);
     cpSync(MODEL_DIR, join(tmp, 'models', 'letters'), { recursive: true });
     if (existsSync(join(DIGITS_DIR, 'metadata.json')))
       cpSync(DIGITS_DIR, join(tmp, 'models', 'digits'), { recursive: true });
@@ -54,14 +52,7 @@ describe.skipIf(missing !== undefined)('draw-a-character page in Letters mode', 
     );
     expect(chosen.length).toBe(3);
 
-    server = await startServer({
-      port: 0,
-      modelsDir: join(tmp, 'models'),
-      dataDir: join(tmp, 'data'),
-      webDir,
-      watch: false,
-      waitForModels: true,
-    });
+    server = await startPageServer(tmp);
     browser = await launchChromium();
   });
 

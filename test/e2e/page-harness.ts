@@ -3,13 +3,14 @@
  * reads right offline, launch Debian's chromium, open the page and draw fixture strokes on the pad.
  */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { initBackend } from '../../src/engine/backend.js';
 import { predictProbs } from '../../src/model/infer.js';
 import { loadModel } from '../../src/model/io.js';
 import { type Stroke, strokesToMnist } from '../../src/preprocess/index.js';
+import { type RunningServer, type StartOptions, startServer } from '../../src/serve/app.js';
 import { argmaxRows } from '../../src/util/argmax.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -20,6 +21,25 @@ export interface Fixture {
   id: string;
   label: string;
   strokes: number[][][];
+}
+
+/**
+ * The browser tests' server: the page built into `<tmp>/web`, the models of `<tmp>/models`, the
+ * feedback database in `<tmp>/data`, no folder watcher, models loaded, on a free port.
+ * `options` override any of these.
+ */
+export async function startPageServer(tmp: string, options: StartOptions = {}): Promise<RunningServer> {
+  const webDir = join(tmp, 'web');
+  await buildWebPage(webDir);
+  return startServer({
+    port: 0,
+    modelsDir: join(tmp, 'models'),
+    dataDir: join(tmp, 'data'),
+    webDir,
+    watch: false,
+    waitForModels: true,
+    ...options,
+  });
 }
 
 /** Builds the page with the project's Vite config into `outDir`. */

@@ -12,9 +12,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningServer, startServer } from '../../src/serve/app.js';
+import type { RunningServer } from '../../src/serve/app.js';
 import {
-  buildWebPage,
   CHROMIUM,
   drawFixture as draw,
   FIXTURE_BOX,
@@ -23,6 +22,7 @@ import {
   launchChromium,
   openPage as openPageWith,
   readableFixtures,
+  startPageServer,
 } from './page-harness.js';
 
 const MODEL_DIR = process.env.HWR_DIGITS_MODEL ?? 'models/digits';
@@ -45,22 +45,13 @@ describe.skipIf(missing !== undefined)('draw-a-character page', () => {
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'hwr-e2e-'));
-    const webDir = join(tmp, 'web');
-    await buildWebPage(webDir);
     cpSync(MODEL_DIR, join(tmp, 'models', 'digits'), { recursive: true });
     chosen.push(
       ...(await readableFixtures(join(tmp, 'models', 'digits'), 'test/fixtures/strokes/digits.json', 10)),
     );
     expect(chosen.length).toBeGreaterThanOrEqual(3);
 
-    server = await startServer({
-      port: 0,
-      modelsDir: join(tmp, 'models'),
-      dataDir: join(tmp, 'data'),
-      webDir,
-      watch: false,
-      waitForModels: true,
-    });
+    server = await startPageServer(tmp);
     version = JSON.parse(readFileSync(join(MODEL_DIR, 'metadata.json'), 'utf8')).version;
     browser = await launchChromium();
   });

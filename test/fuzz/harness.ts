@@ -4,8 +4,8 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { buildApp, type HwrApp } from '../../src/serve/app.js';
-import { saveTestModel } from '../../src/serve/testing.js';
+import type { HwrApp } from '../../src/serve/app.js';
+import { buildTestApp, saveTestModel } from '../../src/serve/testing.js';
 import type { FuzzCase } from './cases.js';
 
 export interface FuzzServer {
@@ -24,12 +24,7 @@ export async function startFuzzServer(): Promise<FuzzServer> {
   await mkdir(join(root, 'models'));
   await saveTestModel(join(root, 'models', 'digits'));
   await saveTestModel(join(root, 'models', 'letters'), { name: 'letters', classes: LETTERS });
-  const hwr = await buildApp({
-    modelsDir: join(root, 'models'),
-    dataDir: join(root, 'data'),
-    webDir: false,
-    watch: false,
-    waitForModels: true,
+  const hwr = await buildTestApp(root, {
     // The fuzzer is one client sending thousands of requests; the limiter has its own tests.
     limits: { predictPerMinute: 0, feedbackPerMinute: 0 },
   });

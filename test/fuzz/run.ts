@@ -17,7 +17,6 @@ const httpRuns = Number(values.http);
 const seed = Number(values.seed);
 const maxRssMb = Number(values['max-rss-mb']);
 
-process.env.HWR_THREADS ??= '1';
 const server = await startFuzzServer();
 let failed = false;
 try {

@@ -16,7 +16,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['train', 'eval'],
   ['data', 'store'],
   ['web'],
-  ['preprocess', 'engine', 'model'],
+  ['preprocess', 'engine', 'model', 'schema'],
   ['util', '.'],
 ];
 

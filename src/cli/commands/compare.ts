@@ -4,6 +4,7 @@ import { compareModels, formatComparison } from '../../eval/compare.js';
 import { formatPartsEvaluation } from '../../eval/fused.js';
 import { mcnemar } from '../../eval/metrics.js';
 import { loadModel } from '../../model/io.js';
+import { type CliEdge, engineSettings } from '../config.js';
 import { UsageError } from '../usage-error.js';
 import { addDataOptions, type DataOpts, evaluateStrokeParts, loadEvalData } from './evaluate.js';
 
@@ -12,7 +13,7 @@ interface CompareOpts extends DataOpts {
   json?: boolean;
 }
 
-export function registerCompare(program: Command): void {
+export function registerCompare(program: Command, edge: CliEdge): void {
   addDataOptions(
     program
       .command('compare')
@@ -27,14 +28,14 @@ export function registerCompare(program: Command): void {
     .action(async (opts: CompareOpts) => {
       if (opts.model.length !== 2)
         throw new UsageError(`give exactly two models (--model A --model B), got ${opts.model.length}`);
-      await initBackend();
+      await initBackend(engineSettings(edge.config));
       const [a, b] = [await loadModel(opts.model[0]), await loadModel(opts.model[1])];
-      const ds = await loadEvalData(opts);
+      const ds = await loadEvalData(opts, edge.config);
       const c = compareModels(a, b, ds, { datasetName: `${opts.dataset} ${opts.split}` });
       // Models with parts on a pen-stroke dataset: also the answers /api/predict gives for strokes.
       const withParts = a.metadata.parts || b.metadata.parts;
-      const pa = withParts ? await evaluateStrokeParts(a, opts) : undefined;
-      const pb = pa ? await evaluateStrokeParts(b, opts) : undefined;
+      const pa = withParts ? await evaluateStrokeParts(a, opts, edge.config) : undefined;
+      const pb = pa ? await evaluateStrokeParts(b, opts, edge.config) : undefined;
       const strokes =
         pa && pb
           ? { a: pa.fused, b: pb.fused, n: pa.samples, mcnemar: mcnemar(pa.correct, pb.correct) }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { DataError, type ImageDataset, range, subset } from '../../data/dataset.js';
 import { type DatasetOptions, datasetNames, loadSplit, type Split } from '../../data/datasets.js';
-import { dropSuspectFromEnv, unipenDir } from '../../data/unipen-dataset.js';
+import { unipenDir } from '../../data/unipen-dataset.js';
 import { loadUnipenStrokes, strokeDatasetKind } from '../../data/unipen-strokes.js';
 import { initBackend } from '../../engine/backend.js';
 import { evaluateModel, summarize } from '../../eval/evaluate.js';
@@ -13,6 +13,7 @@ import {
 } from '../../eval/fused.js';
 import { writeReport } from '../../eval/report.js';
 import { type LoadedModel, loadModel } from '../../model/io.js';
+import { type CliEdge, dataSettings, engineSettings, type HwrConfig } from '../config.js';
 import { parseIntOption, UsageError } from '../usage-error.js';
 
 export interface DataOpts {
@@ -36,11 +37,16 @@ export function addDataOptions(cmd: Command): Command {
 }
 
 /** Loads the requested split (first --limit images), turning file errors into DataErrors. */
-export async function loadEvalData(opts: DataOpts): Promise<ImageDataset> {
+export async function loadEvalData(opts: DataOpts, config: HwrConfig): Promise<ImageDataset> {
   if (opts.split !== 'test' && opts.split !== 'train')
     throw new UsageError(`--split must be test or train, got "${opts.split}"`);
   const limit = opts.limit === undefined ? undefined : parseIntOption('limit', opts.limit, 1);
-  const options: DatasetOptions = { dataDir: opts.dataDir, train: opts.train, test: opts.test };
+  const options: DatasetOptions = {
+    ...dataSettings(config),
+    dataDir: opts.dataDir,
+    train: opts.train,
+    test: opts.test,
+  };
   let ds: ImageDataset;
   try {
     ds = await loadSplit(opts.dataset, opts.split as Split, options);
@@ -59,12 +65,17 @@ export async function loadEvalData(opts: DataOpts): Promise<ImageDataset> {
 export async function evaluateStrokeParts(
   model: LoadedModel,
   opts: DataOpts,
+  config: HwrConfig,
 ): Promise<PartsEvaluation | undefined> {
   const kind = strokeDatasetKind(opts.dataset);
   if (!kind || opts.split !== 'test') return undefined;
-  const data = await loadUnipenStrokes(unipenDir({ dataDir: opts.dataDir }), kind, {
-    dropSuspect: dropSuspectFromEnv(),
-  });
+  const data = await loadUnipenStrokes(
+    unipenDir({ dataDir: opts.dataDir, dataRoot: config.dataRoot }),
+    kind,
+    {
+      dropSuspect: config.unipenSuspect !== 'keep',
+    },
+  );
   const limit = opts.limit === undefined ? data.test.length : parseIntOption('limit', opts.limit, 1);
   return evaluateParts(model, samplesAsDrawings(`${opts.dataset} test`, data.test.slice(0, limit)));
 }
@@ -75,7 +86,7 @@ interface EvaluateOpts extends DataOpts {
   json?: boolean;
 }
 
-export function registerEvaluate(program: Command): void {
+export function registerEvaluate(program: Command, edge: CliEdge): void {
   addDataOptions(
     program
       .command('evaluate')
@@ -87,9 +98,9 @@ export function registerEvaluate(program: Command): void {
     .option('--report <dir>', 'write report.json, report.html and PNG plots to this folder')
     .option('--json', 'print the metrics as JSON instead of a summary')
     .action(async (opts: EvaluateOpts) => {
-      await initBackend();
+      await initBackend(engineSettings(edge.config));
       const loaded = await loadModel(opts.model);
-      const ds = await loadEvalData(opts);
+      const ds = await loadEvalData(opts, edge.config);
       const result = evaluateModel(loaded, ds, { datasetName: `${opts.dataset} ${opts.split}` });
       let reportSeconds: number | undefined;
       if (opts.report) {
@@ -97,7 +108,7 @@ export function registerEvaluate(program: Command): void {
         await writeReport(result, opts.report, { metadata: loaded.metadata });
         reportSeconds = (performance.now() - t0) / 1000;
       }
-      const parts = loaded.metadata.parts ? await evaluateStrokeParts(loaded, opts) : undefined;
+      const parts = loaded.metadata.parts ? await evaluateStrokeParts(loaded, opts, edge.config) : undefined;
       if (opts.json) {
         const { predictions: _p, mistakes, ...metrics } = result;
         const partsOut = parts && (({ correct: _c, ...rest }) => rest)(parts);

@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { dropSuspectFromEnv, unipenDir } from '../../data/unipen-dataset.js';
+import { unipenDir } from '../../data/unipen-dataset.js';
 import { loadUnipenStrokes, strokeDatasetKind } from '../../data/unipen-strokes.js';
 import { initBackend } from '../../engine/backend.js';
 import {
@@ -17,6 +17,7 @@ import {
 import { loadModel, METADATA_FILE, writeModelDir } from '../../model/io.js';
 import { type Fusion, ModelMetadata, type ModelPart } from '../../model/metadata.js';
 import { loadStrokePart, modelFromPartFiles, strokePartFiles } from '../../model/stroke-part-io.js';
+import { type CliEdge, engineSettings } from '../config.js';
 import { parseIntOption, UsageError } from '../usage-error.js';
 
 interface FuseOpts {
@@ -53,7 +54,7 @@ async function imageModelFiles(dir: string): Promise<Record<string, Uint8Array>>
   return files;
 }
 
-export function registerFuse(program: Command): void {
+export function registerFuse(program: Command, edge: CliEdge): void {
   program
     .command('fuse')
     .description(
@@ -86,7 +87,7 @@ export function registerFuse(program: Command): void {
         throw new UsageError(`--weights must be float32 or float16, got "${opts.weights}"`);
       const steps = parseIntOption('steps', opts.steps, 1);
       const log = (m: string) => process.stderr.write(`${m}\n`);
-      await initBackend({ log });
+      await initBackend({ ...engineSettings(edge.config), log });
       const image = await loadModel(opts.model);
       const trained = await loadStrokePart(opts.part);
       if (trained.metadata.classes.join(',') !== image.metadata.classes.join(','))
@@ -100,8 +101,9 @@ export function registerFuse(program: Command): void {
         opts.weights,
       );
       const net = { model: await modelFromPartFiles(partFiles), features: partMeta.features };
-      const data = await loadUnipenStrokes(unipenDir({ dataDir: opts.dataDir }), kind, {
-        dropSuspect: dropSuspectFromEnv(),
+      const { dataRoot, unipenSuspect } = edge.config;
+      const data = await loadUnipenStrokes(unipenDir({ dataDir: opts.dataDir, dataRoot }), kind, {
+        dropSuspect: unipenSuspect !== 'keep',
       });
       const sets: LabelledDrawings[] = [
         samplesAsDrawings('validation', data.validation),

@@ -11,7 +11,6 @@ let root: string;
 let models: string;
 
 beforeAll(async () => {
-  process.env.HWR_THREADS = '1';
   root = await mkdtemp(join(tmpdir(), 'hwr-cli-models-'));
   models = join(root, 'models');
   await saveTestModel(join(models, 'digits'), { version: 'shipped' });

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { ModelCatalog } from '../../store/catalog.js';
-import { databaseUrlFromEnv } from '../../store/open-database.js';
 import { PostgresDatabase } from '../../store/postgres-database.js';
 import { ModelStore, type StoreEntry } from '../../store/store.js';
+import type { CliEdge } from '../config.js';
 
 interface ModelsOpts {
   models: string;
@@ -41,7 +41,7 @@ function describeEntry(e: StoreEntry, served: Served): string {
   return lines.join('\n');
 }
 
-export function registerModels(program: Command): void {
+export function registerModels(program: Command, edge: CliEdge): void {
   const models = program
     .command('models')
     .description('The versioned model store: list versions, promote one, roll back');
@@ -87,7 +87,7 @@ export function registerModels(program: Command): void {
 
   /** Runs a switch through the catalog: the cluster's database when HWR_DATABASE_URL is set. */
   async function withCatalog<T>(cmd: Command, fn: (catalog: ModelCatalog) => Promise<T>): Promise<T> {
-    const url = databaseUrlFromEnv();
+    const url = edge.config.databaseUrl;
     const database = url ? await PostgresDatabase.open({ url }) : undefined;
     try {
       return await fn(new ModelCatalog(root(cmd), database));

@@ -5,6 +5,7 @@ import { initBackend } from '../../engine/backend.js';
 import { predictProbs } from '../../model/infer.js';
 import { loadModel } from '../../model/io.js';
 import { rgbaToMnist } from '../../preprocess/index.js';
+import { type CliEdge, engineSettings } from '../config.js';
 import { parseIntOption, UsageError } from '../usage-error.js';
 
 /** Largest image the CLI decodes (a 100 Mpx scan); libvips shrinks it while decoding. */
@@ -18,7 +19,7 @@ export async function readFileBytes(file: string): Promise<Uint8Array> {
   }
 }
 
-export function registerPredict(program: Command): void {
+export function registerPredict(program: Command, edge: CliEdge): void {
   program
     .command('predict')
     .description('classify PNG/JPEG images of handwritten characters (any size, either polarity)')
@@ -28,7 +29,7 @@ export function registerPredict(program: Command): void {
     .option('--json', 'print JSON lines instead of text')
     .action(async (images: string[], opts: { model: string; top: string; json?: boolean }) => {
       const top = parseIntOption('top', opts.top, 1);
-      await initBackend();
+      await initBackend(engineSettings(edge.config));
       const { model, metadata } = await loadModel(opts.model);
       // A bad file is reported and skipped: the others are still read; the exit code says so at the end.
       const failed: string[] = [];

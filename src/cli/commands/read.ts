@@ -5,10 +5,11 @@ import { initBackend } from '../../engine/backend.js';
 import { PIXELS, predictProbs } from '../../model/infer.js';
 import { loadModel } from '../../model/io.js';
 import { type ReadCharacter, readLine } from '../../preprocess/index.js';
+import { type CliEdge, engineSettings } from '../config.js';
 import { parseIntOption, UsageError } from '../usage-error.js';
 import { CLI_MAX_PIXELS } from './predict.js';
 
-export function registerRead(program: Command): void {
+export function registerRead(program: Command, edge: CliEdge): void {
   program
     .command('read')
     .description('read a line of handwriting (a number, a word) from PNG/JPEG photos or scans, left to right')
@@ -18,7 +19,7 @@ export function registerRead(program: Command): void {
     .option('--json', 'print one JSON line per file (text, and each character with its box and top-k)')
     .action(async (images: string[], opts: { model: string; top: string; json?: boolean }) => {
       const top = parseIntOption('top', opts.top, 1);
-      await initBackend();
+      await initBackend(engineSettings(edge.config));
       const { model, metadata } = await loadModel(opts.model);
       for (const file of images) {
         const bytes = await readFile(file).catch(() => {

@@ -1,9 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { initBackend } from '../../engine/backend.js';
 import { GATE_FAILED_EXIT } from '../../retrain/gate.js';
 import { retrain } from '../../retrain/retrain.js';
-import { databaseUrlFromEnv } from '../../store/open-database.js';
 import { PostgresDatabase } from '../../store/postgres-database.js';
+import { type CliEdge, dataSettings, engineSettings } from '../config.js';
 import { parseFloatOption, parseIntOption } from '../usage-error.js';
 
 interface RetrainOpts {
@@ -29,7 +30,7 @@ interface RetrainOpts {
   json?: string;
 }
 
-export function registerRetrain(program: Command): void {
+export function registerRetrain(program: Command, edge: CliEdge): void {
   program
     .command('retrain')
     .description(
@@ -75,7 +76,9 @@ export function registerRetrain(program: Command): void {
       const log = (m: string) => process.stderr.write(`${m}\n`);
       // A cluster's database (HWR_DATABASE_URL): the base is its current version, a promote goes
       // through it and every replica swaps.
-      const url = databaseUrlFromEnv();
+      const { config } = edge;
+      await initBackend({ ...engineSettings(config), log });
+      const url = config.databaseUrl;
       const database = url ? await PostgresDatabase.open({ url }) : undefined;
       try {
         const result = await retrain({
@@ -95,6 +98,7 @@ export function registerRetrain(program: Command): void {
           },
           dataset: opts.dataset,
           dataDir: opts.dataDir,
+          datasetSettings: dataSettings(config),
           testLimit: opts.testLimit ? parseIntOption('test-limit', opts.testLimit, 1) : undefined,
           strokeEpochs: opts.strokeEpochs ? parseIntOption('stroke-epochs', opts.strokeEpochs, 1) : undefined,
           strokeReplay: parseIntOption('stroke-replay', opts.strokeReplay, 0),

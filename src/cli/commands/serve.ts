@@ -4,16 +4,8 @@ import { serveWorkers } from '../../serve/cluster.js';
 import { LIMIT_ENV, type Limits, safeParseLimits } from '../../serve/limits.js';
 import { DEFAULT_BATCHING } from '../../serve/predictor.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, installGracefulShutdown } from '../../serve/shutdown.js';
-import { databaseUrlFromEnv } from '../../store/open-database.js';
+import { type CliEdge, engineSettings } from '../config.js';
 import { parseIntOption, UsageError } from '../usage-error.js';
-
-function databaseUrl(): string | undefined {
-  try {
-    return databaseUrlFromEnv();
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
 
 interface ServeCliOptions {
   port?: string;
@@ -53,7 +45,7 @@ export function listenError(err: NodeJS.ErrnoException, host: string, port: numb
   return err;
 }
 
-export function registerServe(program: Command): void {
+export function registerServe(program: Command, edge: CliEdge): void {
   program
     .command('serve')
     .description('Serve the web page and the HTTP API (predict, feedback, models, health, metrics, /docs)')
@@ -114,7 +106,8 @@ export function registerServe(program: Command): void {
       String(DEFAULT_SHUTDOWN_TIMEOUT_MS),
     )
     .action(async (opts: ServeCliOptions) => {
-      const port = parseIntOption('port', opts.port ?? process.env.PORT ?? '5000');
+      const { config } = edge;
+      const port = opts.port === undefined ? (config.port ?? 5000) : parseIntOption('port', opts.port);
       if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
       if (!existsSync(opts.models) || !statSync(opts.models).isDirectory())
         throw new UsageError(`--models ${opts.models} is not a folder (train a model first: hwr train)`);
@@ -149,7 +142,9 @@ export function registerServe(program: Command): void {
           port,
           modelsDir: opts.models,
           dataDir: opts.dataDir,
-          databaseUrl: databaseUrl(),
+          databaseUrl: config.databaseUrl,
+          engine: engineSettings(config),
+          admin: { token: config.adminToken, autoRetrainEvery: config.autoRetrain },
           corsOrigins: opts.cors
             ?.split(',')
             .map((o) => o.trim())

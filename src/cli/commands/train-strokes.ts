@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
-import { dropSuspectFromEnv, unipenDir } from '../../data/unipen-dataset.js';
+import { unipenDir } from '../../data/unipen-dataset.js';
 import { loadUnipenStrokes, strokeDatasetKind } from '../../data/unipen-strokes.js';
+import { initBackend } from '../../engine/backend.js';
 import type { StrokeArchName } from '../../model/archs.js';
 import { saveStrokePart } from '../../model/stroke-part-io.js';
 import { DEFAULT_TRAJECTORY_AUGMENT } from '../../preprocess/stroke-augment.js';
@@ -8,6 +9,7 @@ import { STROKE_FEATURES_VERSION } from '../../preprocess/stroke-features.js';
 import { progressReporter } from '../../train/progress.js';
 import type { Schedule } from '../../train/recipes.js';
 import { STROKE_RECIPE, trainStrokePart } from '../../train/stroke-trainer.js';
+import { engineSettings, type HwrConfig } from '../config.js';
 import { parseFloatOption, parseIntOption, UsageError } from '../usage-error.js';
 
 /** The `hwr train` options a stroke part reads. */
@@ -33,16 +35,21 @@ export interface StrokeTrainOpts {
  * `hwr train --arch strokes-*`: trains a stroke part on UNIPEN pen trajectories and writes
  * model.json + weights.bin + part.json to --out (put it into a model directory with `hwr fuse`).
  */
-export async function trainStrokesCommand(opts: StrokeTrainOpts): Promise<void> {
+export async function trainStrokesCommand(opts: StrokeTrainOpts, config: HwrConfig): Promise<void> {
   const kind = strokeDatasetKind(opts.dataset);
   if (!kind)
     throw new UsageError(
       `--arch ${opts.arch} trains on pen strokes: --dataset must be unipen-digits or letters`,
     );
   const log = (m: string) => process.stderr.write(`${m}\n`);
-  const data = await loadUnipenStrokes(unipenDir({ dataDir: opts.dataDir }), kind, {
-    dropSuspect: dropSuspectFromEnv(),
-  });
+  await initBackend({ ...engineSettings(config), log });
+  const data = await loadUnipenStrokes(
+    unipenDir({ dataDir: opts.dataDir, dataRoot: config.dataRoot }),
+    kind,
+    {
+      dropSuspect: config.unipenSuspect !== 'keep',
+    },
+  );
   if (opts.limit !== undefined) data.train.splice(parseIntOption('limit', opts.limit, 1));
   log(
     `${data.name}: ${data.train.length} training, ${data.validation.length} validation, ` +

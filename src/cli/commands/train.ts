@@ -11,6 +11,7 @@ import { NO_AUGMENT } from '../../train/augment.js';
 import { progressReporter } from '../../train/progress.js';
 import { RECIPES, type Schedule } from '../../train/recipes.js';
 import { train } from '../../train/trainer.js';
+import { type CliEdge, dataSettings, engineSettings } from '../config.js';
 import { parseFloatOption, parseIntOption, UsageError } from '../usage-error.js';
 import { trainStrokesCommand } from './train-strokes.js';
 
@@ -43,7 +44,7 @@ interface TrainOpts {
   points?: string;
 }
 
-export function registerTrain(program: Command): void {
+export function registerTrain(program: Command, edge: CliEdge): void {
   program
     .command('train')
     .description(
@@ -89,7 +90,7 @@ export function registerTrain(program: Command): void {
           throw new UsageError(
             'stroke parts take neither --train/--test, --init, --stroke-copies nor --test-limit',
           );
-        await trainStrokesCommand({ ...opts, arch: opts.arch, weights: opts.weights });
+        await trainStrokesCommand({ ...opts, arch: opts.arch, weights: opts.weights }, edge.config);
         return;
       }
       if (!isArchName(opts.arch))
@@ -105,6 +106,7 @@ export function registerTrain(program: Command): void {
           `--stroke-copies needs a pen-stroke dataset (${STROKE_DATASETS.join(', ')}), not "${opts.dataset}"`,
         );
       const loaded = await loadDataset(opts.dataset, {
+        ...dataSettings(edge.config),
         dataDir: opts.dataDir,
         train: opts.train,
         test: opts.test,
@@ -119,7 +121,7 @@ export function registerTrain(program: Command): void {
         test: head(loaded.test, opts.testLimit, 'test-limit'),
       };
       const log = (m: string) => process.stderr.write(`${m}\n`);
-      await initBackend({ log });
+      await initBackend({ ...engineSettings(edge.config), log });
       const init = opts.init ? await loadModel(opts.init) : undefined;
       if (init) {
         if (init.metadata.arch !== opts.arch)
