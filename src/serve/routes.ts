@@ -12,6 +12,7 @@ import { registerAdminRoutes } from './admin.js';
 import { HttpError } from './http-error.js';
 import { type DecodedInput, decodeInput, pngBase64 } from './inputs.js';
 import type { ServeMetrics } from './metrics.js';
+import { modelFileRoutes } from './model-files.js';
 import { batchExamples, bodyExamples } from './openapi.js';
 import type { Answer } from './predictor.js';
 import type { ModelRegistry, ServedModel } from './registry.js';
@@ -159,6 +160,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.register(predictRoutes, deps);
   app.register(feedbackRoutes, deps);
   app.register(statusRoutes, deps);
+  // The served models' files, for the page's in-browser inference.
+  app.register(modelFileRoutes, { registry: deps.registry });
   const { registry, database, catalog, dataDir, defaultModel, adminPerMinute } = deps;
   // Retrain / promote / rollback: only when HWR_ADMIN_TOKEN is set (src/serve/admin.ts).
   registerAdminRoutes(app, { registry, database, catalog, dataDir, defaultModel, perMinute: adminPerMinute });
