@@ -41,7 +41,8 @@ export const modelFileRoutes: FastifyPluginAsyncZod<{ registry: ModelRegistry }>
   api,
   { registry },
 ) => {
-  api.get(
+  // Untyped reply (as the report route): the answer is the file's bytes, sent as they are.
+  api.get<{ Params: z.infer<typeof ModelFileParams>; Querystring: z.infer<typeof ModelFileQuery> }>(
     '/api/models/:name/files/*',
     {
       schema: {

@@ -7,11 +7,12 @@ import {
   listModels,
   type ModelInfo,
   type Prediction,
-  predict,
 } from './api.js';
 import { CorrectionPanel } from './correction.js';
+import { answer } from './device.js';
 import { renderFacts } from './facts.js';
 import { applyTranslations, initialLang, type Lang, type MessageKey, translate } from './i18n.js';
+import { OfflineMode } from './offline-page.js';
 import { DrawingPad } from './pad.js';
 
 /** A drawing smaller than this (CSS px, longer side) is a tap or a slip, not a character. */
@@ -43,6 +44,10 @@ const ui = {
   modelInfo: $<HTMLElement>('model-info'),
   counts: $<HTMLElement>('counts'),
   report: $<HTMLAnchorElement>('report-link'),
+  privateSwitch: $<HTMLInputElement>('private'),
+  where: $<HTMLElement>('where'),
+  privateNote: $<HTMLElement>('private-note'),
+  feedback: $<HTMLElement>('feedback'),
 };
 
 const state: {
@@ -79,6 +84,8 @@ function say(key: MessageKey | null, params?: Record<string, string | number>): 
   ui.status.textContent = key ? t(key, params) : '';
 }
 
+const offline = new OfflineMode(ui, t, say);
+
 function errorText(err: unknown): { key: MessageKey; params?: Record<string, string> } {
   if (err instanceof ApiError && err.status === 0) return { key: 'offline' };
   return { key: 'error', params: { message: err instanceof Error ? err.message : String(err) } };
@@ -98,6 +105,7 @@ function setLang(lang: Lang): void {
   if (state.last) renderPrediction(state.last.prediction);
   if (statusKey) say(statusKey.key, statusKey.params);
   correction.refresh();
+  offline.refresh();
   showFacts();
 }
 
@@ -190,6 +198,7 @@ function resetResult(): void {
   ui.top.replaceChildren();
   ui.parts.hidden = true;
   ui.seen.removeAttribute('src');
+  offline.showAnswer(null);
 }
 
 async function onPredict(): Promise<void> {
@@ -207,11 +216,14 @@ async function onPredict(): Promise<void> {
   updateButtons();
   say('thinking');
   try {
-    const prediction = await predict(strokes, model.name, 3);
+    // The server, or this device in private mode and when the server is away (./device.ts).
+    const { prediction, where } = await answer(strokes, model, 3, offline.isPrivate);
     state.last = { strokes, prediction };
     correction.hide();
     renderPrediction(prediction);
+    offline.showAnswer(where);
     say(null);
+    if (where === 'server') void offline.flush();
     // On a phone the answer is below the pad: bring it into view.
     ui.result.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
   } catch (err) {
@@ -241,6 +253,8 @@ const correction = new CorrectionPanel(ui, {
     say(e.key, e.params);
   },
   onChanged: () => void refreshStats(),
+  save: (body) => offline.save(body),
+  unqueue: (id) => offline.unqueue(id),
   onSaved: () => {
     pad.clear();
     resetResult();
@@ -294,6 +308,7 @@ async function start(): Promise<void> {
   updateButtons();
   await refreshStats();
   document.body.dataset.ready = 'true';
+  void offline.flush();
 }
 
 void start();
