@@ -103,8 +103,10 @@ describe.skipIf(missing !== undefined)('the page without the server', () => {
     const errors: string[] = [];
     const page = await openPage(browser, server.url, errors);
     const files: string[] = [];
+    const wasm: string[] = [];
     page.on('response', (r) => {
       if (r.url().includes('/files/') && r.ok()) files.push(new URL(r.url()).pathname);
+      if (r.url().endsWith('.wasm') && r.ok()) wasm.push(new URL(r.url()).pathname);
     });
     const fromServer: Shown[] = [];
     for (const f of fixtures) {
@@ -121,6 +123,8 @@ describe.skipIf(missing !== undefined)('the page without the server', () => {
       ),
     );
 
+    // The WebAssembly backend started (the page's CSP allows it): one .wasm build was fetched.
+    expect(wasm).toHaveLength(1);
     const port = server.port;
     await server.app.close();
     const took: number[] = [];
@@ -188,8 +192,9 @@ describe.skipIf(missing !== undefined)('the page without the server', () => {
     page.on('request', (r) => {
       if (r.method() !== 'GET') sent.push(r);
     });
-    for (const f of fixtures.slice(0, 2)) {
-      await predictDrawing(page, f);
+    const took: number[] = [];
+    for (const f of fixtures) {
+      took.push(await predictDrawing(page, f));
       expect(await page.getByTestId('where').textContent()).toBe(
         'Computed on this device: nothing was sent.',
       );
@@ -197,6 +202,9 @@ describe.skipIf(missing !== undefined)('the page without the server', () => {
       expect(await page.getByTestId('feedback-right').isVisible()).toBe(false);
     }
     expect(sent.map((r) => `${r.method()} ${r.url()}`)).toEqual([]);
+    console.log(
+      `private: Predict click to answer on the device ${took.join(', ')} ms (the first loads TF.js and the model)`,
+    );
     await page.reload();
     await page.locator('body[data-ready="true"]').waitFor();
     expect(await page.getByTestId('private').isChecked()).toBe(true);
