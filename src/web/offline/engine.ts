@@ -4,9 +4,9 @@
  * module is the page's lazy chunk: main.ts reaches it only through `import()` (./device.ts), so the
  * page's first load does not carry TF.js.
  *
- * Why wasm: measured in Chromium (headless, 2 loaded cores) on the digits model, CNN + stroke part per
- * drawing: wasm (SIMD) 10-13 ms median, cpu 92-140 ms, first pass 87-131 ms against 0.5-1.3 s, for
- * one more download of 137 kB gzip (the .wasm file, fetched with the chunk). WebGL is left out:
+ * Why wasm: `npm run bench:browser` (headless Chromium, digits CNN + stroke part, one drawing) gives
+ * a median of 5.4 ms on wasm (SIMD) against 82.3 ms on cpu, for one more download of 139 kB gzip
+ * (the .wasm file, fetched with the chunk). WebGL is left out:
  * shader compilation makes its first answer slow and mobile GPUs may compute in float16.
  *
  * Same model files (fetched from GET /api/models/:name/files/*), same weight decoding (the layers
