@@ -60,7 +60,10 @@ export class OfflineMode {
     say: Say,
   ) {
     el.privateSwitch.checked = stored();
-    el.privateSwitch.addEventListener('change', () => store(el.privateSwitch.checked));
+    el.privateSwitch.addEventListener('change', () => {
+      store(el.privateSwitch.checked);
+      this.refresh(); // an answer on screen loses (or regains) its correction step
+    });
     this.onFlushed = (r) => {
       if (r.dropped.length > 0) say('queueDropped', { message: r.dropped[0].error });
       else if (r.sent > 0) say(r.sent === 1 ? 'queueSentOne' : 'queueSent', { n: r.sent });
@@ -89,8 +92,9 @@ export class OfflineMode {
     const onDevice = where === 'private' || where === 'offline';
     this.el.where.hidden = !onDevice;
     this.el.where.textContent = onDevice ? this.t(where === 'private' ? 'whereDevice' : 'whereOffline') : '';
-    this.el.privateNote.hidden = where !== 'private';
-    this.el.feedback.hidden = where === 'private';
+    const noCorrections = where !== null && this.isPrivate;
+    this.el.privateNote.hidden = !noCorrections;
+    this.el.feedback.hidden = noCorrections;
   }
 
   /** Re-renders in the current language. */

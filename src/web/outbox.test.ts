@@ -115,6 +115,29 @@ describe('Outbox', () => {
     expect(timers.at(-1)).toBe(5_000);
   });
 
+  it('an undo during a flush waits for it: a correction being sent is reported sent, not taken back', async () => {
+    const store = await queued(1);
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const s = server();
+    const outbox = new Outbox(store, {
+      send: async (body) => {
+        await gate;
+        return s.send(body);
+      },
+      setTimer: () => 0,
+    });
+    const [item] = await store.all();
+    const flushing = outbox.flush();
+    const undo = outbox.remove(item.id);
+    release();
+    await flushing;
+    expect(await undo).toBe(false);
+    expect(s.received).toHaveLength(1);
+  });
+
   it('takes back a correction not sent yet (undo), and says so when it was sent already', async () => {
     const store = await queued(2);
     const outbox = new Outbox(store, { send: server().send, setTimer: () => 0 });

@@ -135,9 +135,14 @@ export class Outbox {
 
   /** Takes a correction back out before it was sent; false when it was sent meanwhile. */
   async remove(id: number): Promise<boolean> {
-    const present = (await this.store.all()).some((c) => c.id === id);
-    if (present) await this.store.remove(id);
-    return present;
+    // Not while a flush may be sending it: wait for this tab's flush and hold the lock of all tabs.
+    await this.running?.catch(() => undefined);
+    const exclusive = this.options.exclusive ?? ((fn) => fn());
+    return exclusive(async () => {
+      const present = (await this.store.all()).some((c) => c.id === id);
+      if (present) await this.store.remove(id);
+      return present;
+    });
   }
 
   async size(): Promise<number> {

@@ -212,6 +212,10 @@ describe.skipIf(missing !== undefined)('the page without the server', () => {
     await predictDrawing(page, fixtures[0]);
     expect(await page.getByTestId('where').isVisible()).toBe(false);
     expect(await page.getByTestId('feedback-right').isVisible()).toBe(true);
+    // Turned on with the server's answer on screen: its correction step goes too.
+    await page.getByTestId('private').check();
+    expect(await page.getByTestId('feedback-right').isVisible()).toBe(false);
+    expect(await page.getByTestId('private-note').isVisible()).toBe(true);
     expect(errors).toEqual([]);
     await page.context().close();
   }, 90_000);
