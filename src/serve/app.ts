@@ -228,7 +228,9 @@ function addSecurityHeaders(app: FastifyInstance): void {
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
+        // 'wasm-unsafe-eval' lets the page compile WebAssembly (TF.js's wasm backend, for in-browser
+        // inference: src/web/offline); it allows no JavaScript eval.
+        scriptSrc: ["'self'", "'wasm-unsafe-eval'"],
         // helmet's default is "'self' https: 'unsafe-inline'"; the page has no inline styles.
         styleSrc: ["'self'"],
         imgSrc: ["'self'", 'data:'],

@@ -23,6 +23,7 @@ import { type AdminSettings, registerAdminRoutes } from './admin.js';
 import { HttpError } from './http-error.js';
 import { type DecodedInput, decodeCrop, decodeInput, pngBase64 } from './inputs.js';
 import type { ServeMetrics } from './metrics.js';
+import { modelFileRoutes } from './model-files.js';
 import { batchExamples, bodyExamples, feedbackExamples } from './openapi.js';
 import type { Answer } from './predictor.js';
 import type { ModelRegistry, ServedModel } from './registry.js';
@@ -163,6 +164,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.register(predictRoutes, deps);
   app.register(feedbackRoutes, deps);
   app.register(statusRoutes, deps);
+  // The served models' files, for the page's in-browser inference.
+  app.register(modelFileRoutes, { registry: deps.registry });
   const { registry, database, catalog, dataDir, defaultModel, adminPerMinute, admin } = deps;
   // Retrain / promote / rollback: only when an admin token is set (src/serve/admin.ts).
   registerAdminRoutes(app, {

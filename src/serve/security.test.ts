@@ -53,7 +53,8 @@ describe('headers of the page', () => {
     const res = await hwr.app.inject('/');
     expect(res.statusCode).toBe(200);
     const csp = directives(String(res.headers['content-security-policy']));
-    expect(csp.get('script-src')).toEqual(["'self'"]);
+    // WebAssembly compilation only (in-browser inference); no JavaScript eval, no inline script.
+    expect(csp.get('script-src')).toEqual(["'self'", "'wasm-unsafe-eval'"]);
     expect(csp.get('default-src')).toEqual(["'self'"]);
     expect(csp.get('frame-ancestors')).toEqual(["'none'"]);
     expect(csp.get('object-src')).toEqual(["'none'"]);

@@ -1,5 +1,6 @@
 import { type FeedbackCreated, type FeedbackInput, sendFeedback, undoFeedback } from './api.js';
 import type { MessageKey } from './i18n.js';
+import type { CorrectionBody } from './outbox.js';
 
 /** How long the Undo button stays after a correction is saved (the server allows 10 minutes). */
 export const UNDO_SHOWN_MS = 20_000;
@@ -30,10 +31,17 @@ export interface CorrectionHooks {
   readonly onUndone?: () => void;
   /** data-testid of the label buttons (two panels on one page need different ones). */
   readonly labelTestId?: string;
+  /** Stores a correction (default: POST /api/feedback); the page queues it when the server is away. */
+  readonly save?: (body: CorrectionBody) => Promise<Receipt>;
+  /** Takes a queued correction back; false when it was sent meanwhile. */
+  readonly unqueue?: (id: number) => Promise<boolean>;
 }
 
+/** Where a correction went: stored by the server, or queued on this device (./outbox.ts). */
+export type Receipt = { kind: 'sent'; created: FeedbackCreated } | { kind: 'queued'; id: number };
+
 interface Saved {
-  readonly created: FeedbackCreated;
+  readonly receipt: Receipt;
   readonly label: string;
   readonly predicted: string;
 }
@@ -84,11 +92,13 @@ export class CorrectionPanel {
   /** Re-renders the echo in the current language. */
   refresh(): void {
     if (!this.saved) return;
-    const { label, predicted } = this.saved;
+    const { label, predicted, receipt } = this.saved;
     this.el.savedText.textContent =
-      label === predicted
-        ? this.hooks.t('savedRight', { label })
-        : this.hooks.t('savedWrong', { label, predicted });
+      receipt.kind === 'queued'
+        ? this.hooks.t('savedQueued', { label })
+        : label === predicted
+          ? this.hooks.t('savedRight', { label })
+          : this.hooks.t('savedWrong', { label, predicted });
   }
 
   private async send(label: string): Promise<void> {
@@ -97,14 +107,12 @@ export class CorrectionPanel {
     this.hooks.setBusy(true);
     this.hooks.say('sending');
     try {
-      const created = await sendFeedback({
-        ...now.input,
-        model: now.model,
-        predicted: now.predicted,
-        label,
-      });
+      const body: CorrectionBody = { ...now.input, model: now.model, label, predicted: now.predicted };
+      const receipt: Receipt = this.hooks.save
+        ? await this.hooks.save(body)
+        : { kind: 'sent', created: await sendFeedback(body) };
       this.hooks.say(null);
-      this.show({ created, label, predicted: now.predicted });
+      this.show({ receipt, label, predicted: now.predicted });
       this.hooks.onSaved(label);
       this.hooks.onChanged();
     } catch (err) {
@@ -138,7 +146,13 @@ export class CorrectionPanel {
     if (!saved) return;
     this.el.undo.disabled = true;
     try {
-      await undoFeedback(saved.created);
+      const { receipt } = saved;
+      if (receipt.kind === 'sent') await undoFeedback(receipt.created);
+      else if (!(await this.hooks.unqueue?.(receipt.id))) {
+        this.el.undo.hidden = true;
+        this.hooks.say('alreadySent');
+        return;
+      }
       this.hide();
       this.hooks.say('undone');
       this.hooks.onUndone?.();

@@ -52,6 +52,15 @@ const en = {
   photoUnreadable: 'This file cannot be opened as an image here: use a JPEG or PNG photo.',
   photoNothing: 'No writing found in this photo: frame the characters closer, dark on light.',
   photoAllDone: 'Every character has an answer. Thank you! Take another photo when you like.',
+  privateSwitch: 'Private: nothing leaves this device',
+  whereDevice: 'Computed on this device: nothing was sent.',
+  whereOffline: 'The server cannot be reached: computed on this device.',
+  privateNote: 'Private mode: corrections are not sent. Turn Private off to help improve the model.',
+  savedQueued: 'Saved on this device: “{label}”. It is sent when the server is back.',
+  alreadySent: 'It was sent already: it stays stored.',
+  queueSentOne: '1 correction made offline was sent to the server.',
+  queueSent: '{n} corrections made offline were sent to the server.',
+  queueDropped: 'The server refused a correction made offline: {message}',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -95,6 +104,16 @@ const fr: Messages = {
   noModels: 'Aucun modèle n’est disponible sur le serveur.',
   confidence: '{label} : {p} %',
   parts: 'Réseau image : {image} ({imageP} %) · réseau tracé : {strokes} ({strokesP} %)',
+  privateSwitch: 'Privé : rien ne quitte cet appareil',
+  whereDevice: 'Calculé sur cet appareil : rien n’a été envoyé.',
+  whereOffline: 'Le serveur est injoignable : calculé sur cet appareil.',
+  privateNote:
+    'Mode privé : les corrections ne sont pas envoyées. Désactivez « Privé » pour aider à améliorer le modèle.',
+  savedQueued: 'Enregistré sur cet appareil : « {label} ». Il sera envoyé quand le serveur sera de retour.',
+  alreadySent: 'Déjà envoyée : elle reste enregistrée.',
+  queueSentOne: '1 correction faite hors ligne a été envoyée au serveur.',
+  queueSent: '{n} corrections faites hors ligne ont été envoyées au serveur.',
+  queueDropped: 'Le serveur a refusé une correction faite hors ligne : {message}',
   // "précision" is precision; accuracy is "exactitude".
   accuracy: '{name} (exactitude en test {acc} %)',
   modesLabel: 'Saisie',

@@ -7,11 +7,12 @@ import {
   listModels,
   type ModelInfo,
   type Prediction,
-  predict,
 } from './api.js';
 import { CorrectionPanel } from './correction.js';
+import { answer } from './device.js';
 import { renderFacts } from './facts.js';
 import { applyTranslations, initialLang, type Lang, type MessageKey, translate } from './i18n.js';
+import { OfflineMode } from './offline-page.js';
 import { DrawingPad } from './pad.js';
 import { PhotoMode } from './photo.js';
 
@@ -47,6 +48,10 @@ const ui = {
   modeDraw: $<HTMLButtonElement>('mode-draw'),
   modePhoto: $<HTMLButtonElement>('mode-photo'),
   draw: $<HTMLElement>('draw'),
+  privateSwitch: $<HTMLInputElement>('private'),
+  where: $<HTMLElement>('where'),
+  privateNote: $<HTMLElement>('private-note'),
+  feedback: $<HTMLElement>('feedback'),
 };
 
 type Mode = 'draw' | 'photo';
@@ -89,6 +94,8 @@ function say(key: MessageKey | null, params?: Record<string, string | number>): 
   ui.status.textContent = key ? t(key, params) : '';
 }
 
+const offline = new OfflineMode(ui, t, say);
+
 function errorText(err: unknown): { key: MessageKey; params?: Record<string, string> } {
   if (err instanceof ApiError && err.status === 0) return { key: 'offline' };
   return { key: 'error', params: { message: err instanceof Error ? err.message : String(err) } };
@@ -109,6 +116,7 @@ function setLang(lang: Lang): void {
   if (statusKey) say(statusKey.key, statusKey.params);
   correction.refresh();
   photo.refresh();
+  offline.refresh();
   showFacts();
 }
 
@@ -213,6 +221,7 @@ function resetResult(): void {
   ui.top.replaceChildren();
   ui.parts.hidden = true;
   ui.seen.removeAttribute('src');
+  offline.showAnswer(null);
 }
 
 async function onPredict(): Promise<void> {
@@ -230,11 +239,14 @@ async function onPredict(): Promise<void> {
   updateButtons();
   say('thinking');
   try {
-    const prediction = await predict(strokes, model.name, 3);
+    // The server, or this device in private mode and when the server is away (./device.ts).
+    const { prediction, where } = await answer(strokes, model, 3, offline.isPrivate);
     state.last = { strokes, prediction };
     correction.hide();
     renderPrediction(prediction);
+    offline.showAnswer(where);
     say(null);
+    if (where === 'server') void offline.flush();
     // On a phone the answer is below the pad: bring it into view.
     ui.result.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
   } catch (err) {
@@ -268,6 +280,8 @@ const correction = new CorrectionPanel(ui, {
     say(e.key, e.params);
   },
   onChanged: () => void refreshStats(),
+  save: (body) => offline.save(body),
+  unqueue: (id) => offline.unqueue(id),
   onSaved: () => {
     pad.clear();
     resetResult();
@@ -345,6 +359,7 @@ async function start(): Promise<void> {
   updateButtons();
   await refreshStats();
   document.body.dataset.ready = 'true';
+  void offline.flush();
 }
 
 void start();
