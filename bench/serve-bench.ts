@@ -542,11 +542,13 @@ async function runSetting(ctx: RunContext, setting: Setting): Promise<Case[]> {
   return cases;
 }
 
-const median = (xs: number[]) => {
+// A declaration, not a const: main() runs from the top-level await above, before the module's later
+// const bindings are initialised.
+function median(xs: number[]): number {
   const v = [...xs].sort((a, b) => a - b);
   const m = v.length >> 1;
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-};
+}
 
 /**
  * One verdict line per case: hwr's median against the peer's best round of the whole run, the
