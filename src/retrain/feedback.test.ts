@@ -6,7 +6,8 @@ import { mnistSlice, useTempDir } from '../data/test-helpers.js';
 import { PIXELS } from '../model/infer.js';
 import { exportFeedback } from '../serve/export.js';
 import { FEEDBACK_DB_FILE, FeedbackStore } from '../store/feedback-store.js';
-import { loadFeedback, splitHoldout } from './feedback.js';
+import { SqliteDatabase } from '../store/sqlite-database.js';
+import { FEEDBACK_FROM_DATABASE, loadFeedback, splitHoldout } from './feedback.js';
 
 const tempDir = useTempDir();
 
@@ -53,6 +54,25 @@ describe('loadFeedback', () => {
     // The database file itself works too, and the full class list keeps the conflicting pair.
     const all = await loadFeedback(join(dir, FEEDBACK_DB_FILE), 'digits', DIGIT_CLASSES);
     expect(all.summary).toMatchObject({ used: 21, duplicates: 2, outsideClasses: 0, conflicting: 1 });
+  });
+
+  it('--feedback database reads the rows of the database the caller opened, and names the variable without one', async () => {
+    const dir = await tempDir();
+    await seededDb(dir);
+    // The SQLite implementation of the storage interface stands for PostgreSQL's: same HwrDatabase calls.
+    const db = SqliteDatabase.open(dir);
+    try {
+      const { summary } = await loadFeedback(FEEDBACK_FROM_DATABASE, 'digits', DIGIT_CLASSES, db);
+      expect(summary).toMatchObject({ kind: 'postgres', rows: 23, used: 21, duplicates: 2 });
+      await expect(loadFeedback(FEEDBACK_FROM_DATABASE, 'nobody', DIGIT_CLASSES, db)).rejects.toThrow(
+        /no feedback for model "nobody".*models with feedback: /,
+      );
+    } finally {
+      await db.close();
+    }
+    await expect(loadFeedback(FEEDBACK_FROM_DATABASE, 'digits', DIGIT_CLASSES)).rejects.toThrow(
+      /needs HWR_DATABASE_URL/,
+    );
   });
 
   it('keeps the pen strokes of corrections drawn as strokes, aligned with the samples', async () => {

@@ -6,31 +6,28 @@ import { DataError, type ImageDataset } from '../data/dataset.js';
 import { DIR_CLASSES, loadDatasetDir } from '../data/idx-dir.js';
 import { PIXELS } from '../model/infer.js';
 import { type Stroke, safeParseStrokes } from '../preprocess/index.js';
+import type { HwrDatabase } from '../store/database.js';
 import { FEEDBACK_DB_FILE, FeedbackStore } from '../store/feedback-store.js';
-import { databaseUrlFromEnv } from '../store/open-database.js';
-import { DATABASE_URL_ENV, PostgresDatabase } from '../store/postgres-database.js';
+import { DATABASE_URL_ENV } from '../store/postgres-database.js';
 
-/** `--feedback database`: the rows in the PostgreSQL database of HWR_DATABASE_URL (the cluster's). */
+/**
+ * `--feedback database`: the rows in the shared database (HWR_DATABASE_URL, the cluster's), opened by
+ * the caller from the configuration its edge parsed.
+ */
 export const FEEDBACK_FROM_DATABASE = 'database';
 
-async function readFromDatabase(model: string): Promise<Sample[]> {
-  const url = databaseUrlFromEnv();
-  if (!url)
+async function readFromDatabase(model: string, db: HwrDatabase | undefined): Promise<Sample[]> {
+  if (!db)
     throw new DataError(`--feedback ${FEEDBACK_FROM_DATABASE} needs ${DATABASE_URL_ENV} (a postgres:// URL)`);
-  const db = await PostgresDatabase.open({ url });
-  try {
-    const rows = await db.feedback.rows(model);
-    if (rows.length === 0) {
-      const others = await db.feedback.models();
-      throw new DataError(
-        `no feedback for model "${model}" in ${db.location}` +
-          (others.length ? ` (models with feedback: ${others.join(', ')})` : ''),
-      );
-    }
-    return rows.map(sampleOfRow);
-  } finally {
-    await db.close();
+  const rows = await db.feedback.rows(model);
+  if (rows.length === 0) {
+    const others = await db.feedback.models();
+    throw new DataError(
+      `no feedback for model "${model}" in ${db.location}` +
+        (others.length ? ` (models with feedback: ${others.join(', ')})` : ''),
+    );
   }
+  return rows.map(sampleOfRow);
 }
 
 /** One stored correction, reduced to what training needs. */
@@ -92,9 +89,14 @@ export interface LoadedFeedback {
 async function readSamples(
   source: string,
   model: string,
+  database: HwrDatabase | undefined,
 ): Promise<{ kind: 'sqlite' | 'folder' | 'postgres'; path: string; samples: Sample[] }> {
   if (source === FEEDBACK_FROM_DATABASE)
-    return { kind: 'postgres', path: FEEDBACK_FROM_DATABASE, samples: await readFromDatabase(model) };
+    return {
+      kind: 'postgres',
+      path: FEEDBACK_FROM_DATABASE,
+      samples: await readFromDatabase(model, database),
+    };
   const path = resolve(source);
   if (!existsSync(path))
     throw new DataError(
@@ -160,8 +162,9 @@ export async function loadFeedback(
   source: string,
   model: string,
   classes: readonly string[],
+  database?: HwrDatabase,
 ): Promise<LoadedFeedback> {
-  const { kind, path, samples } = await readSamples(source, model);
+  const { kind, path, samples } = await readSamples(source, model, database);
   const index = new Map(classes.map((c, i) => [c, i]));
   const seen = new Set<string>();
   const labelsByPixels = new Map<string, Set<string>>();

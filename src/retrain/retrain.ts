@@ -245,7 +245,7 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
   const classes = meta.classes;
   log(`base ${meta.name} ${meta.version} (${meta.arch}, ${classes.length} classes) from ${baseDir}`);
 
-  const fb = await loadFeedback(options.feedback, meta.name, classes);
+  const fb = await loadFeedback(options.feedback, meta.name, classes, options.database);
   const s = fb.summary;
   log(
     `feedback: ${s.rows} rows, ${s.duplicates} duplicates, ${s.outsideClasses} outside the classes, ${s.used} used` +
