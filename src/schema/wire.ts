@@ -39,6 +39,32 @@ export const Prediction = PartAnswer.extend({
 });
 export type Prediction = z.infer<typeof Prediction>;
 
+const Box = z.object({
+  x: z.number().int(),
+  y: z.number().int(),
+  width: z.number().int(),
+  height: z.number().int(),
+});
+
+/** One character of POST /api/read: where it is, its answer and the 28x28 the model saw. */
+export const ReadCharacterReply = PartAnswer.extend({
+  box: Box.describe('Where the character is, in pixels of the upright image as sent'),
+  input: z
+    .string()
+    .describe(
+      'Base64 PNG of the 28x28 crop the model saw; POST /api/feedback {"crop": input, "label": ...} stores a correction for this character',
+    ),
+});
+
+/** POST /api/read: a line of handwriting, left to right. */
+export const ReadReply = z.object({
+  text: z.string().describe('The labels left to right'),
+  characters: z.array(ReadCharacterReply),
+  model: z.object({ name: z.string(), version: z.string() }),
+});
+export type ReadCharacterReply = z.infer<typeof ReadCharacterReply>;
+export type ReadReply = z.infer<typeof ReadReply>;
+
 export const BatchResult = z.object({ results: z.array(Prediction) });
 export type BatchResult = z.infer<typeof BatchResult>;
 

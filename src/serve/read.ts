@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PreprocessError, type ReadCharacter, readLine } from '../preprocess/index.js';
-import { ErrorReply } from '../schema/wire.js';
+import { ErrorReply, ReadReply } from '../schema/wire.js';
 import { HttpError } from './http-error.js';
 import { decodeImageInput, pngBase64 } from './inputs.js';
 import type { ServeMetrics } from './metrics.js';
@@ -25,32 +25,6 @@ export const ReadBody = z.strictObject({
     .optional()
     .describe('How many classes to list per character (default 3)'),
 });
-
-const Box = z.object({
-  x: z.number().int(),
-  y: z.number().int(),
-  width: z.number().int(),
-  height: z.number().int(),
-});
-
-export const ReadCharacterReply = z.object({
-  box: Box.describe('Where the character is, in pixels of the upright image as sent'),
-  label: z.string(),
-  confidence: z.number(),
-  top: z.array(z.object({ label: z.string(), p: z.number() })),
-  input: z
-    .string()
-    .describe(
-      'Base64 PNG of the 28x28 crop the model saw; POST /api/feedback {"crop": input, "label": ...} stores a correction for this character',
-    ),
-});
-
-export const ReadReply = z.object({
-  text: z.string().describe('The labels left to right'),
-  characters: z.array(ReadCharacterReply),
-  model: z.object({ name: z.string(), version: z.string() }),
-});
-export type ReadReply = z.infer<typeof ReadReply>;
 
 export interface ReadDeps {
   readonly registry: ModelRegistry;

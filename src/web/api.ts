@@ -3,8 +3,9 @@ import type {
   FeedbackCreated,
   FeedbackStatsReply,
   ModelInfo,
-  PartAnswer,
   Prediction,
+  ReadCharacterReply,
+  ReadReply,
 } from '../schema/wire.js';
 import { ERROR_CODES, type ErrorCode, HwrError } from '../util/errors.js';
 
@@ -67,19 +68,9 @@ export function predict(strokes: readonly Stroke[], model: string, topK = 3): Pr
   return call<Prediction>('/api/predict', { method: 'POST', body: JSON.stringify({ strokes, model, topK }) });
 }
 
-/** One character of a read: where it is in the photo as sent, its answer and the 28x28 it was. */
-export interface ReadCharacter extends PartAnswer {
-  box: { x: number; y: number; width: number; height: number };
-  /** Base64 PNG of the 28x28 crop the model saw; sent back as `crop` for feedback. */
-  input: string;
-}
-
-/** POST /api/read: a line of handwriting, left to right. */
-export interface ReadResult {
-  text: string;
-  characters: ReadCharacter[];
-  model: { name: string; version: string };
-}
+/** A read's character and the whole read (src/schema/wire.ts). */
+export type ReadCharacter = ReadCharacterReply;
+export type ReadResult = ReadReply;
 
 /** POST /api/read as a form upload (no base64 inflation of the photo). */
 export function readPhoto(image: Blob, model: string, topK = 3): Promise<ReadResult> {
