@@ -67,8 +67,12 @@ export function confusionSpec(m: Metrics): Spec {
   const k = m.classes.length;
   const cell = Math.max(12, Math.min(36, Math.floor(480 / k)));
   const order = [...m.classes];
+  // Log colour scale from the smallest non-zero share (one drawing of the largest class) to 1: next to
+  // a 99 % diagonal, 1 and 15 errors of a class get clearly different blues (a linear or square-root
+  // scale leaves both near white). Empty cells stay white.
+  const smallest = Math.min(1, ...rows.filter((r) => r.count > 0).map((r) => r.rate));
   return top({
-    title: 'Confusion matrix (colour: share of the true class)',
+    title: 'Confusion matrix (colour: share of the true class, log scale)',
     data: { values: rows },
     width: cell * k,
     height: cell * k,
@@ -80,12 +84,11 @@ export function confusionSpec(m: Metrics): Spec {
       {
         mark: 'rect',
         encoding: {
-          // sqrt keeps small off-diagonal shares visible next to a ~99% diagonal.
           color: {
             condition: { test: 'datum.count === 0', value: 'white' },
             field: 'rate',
             type: 'quantitative',
-            scale: { scheme: 'blues', type: 'sqrt', domain: [0, 1] },
+            scale: { scheme: 'blues', type: 'log', domain: [Math.min(smallest, 0.5), 1], clamp: true },
             title: 'share',
           },
         },
@@ -124,38 +127,64 @@ function thin(curve: RocCurve, step = 0.002): { fpr: number; tpr: number }[] {
   return out;
 }
 
+/**
+ * The smallest false positive rate the x axis shows: one negative of the class with the most negatives
+ * (a rate of 0 has no place on a log axis; the curves start there).
+ */
+function fprFloor(m: Metrics): number {
+  const supports = m.confusion.map((row) => row.reduce((a, b) => a + b, 0));
+  const n = supports.reduce((a, b) => a + b, 0);
+  const negatives = Math.max(1, ...supports.map((s) => n - s));
+  return Math.min(0.01, 1 / negatives);
+}
+
+/**
+ * ROC curves with a log false-positive axis: for a 99 % model every curve hugs the top-left corner of
+ * a linear plot; on a log axis from one negative to all of them the classes' curves separate where
+ * they differ (how many false alarms each true positive costs).
+ */
 export function rocSpec(m: Metrics): Spec {
   const rows: { curve: string; order: number; fpr: number; tpr: number }[] = [];
   const domain: string[] = [];
+  const floor = fprFloor(m);
   m.roc.forEach((curve, c) => {
     if (!curve) return;
     const name = `${m.classes[c]} (AUC ${curve.auc.toFixed(4)})`;
     domain.push(name);
     thin(curve).forEach((p, i) => {
-      rows.push({ curve: name, order: i, ...p });
+      rows.push({ curve: name, order: i, fpr: Math.max(p.fpr, floor), tpr: p.tpr });
     });
   });
   if (rows.length === 0) return emptySpec('no ROC curve: every class lacks positives or negatives');
+  // Chance (tpr = fpr) is a curve on a log axis: sampled geometrically.
+  const steps = 40;
+  const chance = Array.from({ length: steps + 1 }, (_, i) => {
+    const fpr = floor ** (1 - i / steps);
+    return { fpr, tpr: fpr };
+  });
   return top({
-    title: 'ROC curves, one class vs rest',
+    title: 'ROC curves, one class vs rest (log false positive rate)',
     width: 360,
     height: 360,
     layer: [
       {
-        data: {
-          values: [
-            { fpr: 0, tpr: 0 },
-            { fpr: 1, tpr: 1 },
-          ],
-        },
+        data: { values: chance },
         mark: { type: 'line', strokeDash: [4, 4], color: '#999', strokeWidth: 1 },
-        encoding: { x: { field: 'fpr', type: 'quantitative' }, y: { field: 'tpr', type: 'quantitative' } },
+        encoding: {
+          x: { field: 'fpr', type: 'quantitative', scale: { type: 'log', domain: [floor, 1] } },
+          y: { field: 'tpr', type: 'quantitative' },
+        },
       },
       {
         data: { values: rows },
         mark: { type: 'line', strokeWidth: 1.5, interpolate: 'linear' },
         encoding: {
-          x: { field: 'fpr', type: 'quantitative', title: 'false positive rate', scale: { domain: [0, 1] } },
+          x: {
+            field: 'fpr',
+            type: 'quantitative',
+            title: 'false positive rate (log scale)',
+            scale: { type: 'log', domain: [floor, 1] },
+          },
           y: { field: 'tpr', type: 'quantitative', title: 'true positive rate', scale: { domain: [0, 1] } },
           order: { field: 'order', type: 'quantitative' },
           color: {
