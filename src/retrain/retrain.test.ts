@@ -83,8 +83,8 @@ async function styleAccuracy(): Promise<{ accuracy: number; versions: Set<string
 }
 
 beforeAll(async () => {
+  // Read by the retrain job's child process (`hwr retrain`) at its edge.
   process.env.HWR_THREADS = '1';
-  process.env.HWR_ADMIN_TOKEN = TOKEN;
   root = await mkdtemp(join(tmpdir(), 'hwr-retrain-'));
   const train = await loadSplit('mnist', 'train');
   // The shipped model: a plain directory, trained for a few seconds on 3000 MNIST digits, fused with
@@ -101,12 +101,12 @@ beforeAll(async () => {
     waitForModels: true,
     watchDebounceMs: 50,
     limits: { feedbackPerMinute: 0, predictPerMinute: 0 },
+    admin: { token: TOKEN },
   });
 }, 120_000);
 
 afterAll(async () => {
   await hwr?.app.close();
-  delete process.env.HWR_ADMIN_TOKEN;
   await rm(root, { recursive: true, force: true });
 });
 
