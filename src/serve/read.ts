@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { partAnswer } from '../model/answer.js';
 import { PreprocessError, type ReadCharacter, readLine } from '../preprocess/index.js';
 import { ErrorReply, ReadReply } from '../schema/wire.js';
 import { HttpError } from './http-error.js';
@@ -70,9 +71,8 @@ export function registerReadRoute(app: FastifyInstance, deps: ReadDeps): void {
       const classes = model.metadata.classes;
       const topK = request.body.topK ?? DEFAULT_TOP_K;
       const characters = crops.map((c) => {
-        const p = c.probs;
-        const order = Array.from(p.keys()).sort((a, b) => p[b] - p[a]);
-        deps.metrics.predictions.inc({ model: model.name, label: classes[order[0]] });
+        const answer = partAnswer(classes, c.probs, topK);
+        deps.metrics.predictions.inc({ model: model.name, label: answer.label });
         return {
           box: {
             x: Math.round(c.box.x * scale),
@@ -80,9 +80,7 @@ export function registerReadRoute(app: FastifyInstance, deps: ReadDeps): void {
             width: Math.round(c.box.width * scale),
             height: Math.round(c.box.height * scale),
           },
-          label: classes[order[0]],
-          confidence: p[order[0]],
-          top: order.slice(0, topK).map((i) => ({ label: classes[i], p: p[i] })),
+          ...answer,
           input: pngBase64(c.pixels),
         };
       });

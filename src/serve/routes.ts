@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance, FastifySchemaCompiler, FastifySerializerCompiler } from 'fastify';
 import { type FastifyPluginAsyncZod, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { partAnswer } from '../model/answer.js';
 import { PreprocessError } from '../preprocess/index.js';
 import {
   BatchResult,
@@ -11,7 +12,6 @@ import {
   FeedbackCreated,
   FeedbackStatsReply,
   ModelsReply,
-  type PartAnswer,
   type PartInfo,
   type Prediction,
   Prediction as PredictionSchema,
@@ -98,16 +98,6 @@ export function resolveModel(
   const known = registry.list().map((m) => `"${m.name}"`);
   if (known.length === 0) throw HttpError.unavailable('no model is loaded (none found in the models folder)');
   throw HttpError.notFound(`unknown model "${name}"; served models: ${known.join(', ')}`);
-}
-
-function partAnswer(classes: readonly string[], probs: Float32Array, topK: number): PartAnswer {
-  const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a]);
-  const best = order[0];
-  return {
-    label: classes[best],
-    confidence: probs[best],
-    top: order.slice(0, topK).map((i) => ({ label: classes[i], p: probs[i] })),
-  };
 }
 
 function toPrediction(model: ServedModel, answer: Answer, pixels: Uint8Array, topK: number): Prediction {

@@ -22,13 +22,14 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { partAnswer } from '../../model/answer.js';
 import { fuseLogLinear } from '../../model/fusion.js';
 import { IMAGE_SIZE, predictProbs } from '../../model/infer.js';
 import { ModelMetadata, type ModelPart } from '../../model/metadata.js';
 import { predictStrokeProbs } from '../../model/stroke-infer.js';
 import { type Stroke, strokesToMnist } from '../../preprocess/index.js';
 import { strokeFeatures } from '../../preprocess/stroke-features.js';
-import type { PartAnswer, Prediction } from '../api.js';
+import type { Prediction } from '../api.js';
 import { modelFileUrl } from './files.js';
 
 /** A model loaded on this device. */
@@ -106,16 +107,6 @@ async function loadNetwork(
       weightData: weights.buffer,
     }),
   );
-}
-
-function partAnswer(classes: readonly string[], probs: Float32Array, topK: number): PartAnswer {
-  const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a]);
-  const best = order[0];
-  return {
-    label: classes[best],
-    confidence: probs[best],
-    top: order.slice(0, topK).map((i) => ({ label: classes[i], p: probs[i] })),
-  };
 }
 
 /** The 28x28 image as base64 PNG (ink high, as the server's answer shows it). */
