@@ -1,7 +1,9 @@
 import './style.css';
 import './admin.css';
 import { AdminClient, type AdminStats, type Job, type RetrainParams, type Versions } from './admin-api.js';
+import { ADMIN_MESSAGES, type AdminKey, adminText } from './admin-i18n.js';
 import { ApiError, listModels, type ModelInfo } from './api.js';
+import { applyMessages, type Lang, startLang, storeLang } from './i18n.js';
 
 /** Session storage only: the token lives as long as the tab and never enters a URL or a cookie. */
 const TOKEN_KEY = 'hwr.adminToken';
@@ -37,17 +39,30 @@ const ui = {
   rollback: $<HTMLButtonElement>('rollback'),
   history: $<HTMLOListElement>('history'),
   status: $<HTMLElement>('admin-status'),
+  lang: $<HTMLButtonElement>('lang-toggle'),
 };
 
 let client: AdminClient | null = null;
 let models: ModelInfo[] = [];
 let pollTimer: ReturnType<typeof setTimeout> | undefined;
+let lang: Lang = startLang();
+/** What the view shows, kept to render it again in the other language. */
+const shown: { stats?: AdminStats; versions?: Versions; job?: Job } = {};
 
-const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(1)} %`);
-const say = (text: string) => {
-  ui.status.textContent = text;
+const t = (key: AdminKey, params?: Record<string, string | number>) => adminText(lang, key, params);
+/** A server word (an event's action, a job's state) in the view's language; unknown ones as they came. */
+const word = (kind: 'action' | 'state', value: string) => {
+  const key = `${kind}_${value}`;
+  return key in ADMIN_MESSAGES[lang] ? t(key as AdminKey) : value;
 };
-const fail = (err: unknown) => say(`Error: ${err instanceof Error ? err.message : String(err)}`);
+const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(1)} %`);
+/** The status line, as a message key so a language switch re-renders it. */
+let status: { key: AdminKey; params?: Record<string, string | number> } | null = null;
+const say = (key: AdminKey | null, params?: Record<string, string | number>) => {
+  status = key ? { key, params } : null;
+  ui.status.textContent = key ? t(key, params) : '';
+};
+const fail = (err: unknown) => say('error', { message: err instanceof Error ? err.message : String(err) });
 
 function cell(tag: 'td' | 'th', text: string): HTMLTableCellElement {
   const c = document.createElement(tag);
@@ -78,13 +93,19 @@ function rowOf(tag: 'td' | 'th', values: (string | Node)[]): HTMLTableRowElement
 }
 
 function renderStats(stats: AdminStats): void {
+  shown.stats = stats;
   ui.summary.textContent =
     stats.total === 0
-      ? 'No feedback for this model yet.'
-      : `${stats.total} corrections; the model was right on ${stats.correct} of ${stats.withPrediction} (${pct(stats.accuracy)}).`;
+      ? t('noFeedback')
+      : t('summary', {
+          total: stats.total,
+          correct: stats.correct,
+          withPrediction: stats.withPrediction,
+          acc: pct(stats.accuracy),
+        });
   fillTable(
     ui.byLabel,
-    ['label', 'corrections', 'model right', 'accuracy'],
+    [t('colLabel'), t('colCorrections'), t('colRight'), t('colAccuracy')],
     Object.entries(stats.byLabel).map(([label, s]) => [
       label,
       String(s.count),
@@ -94,57 +115,73 @@ function renderStats(stats: AdminStats): void {
   );
   fillTable(
     ui.confusions,
-    ['true label', 'model said', 'times'],
+    [t('colTrue'), t('colSaid'), t('colTimes')],
     stats.confusions.map((c) => [c.label, c.predicted, String(c.count)]),
   );
 }
 
+function promoteButton(name: string, version: string): HTMLButtonElement {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = t('promote', { version });
+  b.dataset.testid = `promote-${version}`;
+  b.addEventListener('click', () => void act(() => client?.promote(name, version), 'promoted', { version }));
+  return b;
+}
+
 function renderVersions(v: Versions): void {
+  shown.versions = v;
   fillTable(
     ui.versions,
-    ['version', 'test accuracy', 'trained', 'from', ''],
+    [t('colVersion'), t('colTestAccuracy'), t('colTrained'), t('colFrom'), ''],
     v.versions.map((row) => {
-      let action: string | Node = row.version === v.current ? 'current' : '';
-      if (row.bad) action = `cannot be served: ${row.bad}`;
-      else if (row.version !== v.current) {
-        const b = document.createElement('button');
-        b.type = 'button';
-        b.textContent = `Promote ${row.version}`;
-        b.dataset.testid = `promote-${row.version}`;
-        b.addEventListener(
-          'click',
-          () => void act(() => client?.promote(v.name, row.version), `${row.version} promoted`),
-        );
-        action = b;
-      }
+      let action: string | Node = row.version === v.current ? t('current') : '';
+      if (row.bad) action = t('cannotServe', { reason: row.bad });
+      else if (row.version !== v.current) action = promoteButton(v.name, row.version);
       return [
         row.version,
         row.accuracy === null ? '–' : pct(row.accuracy),
-        row.createdAt ? new Date(row.createdAt).toLocaleString() : '–',
+        row.createdAt ? new Date(row.createdAt).toLocaleString(lang) : '–',
         row.parentVersion ?? '–',
         action,
       ];
     }),
   );
   ui.versions.dataset.current = v.current ?? '';
-  ui.history.replaceChildren(
-    ...[...v.events].reverse().map((e) => {
-      const li = document.createElement('li');
-      li.textContent = `${new Date(e.at).toLocaleString()}: ${e.action} ${e.version}${e.from ? ` (from ${e.from})` : ''}${e.note ? `, ${e.note}` : ''}`;
-      return li;
-    }),
-  );
+  const events = [...v.events].reverse().map((e) => {
+    const li = document.createElement('li');
+    li.textContent =
+      t('event', {
+        at: new Date(e.at).toLocaleString(lang),
+        action: word('action', e.action),
+        version: e.version,
+      }) +
+      (e.from ? t('eventFrom', { from: e.from }) : '') +
+      (e.note ? t('eventNote', { note: e.note }) : '');
+    return li;
+  });
+  if (events.length === 0) {
+    const li = document.createElement('li');
+    li.className = 'empty';
+    li.textContent = t('historyNone');
+    events.push(li);
+  }
+  ui.history.replaceChildren(...events);
 }
 
 function renderJob(job: Job): void {
+  shown.job = job;
   ui.job.hidden = false;
-  const finished = job.finishedAt ? `, finished ${new Date(job.finishedAt).toLocaleTimeString()}` : '';
-  const promoted = job.promoted ? `: ${job.promoted} is current` : '';
-  ui.jobState.textContent = `Job ${job.id} (${job.model}): ${job.state}${promoted}${finished}`;
+  const finished = job.finishedAt
+    ? t('jobFinished', { time: new Date(job.finishedAt).toLocaleTimeString(lang) })
+    : '';
+  const promoted = job.promoted ? t('jobPromoted', { version: job.promoted }) : '';
+  ui.jobState.textContent =
+    t('job', { id: job.id, model: job.model, state: word('state', job.state) }) + promoted + finished;
   ui.jobState.dataset.state = job.state;
   ui.gate.hidden = !job.gate;
   if (job.gate) {
-    ui.gateVerdict.textContent = job.gate.passed ? 'Gate passed' : 'Gate refused the candidate';
+    ui.gateVerdict.textContent = job.gate.passed ? t('gatePassed') : t('gateRefused');
     ui.gateChecks.replaceChildren(
       ...job.gate.checks.map((c) => {
         const li = document.createElement('li');
@@ -165,7 +202,10 @@ async function followJob(id: string): Promise<void> {
     const job = await client.job(id);
     renderJob(job);
     if (job.state === 'running') pollTimer = setTimeout(() => void followJob(id), POLL_MS);
-    else await refresh();
+    else {
+      if (status?.key === 'jobStarted') say(null); // the job's own line says how it ended
+      await refresh();
+    }
   } catch (err) {
     fail(err);
   }
@@ -173,21 +213,29 @@ async function followJob(id: string): Promise<void> {
 
 const model = () => ui.model.value;
 
-async function refresh(): Promise<void> {
-  if (!client) return;
+function refreshFacts(): void {
   const m = models.find((x) => x.name === model());
   ui.modelFacts.textContent = m
-    ? `Serving ${m.name} ${m.version}, test accuracy ${pct(m.accuracy ?? null)}.`
+    ? t('modelFacts', { name: m.name, version: m.version, acc: pct(m.accuracy ?? null) })
     : '';
+}
+
+async function refresh(): Promise<void> {
+  if (!client) return;
+  refreshFacts();
   const [stats, versions] = await Promise.all([client.stats(model()), client.versions(model())]);
   renderStats(stats);
   renderVersions(versions);
 }
 
-async function act(run: () => Promise<unknown> | undefined, done: string): Promise<void> {
+async function act(
+  run: () => Promise<unknown> | undefined,
+  done: AdminKey,
+  params?: Record<string, string | number>,
+): Promise<void> {
   try {
     await run();
-    say(done);
+    say(done, params);
     models = await listModels();
     await refresh();
   } catch (err) {
@@ -228,15 +276,14 @@ async function signIn(token: string): Promise<void> {
     );
     ui.signin.hidden = true;
     ui.console.hidden = false;
-    say('');
+    say(null);
     await refresh();
     const latest = jobs.sort((a, b) => b.startedAt.localeCompare(a.startedAt))[0];
     if (latest) await followJob(latest.id);
     document.body.dataset.ready = 'true';
   } catch (err) {
     sessionStorage.removeItem(TOKEN_KEY);
-    if (err instanceof ApiError && err.status === 404)
-      say('The admin API is off on this server: start it with HWR_ADMIN_TOKEN set.');
+    if (err instanceof ApiError && err.status === 404) say('adminOff');
     else fail(err);
   }
 }
@@ -257,12 +304,32 @@ ui.retrainForm.addEventListener('submit', (e) => {
   client
     .retrain(retrainParams(ui.retrainForm))
     .then((job) => {
-      say(`Retrain job ${job.id} started.`);
+      say('jobStarted', { id: job.id });
       return followJob(job.id);
     })
     .catch(fail);
 });
-ui.rollback.addEventListener('click', () => void act(() => client?.rollback(model()), 'Rolled back'));
+ui.rollback.addEventListener('click', () => void act(() => client?.rollback(model()), 'rolledBack'));
+
+/** Static text from admin.html's data-i18n attributes, then what the view shows, in `next`. */
+function setLang(next: Lang): void {
+  lang = next;
+  document.documentElement.lang = next;
+  applyMessages(document, ADMIN_MESSAGES[next]);
+  ui.lang.lang = next === 'en' ? 'fr' : 'en';
+  const { stats, versions, job } = shown;
+  if (stats) renderStats(stats);
+  if (versions) renderVersions(versions);
+  if (job) renderJob(job);
+  if (status) say(status.key, status.params);
+  if (ui.model.value) refreshFacts();
+}
+ui.lang.addEventListener('click', () => {
+  const next: Lang = lang === 'en' ? 'fr' : 'en';
+  storeLang(next);
+  setLang(next);
+});
+setLang(lang);
 
 const saved = sessionStorage.getItem(TOKEN_KEY);
 if (saved) void signIn(saved);

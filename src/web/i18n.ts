@@ -147,14 +147,55 @@ export function initialLang(stored: string | null, browser: readonly string[]): 
   return 'en';
 }
 
+/** `template` with each {name} replaced by params[name] (left as is when absent). */
+export function fillTemplate(template: string, params: Record<string, string | number> = {}): string {
+  return template.replace(/\{(\w+)\}/g, (_, name: string) => String(params[name] ?? `{${name}}`));
+}
+
 export function translate(lang: Lang, key: MessageKey, params: Record<string, string | number> = {}): string {
-  return MESSAGES[lang][key].replace(/\{(\w+)\}/g, (_, name: string) => String(params[name] ?? `{${name}}`));
+  return fillTemplate(MESSAGES[lang][key], params);
+}
+
+/**
+ * Rewrites every [data-i18n] text, [data-i18n-aria-label] label and [data-i18n-placeholder]
+ * placeholder under `root` from `messages`:
+ * the page's (applyTranslations) or another page's own table (the admin view: ./admin-i18n.ts).
+ */
+export function applyMessages(root: ParentNode, messages: Readonly<Record<string, string>>): void {
+  const text = (key: string | undefined) => (key !== undefined && messages[key]) || `{${key}}`;
+  for (const el of root.querySelectorAll<HTMLElement>('[data-i18n]')) el.textContent = text(el.dataset.i18n);
+  for (const el of root.querySelectorAll<HTMLElement>('[data-i18n-aria-label]'))
+    el.setAttribute('aria-label', text(el.dataset.i18nAriaLabel));
+  for (const el of root.querySelectorAll<HTMLElement>('[data-i18n-placeholder]'))
+    el.setAttribute('placeholder', text(el.dataset.i18nPlaceholder));
 }
 
 /** Rewrites every [data-i18n] text and [data-i18n-aria-label] label under `root`. */
 export function applyTranslations(root: ParentNode, lang: Lang): void {
-  for (const el of root.querySelectorAll<HTMLElement>('[data-i18n]'))
-    el.textContent = translate(lang, el.dataset.i18n as MessageKey);
-  for (const el of root.querySelectorAll<HTMLElement>('[data-i18n-aria-label]'))
-    el.setAttribute('aria-label', translate(lang, el.dataset.i18nAriaLabel as MessageKey));
+  applyMessages(root, MESSAGES[lang]);
+}
+
+/** Where the page and the admin view keep the language chosen with their toggle. */
+const LANG_KEY = 'hwr.lang';
+
+/** The language chosen with a toggle earlier, or null (none, or storage disabled: private mode, file://). */
+export function storedLang(): string | null {
+  try {
+    return localStorage.getItem(LANG_KEY);
+  } catch {
+    return null;
+  }
+}
+
+export function storeLang(lang: Lang): void {
+  try {
+    localStorage.setItem(LANG_KEY, lang);
+  } catch {
+    // storage disabled: the choice holds for this page
+  }
+}
+
+/** The language a page starts in: the stored choice, else the browser's, else English. */
+export function startLang(): Lang {
+  return initialLang(storedLang(), navigator.languages?.length ? navigator.languages : [navigator.language]);
 }

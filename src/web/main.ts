@@ -11,7 +11,7 @@ import {
 import { CorrectionPanel } from './correction.js';
 import { answer } from './device.js';
 import { renderFacts } from './facts.js';
-import { applyTranslations, initialLang, type Lang, type MessageKey, translate } from './i18n.js';
+import { applyTranslations, type Lang, type MessageKey, startLang, storeLang, translate } from './i18n.js';
 import { OfflineMode } from './offline-page.js';
 import { DrawingPad } from './pad.js';
 import { PhotoMode } from './photo.js';
@@ -66,25 +66,13 @@ const state: {
   busy: boolean;
   mode: Mode;
 } = {
-  lang: initialLang(
-    safeStorage('get'),
-    navigator.languages?.length ? navigator.languages : [navigator.language],
-  ),
+  lang: startLang(),
   models: [],
   last: null,
   stats: null,
   busy: false,
   mode: location.hash === PHOTO_HASH ? 'photo' : 'draw',
 };
-
-function safeStorage(op: 'get' | 'set', value?: string): string | null {
-  try {
-    if (op === 'set' && value) localStorage.setItem('hwr.lang', value);
-    return localStorage.getItem('hwr.lang');
-  } catch {
-    return null; // storage disabled (private mode, file://): the browser language still applies
-  }
-}
 
 const t = (key: MessageKey, params?: Record<string, string | number>) => translate(state.lang, key, params);
 
@@ -328,7 +316,7 @@ ui.clear.addEventListener('click', () => {
 });
 ui.lang.addEventListener('click', () => {
   const next: Lang = state.lang === 'en' ? 'fr' : 'en';
-  safeStorage('set', next);
+  storeLang(next);
   setLang(next);
 });
 ui.modeDraw.addEventListener('click', () => setMode('draw'));

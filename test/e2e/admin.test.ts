@@ -2,7 +2,7 @@
  * Browser test of the admin view (/admin) against the real server and a real `hwr retrain` child:
  * sign in with the token, read the feedback tables, start a retrain on a small feedback set, follow
  * its log while it runs to the gate's verdict, roll back and promote from the versions table, and
- * roll back again to the first version, served.
+ * roll back again to the first version, served; then the same view in French.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -151,4 +151,53 @@ describe.skipIf(missing !== undefined)('admin view', () => {
     expect(pageErrors).toEqual([]);
     await context.close();
   }, 400_000);
+
+  it('speaks French with a French browser, switches to English and keeps the choice', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'fr-FR' });
+    const page = await context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
+    await page.goto(`${server.url}/admin`);
+    expect(await page.locator('h1').textContent()).toBe('Administration hwr');
+    expect(await page.getByTestId('signin').textContent()).toBe('Se connecter');
+    await page.getByTestId('token').fill(TOKEN);
+    await page.getByTestId('signin').click();
+    await page.locator('body[data-ready="true"]').waitFor();
+    const stats = await (await fetch(`${server.url}/api/feedback/stats?model=digits`)).json();
+    expect(await page.getByTestId('feedback-summary').textContent()).toBe(
+      `60 corrections ; le modèle avait raison sur ${stats.correct} de 60 (${((stats.correct / 60) * 100).toFixed(1)} %).`,
+    );
+    expect(await page.locator('#by-label thead th').allTextContents()).toEqual([
+      'classe',
+      'corrections',
+      'modèle juste',
+      'exactitude',
+    ]);
+    expect(await page.locator('input[name="testLimit"]').getAttribute('placeholder')).toBe('toutes');
+    // The job of the first test, followed on sign-in: its state and the gate's verdict in French.
+    expect(await page.getByTestId('job-state').textContent()).toMatch(
+      /^Tâche \S+ \(digits\) : (promue|refusée)/,
+    );
+    expect(await page.getByTestId('gate-verdict').textContent()).toMatch(
+      /^(Contrôle réussi|Le contrôle a refusé le candidat)$/,
+    );
+    expect(await page.getByTestId('history').textContent()).toContain('retour arrière v0001');
+    expect(await page.locator('#versions').textContent()).toContain('en service');
+
+    await page.getByTestId('lang-toggle').click();
+    expect(await page.locator('h1').textContent()).toBe('hwr admin');
+    expect(await page.getByTestId('feedback-summary').textContent()).toMatch(
+      /^60 corrections; the model was right/,
+    );
+    expect(await page.getByTestId('history').textContent()).toContain('rollback v0001');
+    expect(await page.evaluate(() => document.documentElement.lang)).toBe('en');
+    // Kept where the draw page keeps it: a reload (and the draw page) start in English.
+    await page.reload();
+    await page.locator('body[data-ready="true"]').waitFor();
+    expect(await page.getByTestId('gate-verdict').textContent()).toMatch(
+      /^Gate (passed|refused the candidate)$/,
+    );
+    expect(await page.evaluate(() => localStorage.getItem('hwr.lang'))).toBe('en');
+    expect(pageErrors).toEqual([]);
+    await context.close();
+  }, 120_000);
 });
