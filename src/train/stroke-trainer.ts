@@ -167,104 +167,101 @@ async function startModel(cfg: StrokeTrainConfig, numClasses: number, log: (m: s
   return { model, optimizer, ckpt, ckptDir };
 }
 
-/**
- * Trains a stroke part: seeded (same seed + backend = same net), a checkpoint after every epoch and
- * on abort (resume with the same settings), validation on the validation writers after every epoch.
- */
-export async function trainStrokePart(cfg: StrokeTrainConfig): Promise<TrainedStrokePart> {
-  const log = cfg.log ?? (() => {});
-  const backend = await initBackend({ log });
-  const numClasses = cfg.data.classes.length;
-  const { model, optimizer, ckpt, ckptDir } = await startModel(cfg, numClasses, log);
-  let history: EpochHistory[] = ckpt ? ckpt.state.history : [];
-  const startEpoch = ckpt ? ckpt.state.epoch : 0;
-  const startBatch = ckpt ? ckpt.state.batch : 0;
-  const wallBefore = ckpt ? ckpt.state.wallSeconds : 0;
-  const val = strokeInputsOf(cfg.data.validation, cfg.spec);
-  const valLabels = labelsOf(cfg.data.validation);
-  const n = cfg.data.train.length;
-  const batches = Math.ceil(n / cfg.batchSize);
-  const started = performance.now();
-  const elapsed = () => wallBefore + (performance.now() - started) / 1000;
-  const checkpoint = (epoch: number, batch: number) =>
-    saveCheckpoint(ckptDir, model, { epoch, batch, history, wallSeconds: elapsed(), config: runConfig(cfg) });
-  let interrupted = false;
+/** What one epoch's batches share. */
+interface StrokeEpochRun {
+  readonly cfg: StrokeTrainConfig;
+  readonly model: tfl.LayersModel;
+  readonly optimizer: tf.AdamOptimizer;
+  readonly numClasses: number;
+  readonly batches: number;
+  /** Called when the abort signal is seen before batch `batch`: saves the checkpoint. */
+  readonly onAbort: (epoch: number, batch: number) => Promise<void>;
+}
 
-  for (let epoch = startEpoch; epoch < cfg.epochs && !interrupted; epoch++) {
-    const order = permutation(n, mulberry32(deriveSeed(cfg.seed, 'shuffle', epoch)));
-    const epochStart = performance.now();
-    let seen = 0;
-    let lossSum = 0;
-    let accSum = 0;
-    let lr = cfg.lr;
-    for (let b = epoch === startEpoch ? startBatch : 0; b < batches; b++) {
-      if (cfg.signal?.aborted) {
-        await checkpoint(epoch, b);
-        log(`interrupted: checkpoint saved to ${ckptDir} (resume with --resume)`);
-        interrupted = true;
-        break;
-      }
-      lr = learningRateAt(cfg.schedule, cfg.lr, (epoch * batches + b) / (cfg.epochs * batches));
-      (optimizer as unknown as { learningRate: number }).learningRate = lr;
-      const idx = order.subarray(b * cfg.batchSize, Math.min(n, (b + 1) * cfg.batchSize));
-      const { x, y } = makeBatch(cfg, idx, numClasses, mulberry32(deriveSeed(cfg.seed, 'augment', epoch, b)));
-      const restore = seedMathRandom(deriveSeed(cfg.seed, 'dropout', epoch, b));
-      let out: number | number[];
-      try {
-        out = await model.trainOnBatch(x, y);
-      } finally {
-        restore();
-        tf.dispose([...x, y]);
-      }
-      await new Promise((resolve) => setImmediate(resolve)); // let signal handlers run
-      const [loss, acc] = out as number[];
-      seen += idx.length;
-      lossSum += loss * idx.length;
-      accSum += acc * idx.length;
-      const imagesPerSecond = seen / ((performance.now() - epochStart) / 1000);
-      const p = {
-        epoch,
-        epochs: cfg.epochs,
-        batch: b + 1,
-        batches,
-        loss: lossSum / seen,
-        acc: accSum / seen,
-      };
-      cfg.onBatch?.({ ...p, imagesPerSecond });
-    }
-    if (interrupted) break;
-    const v = strokeLossAndAccuracy(model, val, valLabels);
-    const h: EpochHistory = {
-      epoch: epoch + 1,
-      loss: lossSum / Math.max(1, seen),
-      acc: accSum / Math.max(1, seen),
-      valLoss: v.loss,
-      valAcc: v.acc,
-      lr,
-      seconds: (performance.now() - epochStart) / 1000,
-    };
-    history = [...history, h];
-    cfg.onEpoch?.(h, { epochs: cfg.epochs });
-    if (epoch + 1 < cfg.epochs) await checkpoint(epoch + 1, 0);
+/** One seeded batch step at learning rate `lr`: its loss and accuracy. */
+async function trainStrokeBatch(run: StrokeEpochRun, idx: Uint32Array, epoch: number, b: number, lr: number) {
+  const { cfg, model } = run;
+  // Adam reads its learning rate on every step; the field is not in the public typings.
+  (run.optimizer as unknown as { learningRate: number }).learningRate = lr;
+  const rand = mulberry32(deriveSeed(cfg.seed, 'augment', epoch, b));
+  const { x, y } = makeBatch(cfg, idx, run.numClasses, rand);
+  const restore = seedMathRandom(deriveSeed(cfg.seed, 'dropout', epoch, b));
+  let out: number | number[];
+  try {
+    out = await model.trainOnBatch(x, y);
+  } finally {
+    restore();
+    tf.dispose([...x, y]);
   }
+  // trainOnBatch only awaits promises (microtasks); let signal handlers and timers run.
+  await new Promise((resolve) => setImmediate(resolve));
+  const [loss, acc] = out as number[];
+  return { loss, acc };
+}
 
-  const test =
-    interrupted || cfg.data.test.length === 0
-      ? undefined
-      : strokeLossAndAccuracy(model, strokeInputsOf(cfg.data.test, cfg.spec), labelsOf(cfg.data.test));
-  const metadata: StrokePartMetadata = {
+/**
+ * The batches of one epoch from `firstBatch` in its seeded order: the epoch's training figures, or
+ * undefined when the run was aborted (checkpoint saved).
+ */
+async function runStrokeEpoch(run: StrokeEpochRun, epoch: number, firstBatch: number) {
+  const { cfg, batches } = run;
+  const n = cfg.data.train.length;
+  const order = permutation(n, mulberry32(deriveSeed(cfg.seed, 'shuffle', epoch)));
+  const epochStart = performance.now();
+  let seen = 0;
+  let lossSum = 0;
+  let accSum = 0;
+  let lr = cfg.lr;
+  for (let b = firstBatch; b < batches; b++) {
+    if (cfg.signal?.aborted) {
+      await run.onAbort(epoch, b);
+      return undefined;
+    }
+    lr = learningRateAt(cfg.schedule, cfg.lr, (epoch * batches + b) / (cfg.epochs * batches));
+    const idx = order.subarray(b * cfg.batchSize, Math.min(n, (b + 1) * cfg.batchSize));
+    const { loss, acc } = await trainStrokeBatch(run, idx, epoch, b, lr);
+    seen += idx.length;
+    lossSum += loss * idx.length;
+    accSum += acc * idx.length;
+    cfg.onBatch?.({
+      epoch,
+      epochs: cfg.epochs,
+      batch: b + 1,
+      batches,
+      loss: lossSum / seen,
+      acc: accSum / seen,
+      imagesPerSecond: seen / ((performance.now() - epochStart) / 1000),
+    });
+  }
+  return {
+    loss: lossSum / Math.max(1, seen),
+    acc: accSum / Math.max(1, seen),
+    lr,
+    seconds: (performance.now() - epochStart) / 1000,
+  };
+}
+
+/** The finished part's metadata.json. */
+function strokePartMetadata(
+  cfg: StrokeTrainConfig,
+  run: { params: number; backend: BackendInfo; wallSeconds: number },
+  history: EpochHistory[],
+  test: { loss: number; acc: number } | undefined,
+): StrokePartMetadata {
+  const { backend } = run;
+  return {
     name: cfg.name,
     dir: 'strokes',
     input: 'strokes',
     arch: cfg.arch,
-    params: model.countParams(),
+    params: run.params,
     features: cfg.spec,
     classes: [...cfg.data.classes],
     inputs: { channels: STROKE_CHANNELS, side: STROKE_SIDE_FEATURES },
     dataset: {
       name: cfg.data.name,
       sources: cfg.data.sources,
-      trainSamples: n,
+      trainSamples: cfg.data.train.length,
       validationSamples: cfg.data.validation.length,
       testSamples: cfg.data.test.length,
     },
@@ -282,12 +279,75 @@ export async function trainStrokePart(cfg: StrokeTrainConfig): Promise<TrainedSt
       backend: backend.name,
       threads: backend.threads,
       gemm: backend.gemm,
-      wallSeconds: elapsed(),
+      wallSeconds: run.wallSeconds,
     },
     history,
     hwrVersion: VERSION,
     createdAt: new Date().toISOString(),
   };
+}
+
+/**
+ * Trains a stroke part: seeded (same seed + backend = same net), a checkpoint after every epoch and
+ * on abort (resume with the same settings), validation on the validation writers after every epoch.
+ */
+export async function trainStrokePart(cfg: StrokeTrainConfig): Promise<TrainedStrokePart> {
+  const log = cfg.log ?? (() => {});
+  const backend = await initBackend({ log });
+  const numClasses = cfg.data.classes.length;
+  const { model, optimizer, ckpt, ckptDir } = await startModel(cfg, numClasses, log);
+  let history: EpochHistory[] = ckpt ? ckpt.state.history : [];
+  const startEpoch = ckpt ? ckpt.state.epoch : 0;
+  const startBatch = ckpt ? ckpt.state.batch : 0;
+  const wallBefore = ckpt ? ckpt.state.wallSeconds : 0;
+  const val = strokeInputsOf(cfg.data.validation, cfg.spec);
+  const valLabels = labelsOf(cfg.data.validation);
+  const started = performance.now();
+  const elapsed = () => wallBefore + (performance.now() - started) / 1000;
+  const checkpoint = (epoch: number, batch: number) =>
+    saveCheckpoint(ckptDir, model, { epoch, batch, history, wallSeconds: elapsed(), config: runConfig(cfg) });
+  const run: StrokeEpochRun = {
+    cfg,
+    model,
+    optimizer,
+    numClasses,
+    batches: Math.ceil(cfg.data.train.length / cfg.batchSize),
+    onAbort: async (epoch, batch) => {
+      await checkpoint(epoch, batch);
+      log(`interrupted: checkpoint saved to ${ckptDir} (resume with --resume)`);
+    },
+  };
+  let interrupted = false;
+  for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
+    const t = await runStrokeEpoch(run, epoch, epoch === startEpoch ? startBatch : 0);
+    if (!t) {
+      interrupted = true;
+      break;
+    }
+    const v = strokeLossAndAccuracy(model, val, valLabels);
+    const h: EpochHistory = {
+      epoch: epoch + 1,
+      loss: t.loss,
+      acc: t.acc,
+      valLoss: v.loss,
+      valAcc: v.acc,
+      lr: t.lr,
+      seconds: t.seconds,
+    };
+    history = [...history, h];
+    cfg.onEpoch?.(h, { epochs: cfg.epochs });
+    if (epoch + 1 < cfg.epochs) await checkpoint(epoch + 1, 0);
+  }
+  const test =
+    interrupted || cfg.data.test.length === 0
+      ? undefined
+      : strokeLossAndAccuracy(model, strokeInputsOf(cfg.data.test, cfg.spec), labelsOf(cfg.data.test));
+  const metadata = strokePartMetadata(
+    cfg,
+    { params: model.countParams(), backend, wallSeconds: elapsed() },
+    history,
+    test,
+  );
   if (!interrupted) await removeCheckpoint(ckptDir);
   return { model, metadata, interrupted, backend };
 }
