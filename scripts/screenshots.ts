@@ -1,7 +1,8 @@
 /**
  * Screenshots for the docs, taken from the real page and server: the draw page on a 390 px phone
- * (answer, then the saved correction), Photo mode reading a number on the phone, the admin view and
- * the shipped digits model's report.
+ * (answer, then the saved correction), Photo mode reading a number on the phone, the admin view after
+ * a small retrain on the corrections made (its log, the gate's verdict, the versions) and the shipped
+ * digits model's report.
  *
  *   npm run docs:screenshots        # writes docs/screenshots/*.png
  *
@@ -87,6 +88,18 @@ try {
     await admin.getByTestId('token').fill(TOKEN);
     await admin.getByTestId('signin').click();
     await admin.locator('body[data-ready="true"]').waitFor();
+    // A retrain on the corrections above, small enough for a docs run (1 epoch, 500 replayed
+    // training images, the gate on 1,000 test images): the shot shows its log, the gate's verdict
+    // with its numbers and the version history it leaves.
+    await admin.locator('input[name="epochs"]').fill('1');
+    await admin.locator('input[name="replay"]').fill('500');
+    await admin.locator('input[name="testLimit"]').fill('1000');
+    await admin.getByTestId('retrain').click();
+    await admin.waitForFunction(
+      () => !['', 'running'].includes(document.getElementById('job-state')?.dataset.state ?? ''),
+      undefined,
+      { timeout: 900_000, polling: 1000 },
+    );
     await admin.screenshot({ path: join(OUT, 'admin.png'), fullPage: true });
     const report = await desktop.newPage();
     await report.goto(`${server.url}/api/models/digits/report`);

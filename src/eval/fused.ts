@@ -28,6 +28,10 @@ export interface PartProbs {
   readonly classes: number;
   /** Drawings the preprocessing refused (e.g. no extent): left out of every figure. */
   readonly skipped: number;
+  /** The 28x28 renderings the image part read (784 bytes per kept drawing). */
+  readonly pixels: Uint8Array;
+  /** For each kept drawing, its index in the set. */
+  readonly kept: readonly number[];
 }
 
 export interface StrokeNet {
@@ -85,6 +89,8 @@ export function partProbabilities(
     labels: Uint8Array.from(kept.map((i) => set.labels[i])),
     classes: image.metadata.classes.length,
     skipped: set.drawings.length - n,
+    pixels: pixels.subarray(0, n * PIXELS),
+    kept,
   };
 }
 
@@ -177,6 +183,19 @@ export async function readStrokeFixture(path: string, classes: readonly string[]
   };
 }
 
+/** A drawing the model answered wrongly, with what each part said (class indices). */
+export interface PartMistake {
+  /** The drawing's index in the evaluated set. */
+  readonly index: number;
+  readonly label: number;
+  readonly answer: number;
+  readonly confidence: number;
+  readonly image: number;
+  readonly strokes: number;
+  /** The 28x28 rendering the image part read. */
+  readonly pixels: Uint8Array;
+}
+
 /** A fused model's parts and its fusion on a set of drawings. */
 export interface PartsEvaluation extends FusionScore {
   readonly set: string;
@@ -184,6 +203,30 @@ export interface PartsEvaluation extends FusionScore {
   /** Per drawing: the model's final answer (fused when it has a stroke part) was right. */
   readonly correct: boolean[];
   readonly skipped: number;
+  /** Every wrong final answer, most confident first. */
+  readonly mistakes: PartMistake[];
+}
+
+/** The wrong final answers of `fused` with each part's own answer, most confident first. */
+function partMistakes(probs: PartProbs, fused: Float32Array): PartMistake[] {
+  const c = probs.classes;
+  const best = argmaxRows(fused, c);
+  const imageBest = argmaxRows(probs.image, c);
+  const strokesBest = argmaxRows(probs.strokes, c);
+  const out: PartMistake[] = [];
+  probs.labels.forEach((label, i) => {
+    if (best[i] === label) return;
+    out.push({
+      index: probs.kept[i],
+      label,
+      answer: best[i],
+      confidence: fused[i * c + best[i]],
+      image: imageBest[i],
+      strokes: strokesBest[i],
+      pixels: probs.pixels.slice(i * PIXELS, (i + 1) * PIXELS),
+    });
+  });
+  return out.sort((a, b) => b.confidence - a.confidence);
 }
 
 /**
@@ -208,7 +251,14 @@ export async function evaluateParts(image: LoadedModel, set: LabelledDrawings): 
   const fused = fusedProbs(probs, weights);
   const best = argmaxRows(fused, classes);
   const correct = Array.from(probs.labels, (label, i) => best[i] === label);
-  return { set: set.name, weights, correct, skipped: probs.skipped, ...scoreFusion(probs, weights) };
+  return {
+    set: set.name,
+    weights,
+    correct,
+    skipped: probs.skipped,
+    mistakes: partMistakes(probs, fused),
+    ...scoreFusion(probs, weights),
+  };
 }
 
 export function formatPartsEvaluation(e: PartsEvaluation, modelName: string): string {

@@ -1,5 +1,7 @@
 import { PNG } from 'pngjs';
+import type { Fusion } from '../model/metadata.js';
 import type { EvalResult, Mistake } from './evaluate.js';
+import type { PartsEvaluation } from './fused.js';
 import type { Averages } from './metrics.js';
 
 /**
@@ -75,6 +77,64 @@ export function gallery(result: EvalResult, mistakes: readonly Mistake[] = resul
     })
     .join('\n');
   return `<div id="gallery" class="gallery">\n${items}\n</div>`;
+}
+
+/** Rows of the fusion's recorded figures: each set it was measured on, each part alone and fused. */
+function fusionTable(fusion: Fusion): string {
+  const sets = Object.keys(fusion.accuracy ?? {});
+  const parts = Object.keys(fusion.partAccuracy ?? {});
+  const head = parts.map((p) => `<th>${esc(p)} part</th>`).join('');
+  const rows = sets
+    .map((set) => {
+      const cells = parts.map((p) => `<td>${pct(fusion.partAccuracy?.[p]?.[set] ?? null)}</td>`).join('');
+      return `<tr><th>${esc(set)}</th><td>${fusion.samples?.[set] ?? '–'}</td>${cells}<td><b>${pct(fusion.accuracy?.[set] ?? null)}</b></td></tr>`;
+    })
+    .join('\n');
+  return `<table class="metrics" id="fusion">
+<thead><tr><th>set</th><th>drawings</th>${head}<th>fused</th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>`;
+}
+
+function partsGallery(classes: readonly string[], parts: PartsEvaluation): string {
+  if (parts.mistakes.length === 0)
+    return `<p id="parts-gallery" class="empty">Every one of the ${parts.samples} drawings was read right.</p>`;
+  const items = parts.mistakes
+    .map((m) => {
+      const t = esc(classes[m.label]);
+      const a = esc(classes[m.answer]);
+      return `<figure class="mistake"><img src="${mistakeImageDataUrl(m.pixels)}" width="84" height="84" alt="drawing ${m.index}: true ${t}, answered ${a}"><figcaption>true <b>${t}</b> → <b class="bad">${a}</b> ${pct(m.confidence)}<br><span class="dim">image ${esc(classes[m.image])} · strokes ${esc(classes[m.strokes])} · #${m.index}</span></figcaption></figure>`;
+    })
+    .join('\n');
+  return `<div id="parts-gallery" class="gallery">\n${items}\n</div>`;
+}
+
+/**
+ * The section of a fused model's report on drawings sent as strokes: the fusion rule and weights, the
+ * figures recorded when the parts were fused (each part alone and fused, per set), and, when this
+ * report's run also read pen drawings, every drawing the model got wrong with each part's answer.
+ */
+export function partsSection(
+  classes: readonly string[],
+  fusion: Fusion | undefined,
+  parts?: PartsEvaluation,
+): string {
+  if (!fusion && !parts) return '';
+  const rule = fusion
+    ? `<p>A drawing sent as strokes is answered by softmax(${Object.entries(fusion.weights)
+        .map(([p, w]) => `${w} · log P<sub>${esc(p)}</sub>`)
+        .join(
+          ' + ',
+        )}), weights fitted on ${esc(fusion.fittedOn)}. Pixel and image inputs get the image part alone.</p>\n${fusionTable(fusion)}`
+    : '';
+  const run = parts
+    ? `<h3>Drawings read wrongly: ${parts.mistakes.length} of ${parts.samples} (${esc(parts.set)})</h3>
+<p>In this run: image part ${pct(parts.image)}, stroke part ${pct(parts.strokes)}, fused ${pct(parts.fused)}. Each drawing as the image part saw it, most confident mistakes first.</p>
+${partsGallery(classes, parts)}`
+    : '';
+  return `<h2>Pen drawings: each part and the fusion</h2>\n${rule}\n${run}`;
 }
 
 export const PAGE_CSS = `body { font: 14px/1.45 'DejaVu Sans', Verdana, sans-serif; color: #222; margin: 0 auto; max-width: 1100px; padding: 16px 24px 48px; }

@@ -4,7 +4,18 @@ import type { EpochHistory, ModelMetadata } from '../model/metadata.js';
 import { VERSION } from '../version.js';
 import { confusionSpec, learningCurvesSpec, perClassSpec, renderSvg, rocSpec, svgToPng } from './charts.js';
 import type { EvalResult } from './evaluate.js';
-import { esc, figure, gallery, num, PAGE_CSS, PART_CSS, pct, perClassTable } from './report-html.js';
+import type { PartsEvaluation } from './fused.js';
+import {
+  esc,
+  figure,
+  gallery,
+  num,
+  PAGE_CSS,
+  PART_CSS,
+  partsSection,
+  pct,
+  perClassTable,
+} from './report-html.js';
 
 export { mistakeImageDataUrl } from './report-html.js';
 
@@ -28,6 +39,8 @@ export interface ReportOptions {
   readonly history?: readonly EpochHistory[];
   /** Report title (default: "<model> on <dataset>"). */
   readonly title?: string;
+  /** A fused model read on pen drawings in the same run: its parts, fusion and mistakes. */
+  readonly parts?: PartsEvaluation;
 }
 
 /** The report as files (name -> content), e.g. for saveModel's atomic `extraFiles`. */
@@ -43,7 +56,7 @@ export async function buildReport(
     perClass: await renderSvg(perClassSpec(result)),
   };
   return {
-    [REPORT_FILES.json]: `${JSON.stringify(reportJson(result, options.metadata, history), null, 2)}\n`,
+    [REPORT_FILES.json]: `${JSON.stringify(reportJson(result, options, history), null, 2)}\n`,
     [REPORT_FILES.html]: reportHtml(result, svgs, options),
     [REPORT_FILES.learningCurves]: svgToPng(svgs.learningCurves),
     [REPORT_FILES.confusion]: svgToPng(svgs.confusion),
@@ -68,11 +81,21 @@ export async function writeReport(
   return paths;
 }
 
-function reportJson(
-  result: EvalResult,
-  metadata: ModelMetadata | undefined,
-  history: readonly EpochHistory[],
-) {
+/** A parts evaluation as data: per-drawing flags and pixels stay out, mistakes keep indices and labels. */
+export function partsJson(parts: PartsEvaluation, classes: readonly string[]) {
+  const { correct: _c, mistakes, ...figures } = parts;
+  return {
+    ...figures,
+    mistakes: mistakes.map(({ pixels: _px, ...m }) => ({
+      ...m,
+      trueLabel: classes[m.label],
+      answerLabel: classes[m.answer],
+    })),
+  };
+}
+
+function reportJson(result: EvalResult, options: ReportOptions, history: readonly EpochHistory[]) {
+  const metadata: ModelMetadata | undefined = options.metadata;
   // Per-sample arrays stay out (they are megabytes); mistakes keep their ids, not their pixels.
   const { predictions: _p, mistakes, ...metrics } = result;
   return {
@@ -85,6 +108,7 @@ function reportJson(
       trueLabel: result.classes[m.label],
       predictedLabel: result.classes[m.predicted],
     })),
+    ...(options.parts ? { parts: partsJson(options.parts, result.classes) } : {}),
     metadata: metadata ?? null,
     history,
   };
@@ -146,6 +170,7 @@ ${figure('per-class-chart', 'Precision, recall and F1 per class (scale does not 
 ${perClassTable(result)}
 <h2>Most confident mistakes</h2>
 ${gallery(result, result.mistakes)}
+${partsSection(result.classes, meta?.fusion, options.parts)}
 ${meta ? `<h2>Model metadata</h2>\n<details><summary>metadata.json</summary><pre>${esc(JSON.stringify(meta, null, 2))}</pre></details>` : ''}
 </body>
 </html>

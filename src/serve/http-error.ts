@@ -16,6 +16,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   not_found: 404,
   conflict: 409,
   gone: 410,
+  key_reused: 422,
   data: 500,
   model: 500,
   backend: 500,

@@ -68,6 +68,17 @@ describe('/docs/json', () => {
     expect(admin.components?.securitySchemes?.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
   });
 
+  it('documents the Idempotency-Key of POST /api/feedback and its answers', async () => {
+    const op = (await docOf(plain)).paths['/api/feedback']?.post;
+    const params = (op?.parameters ?? []) as OpenAPIV3.ParameterObject[];
+    const header = params.find((p) => p.in === 'header');
+    expect(header).toMatchObject({ name: 'idempotency-key', required: false });
+    expect((header?.schema as OpenAPIV3.SchemaObject | undefined)?.pattern).toContain('{16,128}');
+    expect(header?.description).toMatch(/stores the correction once/);
+    expect(Object.keys(op?.responses ?? {})).toEqual(expect.arrayContaining(['200', '201', '422']));
+    expect(op?.description).toMatch(/answers 200 with the first request's id/);
+  });
+
   it('gives examples, one per input form, that the API accepts as sent by "Try it out"', async () => {
     const doc = await docOf(withAdmin);
     const expected: Record<string, number> = {

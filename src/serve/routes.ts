@@ -17,10 +17,11 @@ import {
   Prediction as PredictionSchema,
 } from '../schema/wire.js';
 import type { ModelCatalog } from '../store/catalog.js';
-import type { HwrDatabase } from '../store/database.js';
-import { UNDO_WINDOW_MS } from '../store/feedback-store.js';
+import type { FeedbackRecords, HwrDatabase } from '../store/database.js';
+import { type NewFeedback, UNDO_WINDOW_MS } from '../store/feedback-store.js';
 import { type AdminSettings, registerAdminRoutes } from './admin.js';
 import { HttpError } from './http-error.js';
+import { keyOfHeader, requestHash } from './idempotency.js';
 import { type DecodedInput, decodeCrop, decodeInput, pngBase64 } from './inputs.js';
 import type { ServeMetrics } from './metrics.js';
 import { modelFileRoutes } from './model-files.js';
@@ -30,6 +31,8 @@ import type { ModelRegistry, ServedModel } from './registry.js';
 import {
   BatchBody,
   FeedbackBody,
+  FeedbackHeaders,
+  IDEMPOTENCY_HEADER,
   isPlainPredictBody,
   PredictBody,
   StatsQuery,
@@ -265,45 +268,82 @@ function addFeedbackRoute(api: ZodApi, deps: RouteDeps): void {
     {
       schema: {
         summary: 'Store a correction: the drawing (or a character of a read) and its true label',
-        description:
-          'Stored durably (committed to SQLite or PostgreSQL before the answer). Without "predicted", the model\'s own answer is computed and stored. A character of POST /api/read is sent back as "crop" (its characters[i].input): the server keeps no reads, so any replica stores it.',
+        description: `Stored durably (committed to SQLite or PostgreSQL before the answer). Without "predicted", the model's own answer is computed and stored. A character of POST /api/read is sent back as "crop" (its characters[i].input): the server keeps no reads, so any replica stores it.
+
+With an Idempotency-Key header, a retry of the same request (same key, same body) stores nothing and answers 200 with the first request's id and undo deadline and a new undo token (the first token is void: its answer was lost); the same key with a different body is refused with 422. Without the header every request stores a row.`,
+        headers: FeedbackHeaders,
         body: FeedbackBody.meta(feedbackExamples()),
-        response: { 201: FeedbackCreated, ...errors },
+        response: { 200: FeedbackCreated, 201: FeedbackCreated, 422: ErrorReply, ...errors },
       },
     },
     async (request, reply) => {
       const body = request.body;
       const model = resolveModel(registry, body.model, defaultModel);
-      const classes = model.metadata.classes;
       checkFeedbackLabels(model, body);
-      // A crop is stored as the 784 pixels of a `pixels` input: what the model saw, as it saw it.
-      const input =
-        body.crop !== undefined ? decodeCrop(body.crop) : await decodeInput(body, '', maxImagePixels);
-      let predicted = body.predicted;
-      if (predicted === undefined) {
-        predicted = partAnswer(classes, (await classify(model, input)).probs, 1).label;
-      }
+      const sample = await feedbackSample(model, body, maxImagePixels);
       const undoToken = randomBytes(UNDO_TOKEN_BYTES).toString('base64url');
-      const id = await feedback.add({
-        pixels: input.pixels,
-        inputKind: input.kind,
-        rawInput: input.raw,
+      const header = request.headers[IDEMPOTENCY_HEADER];
+      const key = header === undefined ? undefined : keyOfHeader(header);
+      const stored = await storeFeedback(feedback, { ...sample, undoHash: sha256Hex(undoToken) }, key, body);
+      const log = {
+        feedbackId: stored.id,
+        model: model.name,
         label: body.label,
-        predicted,
-        modelName: model.name,
-        modelVersion: model.version,
-        classes,
-        undoHash: sha256Hex(undoToken),
-      });
-      metrics.feedback.inc({ model: model.name });
-      request.log.info(
-        { feedbackId: id, model: model.name, label: body.label, predicted },
-        'feedback stored',
-      );
-      reply.code(201);
-      return { id, undoToken, undoUntil: new Date(Date.now() + UNDO_WINDOW_MS).toISOString() };
+        predicted: sample.predicted,
+      };
+      if (stored.replayed)
+        request.log.info({ ...log, idempotencyKey: key }, 'feedback sent again: answered the stored row');
+      else {
+        metrics.feedback.inc({ model: model.name });
+        request.log.info(log, 'feedback stored');
+      }
+      reply.code(stored.replayed ? 200 : 201);
+      return {
+        id: stored.id,
+        undoToken,
+        undoUntil: new Date(stored.createdAt + UNDO_WINDOW_MS).toISOString(),
+      };
     },
   );
+}
+
+/** The row a correction stores: the input as the model saw it, and its answer unless the client gave it. */
+async function feedbackSample(
+  model: ServedModel,
+  body: FeedbackBody,
+  maxImagePixels: number | undefined,
+): Promise<NewFeedback> {
+  // A crop is stored as the 784 pixels of a `pixels` input: what the model saw, as it saw it.
+  const input = body.crop !== undefined ? decodeCrop(body.crop) : await decodeInput(body, '', maxImagePixels);
+  const predicted =
+    body.predicted ?? partAnswer(model.metadata.classes, (await classify(model, input)).probs, 1).label;
+  return {
+    pixels: input.pixels,
+    inputKind: input.kind,
+    rawInput: input.raw,
+    label: body.label,
+    predicted,
+    modelName: model.name,
+    modelVersion: model.version,
+    classes: model.metadata.classes,
+  };
+}
+
+/** Stores the row, once per Idempotency-Key when the client sent one; 422 for a key reused on another body. */
+async function storeFeedback(
+  feedback: FeedbackRecords,
+  sample: NewFeedback,
+  key: string | undefined,
+  body: FeedbackBody,
+): Promise<{ id: number; createdAt: number; replayed: boolean }> {
+  if (key === undefined) return { id: await feedback.add(sample), createdAt: Date.now(), replayed: false };
+  const result = await feedback.addOnce(sample, { key, requestHash: requestHash(body) });
+  if (result.kind === 'mismatch')
+    throw new HttpError(
+      'key_reused',
+      `Idempotency-Key "${key}" was already used for a different correction; a new correction needs a new key`,
+    );
+  return { id: result.id, createdAt: Date.parse(result.createdAt), replayed: result.kind === 'replayed' };
 }
 
 /** DELETE /api/feedback/:id with the row's one-time undo token, within the undo window. */

@@ -138,6 +138,24 @@ export const UndoHeaders = z.object({
     .max(200),
 });
 
+export const IDEMPOTENCY_HEADER = 'idempotency-key';
+
+/** Letters, digits, '-', '_', '.', ':': a UUID, a ULID or base64url fit; 16 characters at least. */
+const KEY = '[A-Za-z0-9._:-]{16,128}';
+
+export const FeedbackHeaders = z.looseObject({
+  [IDEMPOTENCY_HEADER]: z
+    .string()
+    .regex(
+      new RegExp(`^(?:"${KEY}"|${KEY})$`),
+      'the Idempotency-Key header must be 16 to 128 letters, digits, "-", "_", "." or ":", as a quoted string or bare (one key: a new UUID per correction)',
+    )
+    .optional()
+    .describe(
+      'A key the client makes for each correction (a UUID) and sends again with every retry of it: the server stores the correction once (IETF httpapi-idempotency-key-header; the value may be quoted, "…", as that draft writes it)',
+    ),
+});
+
 export const StatsQuery = z.strictObject({ model: z.string().min(1).max(100).optional() });
 
 const PREDICT_KEYS = new Set(['image', 'pixels', 'strokes', 'model', 'topK']);

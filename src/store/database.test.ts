@@ -143,6 +143,47 @@ describe.each(Object.keys(backends))('storage on %s', (kind) => {
     expect((await a.feedback.rows('digits')).map((r) => r.id)).toEqual([late]);
   });
 
+  run('stores a correction sent twice under one Idempotency-Key once, across handles', async () => {
+    const [a, b] = await (backend as Backend).pair();
+    const key = { key: '0d6e7a52-5f4c-4b7e-9a43-1c2b3d4e5f60', requestHash: '1'.repeat(64) };
+    const first = await a.feedback.addOnce({ ...sample('3', '5', 1), undoHash: 'a'.repeat(64) }, key);
+    expect(first).toMatchObject({ kind: 'created' });
+    if (first.kind === 'mismatch') throw new Error('unreachable');
+    // The answer was lost: the client sends the same request again, to another replica.
+    const again = await b.feedback.addOnce({ ...sample('3', '5', 1), undoHash: 'b'.repeat(64) }, key);
+    expect(again).toEqual({ kind: 'replayed', id: first.id, createdAt: first.createdAt });
+    // The same key with another body changes nothing.
+    const other = await b.feedback.addOnce(
+      { ...sample('4', '5', 1), undoHash: 'c'.repeat(64) },
+      {
+        ...key,
+        requestHash: '2'.repeat(64),
+      },
+    );
+    expect(other).toEqual({ kind: 'mismatch' });
+    // Rows without a key are stored every time, as before.
+    await a.feedback.add(sample('3', '5', 1));
+    await a.feedback.add(sample('3', '5', 1));
+    const rows = await a.feedback.rows('digits');
+    expect(rows.map((r) => r.label)).toEqual(['3', '3', '3']);
+    expect(rows[0].id).toBe(first.id);
+    // The replay's undo digest replaced the first one (whose token never reached the client).
+    expect(await a.feedback.undo(first.id, 'a'.repeat(64))).toBe('forbidden');
+    expect(await a.feedback.undo(first.id, 'c'.repeat(64))).toBe('forbidden');
+    expect(await a.feedback.undo(first.id, 'b'.repeat(64))).toBe('deleted');
+  });
+
+  run('lets concurrent requests with one key store one row', async () => {
+    const [a, b] = await (backend as Backend).pair();
+    const key = { key: 'c0ffee00-1111-4222-8333-444455556666', requestHash: '3'.repeat(64) };
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).feedback.addOnce(sample('7', '1', 5), key)),
+    );
+    expect(results.filter((r) => r.kind === 'created')).toHaveLength(1);
+    expect(new Set(results.map((r) => (r.kind === 'mismatch' ? -1 : r.id))).size).toBe(1);
+    expect((await a.feedback.stats()).total).toBe(1);
+  });
+
   run('refuses a sample whose pixels are not 28x28 and stores nothing', async () => {
     const [a] = await (backend as Backend).pair();
     await expect(a.feedback.add({ ...sample('1', '1', 0), pixels: new Uint8Array(10) })).rejects.toThrow();
@@ -255,6 +296,30 @@ describe.skipIf(unavailable !== undefined)('PostgreSQL specifics', () => {
       await c.end();
     }
     await expect(PostgresDatabase.open({ url })).rejects.toThrow(/schema version 99, newer than this hwr/);
+  });
+
+  it('adds the Idempotency-Key columns to a version-1 database and keeps its rows', async () => {
+    const url = await freshPgUrl();
+    await (await PostgresDatabase.open({ url })).close();
+    // Back to the first schema, with a row, as a database made before the key existed.
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query(`DROP INDEX feedback_idempotency_key;
+      ALTER TABLE feedback DROP COLUMN idempotency_key, DROP COLUMN request_hash;
+      DELETE FROM hwr_schema_migrations WHERE version > 1;
+      INSERT INTO feedback (model_name, model_version, label, predicted, input_kind, raw_input, pixels)
+        VALUES ('digits', 'v0001', '1', '1', 'pixels', '[]', decode(repeat('00', ${PIXELS}), 'hex'))`);
+    await c.end();
+    const db = await PostgresDatabase.open({ url });
+    open.push(db);
+    expect((await db.feedback.rows('digits')).map((r) => r.label)).toEqual(['1']);
+    const key = { key: 'k'.repeat(16), requestHash: 'c'.repeat(64) };
+    const first = await db.feedback.addOnce(sample('2', '2', 2), key);
+    expect(await db.feedback.addOnce(sample('2', '2', 2), key)).toMatchObject({
+      kind: 'replayed',
+      id: (first as { id: number }).id,
+    });
+    expect((await db.feedback.stats()).total).toBe(2);
   });
 
   it('frees the retrain lock when the holding connection dies', async () => {

@@ -1,5 +1,12 @@
 import type { JobReply } from '../schema/wire.js';
-import type { FeedbackRow, FeedbackStats, NewFeedback, UndoResult } from './feedback-store.js';
+import type {
+  FeedbackRow,
+  FeedbackStats,
+  IdempotencyKey,
+  KeyedAdd,
+  NewFeedback,
+  UndoResult,
+} from './feedback-store.js';
 import type { StorageHealth } from './storage-fault.js';
 
 /**
@@ -46,6 +53,11 @@ export interface FeedbackRecords {
   readonly health: StorageHealth;
   /** Stores one sample durably (committed before it resolves); returns its id. */
   add(sample: NewFeedback): Promise<number>;
+  /**
+   * Stores one sample under a client's Idempotency-Key, once (src/store/feedback-store.ts KeyedAdd):
+   * the same key and request hash again answer the first row, a different hash changes nothing.
+   */
+  addOnce(sample: NewFeedback, key: IdempotencyKey): Promise<KeyedAdd>;
   /**
    * Deletes row `id` if `undoHash` is the digest stored with it and it is younger than
    * UNDO_WINDOW_MS at `now`; a row is deleted at most once.

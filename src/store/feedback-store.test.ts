@@ -62,6 +62,7 @@ describe('FeedbackStore', () => {
   });
 
   it('deletes a row with its undo digest within the window only, and upgrades a version-1 file', () => {
+    // The upgrade runs every later migration too: undo digests, then the Idempotency-Key columns.
     // A file as the first schema made it, with one row: the upgrade keeps the row, without a digest.
     const v1 = new Database(join(dir, FEEDBACK_DB_FILE));
     v1.exec(
@@ -100,6 +101,14 @@ describe('FeedbackStore', () => {
       expect(store.undo(id, 'a'.repeat(64))).toBe('deleted');
       expect(store.undo(id, 'a'.repeat(64))).toBe('missing');
       expect(store.stats().total).toBe(1);
+      const key = { key: 'k'.repeat(16), requestHash: 'c'.repeat(64) };
+      const keyed = store.addOnce(sample, key);
+      expect(keyed).toMatchObject({ kind: 'created' });
+      expect(store.addOnce(sample, key)).toMatchObject({
+        kind: 'replayed',
+        id: (keyed as { id: number }).id,
+      });
+      expect(store.stats().total).toBe(2);
     } finally {
       store.close();
     }

@@ -24,6 +24,24 @@ export interface NewFeedback {
   readonly undoHash?: string;
 }
 
+/**
+ * A client's Idempotency-Key (IETF httpapi-idempotency-key-header) and the sha256 (hex) of the
+ * request body it came with: a second request with the same key is the same correction sent again.
+ */
+export interface IdempotencyKey {
+  readonly key: string;
+  readonly requestHash: string;
+}
+
+/**
+ * What `addOnce` did: stored a new row; found the row stored earlier under the key for the same
+ * request (its undo digest becomes the new one: the answer carrying the first token never reached
+ * the client); or found the key used for a different request (nothing changed).
+ */
+export type KeyedAdd =
+  | { readonly kind: 'created' | 'replayed'; readonly id: number; readonly createdAt: string }
+  | { readonly kind: 'mismatch' };
+
 /** How long after its creation a row may be deleted with its undo token. */
 export const UNDO_WINDOW_MS = 10 * 60_000;
 
@@ -62,7 +80,7 @@ export interface FeedbackStats {
   confusions: { label: string; predicted: string; count: number }[];
 }
 
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE feedback (
@@ -117,7 +135,18 @@ const MIGRATIONS: readonly string[] = [
      job_id TEXT NOT NULL,
      pid INTEGER NOT NULL
    );`,
+  // The client's Idempotency-Key of a correction and the digest of its body: a retry whose answer
+  // was lost finds the row instead of storing it twice. NULLs (no key) never collide.
+  `ALTER TABLE feedback ADD COLUMN idempotency_key TEXT;
+   ALTER TABLE feedback ADD COLUMN request_hash TEXT;
+   CREATE UNIQUE INDEX feedback_idempotency_key ON feedback (idempotency_key);`,
 ];
+
+/** A row holds the 28x28 the model saw, nothing else. */
+export function checkPixels(sample: NewFeedback): void {
+  if (sample.pixels.length !== PIXELS)
+    throw new Error(`feedback pixels must be ${PIXELS} bytes, got ${sample.pixels.length}`);
+}
 
 /**
  * User corrections, stored durably in SQLite (better-sqlite3, synchronous API: one insert is one
@@ -154,8 +183,10 @@ export class FeedbackStore {
       throw err;
     }
     this.insertRow = this.db.prepare(
-      `INSERT INTO feedback (created_at, model_name, model_version, label, predicted, input_kind, raw_input, pixels, undo_hash)
-       VALUES (@createdAt, @modelName, @modelVersion, @label, @predicted, @inputKind, @rawInput, @pixels, @undoHash)`,
+      `INSERT INTO feedback (created_at, model_name, model_version, label, predicted, input_kind, raw_input, pixels,
+                             undo_hash, idempotency_key, request_hash)
+       VALUES (@createdAt, @modelName, @modelVersion, @label, @predicted, @inputKind, @rawInput, @pixels,
+               @undoHash, @idempotencyKey, @requestHash)`,
     );
     this.insertVersion = this.db.prepare(
       `INSERT OR IGNORE INTO model_versions (model_name, model_version, classes, first_seen)
@@ -190,29 +221,54 @@ export class FeedbackStore {
 
   /** Stores one sample; returns its id. A full disk or I/O fault throws a StorageError. */
   add(sample: NewFeedback): number {
-    if (sample.pixels.length !== PIXELS)
-      throw new Error(`feedback pixels must be ${PIXELS} bytes, got ${sample.pixels.length}`);
-    const createdAt = new Date().toISOString();
-    const run = this.db.transaction(() => {
-      this.insertVersion.run(
-        sample.modelName,
-        sample.modelVersion,
-        JSON.stringify(sample.classes),
-        createdAt,
-      );
-      return this.insertRow.run({
-        createdAt,
-        modelName: sample.modelName,
-        modelVersion: sample.modelVersion,
-        label: sample.label,
-        predicted: sample.predicted ?? null,
-        inputKind: sample.inputKind,
-        rawInput: JSON.stringify(sample.rawInput),
-        pixels: Buffer.from(sample.pixels.buffer, sample.pixels.byteOffset, sample.pixels.byteLength),
-        undoHash: sample.undoHash ?? null,
-      });
+    checkPixels(sample);
+    const run = this.db.transaction(() => this.insert(sample, undefined, new Date().toISOString()));
+    return this.tracker.write('feedback not stored', run);
+  }
+
+  /**
+   * Stores one sample under a client's Idempotency-Key, once: a second call with the key and the
+   * same request hash answers the first row (with `sample.undoHash` as its new undo digest), with
+   * another hash it changes nothing. One IMMEDIATE transaction, so two processes take turns.
+   */
+  addOnce(sample: NewFeedback, idem: IdempotencyKey): KeyedAdd {
+    checkPixels(sample);
+    const run = this.db.transaction((): KeyedAdd => {
+      const found = this.db
+        .prepare(
+          'SELECT id, created_at AS createdAt, request_hash AS requestHash FROM feedback WHERE idempotency_key = ?',
+        )
+        .get(idem.key) as { id: number; createdAt: string; requestHash: string } | undefined;
+      if (found && found.requestHash !== idem.requestHash) return { kind: 'mismatch' };
+      if (found) {
+        this.db
+          .prepare('UPDATE feedback SET undo_hash = ? WHERE id = ?')
+          .run(sample.undoHash ?? null, found.id);
+        return { kind: 'replayed', id: found.id, createdAt: found.createdAt };
+      }
+      const createdAt = new Date().toISOString();
+      return { kind: 'created', id: this.insert(sample, idem, createdAt), createdAt };
     });
-    return Number(this.tracker.write('feedback not stored', run).lastInsertRowid);
+    return this.tracker.write('feedback not stored', () => run.immediate());
+  }
+
+  /** Inserts the row and its model version's class list; call inside a transaction. */
+  private insert(sample: NewFeedback, idem: IdempotencyKey | undefined, createdAt: string): number {
+    this.insertVersion.run(sample.modelName, sample.modelVersion, JSON.stringify(sample.classes), createdAt);
+    const result = this.insertRow.run({
+      createdAt,
+      modelName: sample.modelName,
+      modelVersion: sample.modelVersion,
+      label: sample.label,
+      predicted: sample.predicted ?? null,
+      inputKind: sample.inputKind,
+      rawInput: JSON.stringify(sample.rawInput),
+      pixels: Buffer.from(sample.pixels.buffer, sample.pixels.byteOffset, sample.pixels.byteLength),
+      undoHash: sample.undoHash ?? null,
+      idempotencyKey: idem?.key ?? null,
+      requestHash: idem?.requestHash ?? null,
+    });
+    return Number(result.lastInsertRowid);
   }
 
   /**

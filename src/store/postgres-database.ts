@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
-import { PIXELS } from '../model/infer.js';
 import { JobReply } from '../schema/wire.js';
 import {
   type CurrentChange,
@@ -19,8 +18,11 @@ import {
   type VersionRecord,
 } from './database.js';
 import {
+  checkPixels,
   type FeedbackRow,
   type FeedbackStats,
+  type IdempotencyKey,
+  type KeyedAdd,
   type LabelStats,
   type NewFeedback,
   UNDO_WINDOW_MS,
@@ -53,20 +55,53 @@ class PgFeedback implements FeedbackRecords {
 
   /** Stores one sample; an unreachable server, a full disk or a read-only standby throw a StorageError. */
   async add(sample: NewFeedback): Promise<number> {
-    if (sample.pixels.length !== PIXELS)
-      throw new Error(`feedback pixels must be ${PIXELS} bytes, got ${sample.pixels.length}`);
-    return this.tracker.writeAsync('feedback not stored', () => this.insert(sample));
+    checkPixels(sample);
+    return this.tracker.writeAsync('feedback not stored', async () => {
+      const row = await this.insert(sample, undefined);
+      if (!row) throw new Error('feedback insert returned no row');
+      return row.id;
+    });
   }
 
-  private async insert(sample: NewFeedback): Promise<number> {
+  /**
+   * Inserts under the key, or (ON CONFLICT: the key's row exists, committed; a concurrent insert of
+   * the same key waits for it) updates that row's undo digest when the request hash is the same.
+   * An undo deleting the row between the two statements leaves the key free: the insert is tried again.
+   */
+  async addOnce(sample: NewFeedback, idem: IdempotencyKey): Promise<KeyedAdd> {
+    checkPixels(sample);
+    return this.tracker.writeAsync('feedback not stored', async () => {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const created = await this.insert(sample, idem);
+        if (created) return { kind: 'created', ...created };
+        const { rows } = await this.pool.query<{ id: string; created_at: Date; same: boolean }>(
+          `UPDATE feedback SET undo_hash = CASE WHEN request_hash = $2 THEN $3 ELSE undo_hash END
+           WHERE idempotency_key = $1 RETURNING id, created_at, request_hash = $2 AS same`,
+          [idem.key, idem.requestHash, sample.undoHash ?? null],
+        );
+        const row = rows[0];
+        if (row && !row.same) return { kind: 'mismatch' };
+        if (row) return { kind: 'replayed', id: Number(row.id), createdAt: row.created_at.toISOString() };
+      }
+      throw new Error(`feedback under Idempotency-Key ${idem.key} was inserted and deleted three times`);
+    });
+  }
+
+  /** The new row's id and time, or undefined when a row holds the key already. */
+  private async insert(
+    sample: NewFeedback,
+    idem: IdempotencyKey | undefined,
+  ): Promise<{ id: number; createdAt: string } | undefined> {
     // One statement, so one implicit transaction: the class list and the row commit together, and
     // the answer comes after the commit's WAL flush (synchronous_commit on, the default).
-    const { rows } = await this.pool.query<{ id: string }>(
+    const { rows } = await this.pool.query<{ id: string; created_at: Date }>(
       `WITH classes AS (
          INSERT INTO feedback_classes (model_name, model_version, classes) VALUES ($1, $2, $3)
          ON CONFLICT DO NOTHING)
-       INSERT INTO feedback (model_name, model_version, label, predicted, input_kind, raw_input, pixels, undo_hash)
-       VALUES ($1, $2, $4, $5, $6, $7, $8, $9) RETURNING id`,
+       INSERT INTO feedback (model_name, model_version, label, predicted, input_kind, raw_input, pixels, undo_hash,
+                             idempotency_key, request_hash)
+       VALUES ($1, $2, $4, $5, $6, $7, $8, $9, $10, $11)
+       ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, created_at`,
       [
         sample.modelName,
         sample.modelVersion,
@@ -77,9 +112,12 @@ class PgFeedback implements FeedbackRecords {
         JSON.stringify(sample.rawInput),
         Buffer.from(sample.pixels.buffer, sample.pixels.byteOffset, sample.pixels.byteLength),
         sample.undoHash ?? null,
+        idem?.key ?? null,
+        idem?.requestHash ?? null,
       ],
     );
-    return Number(rows[0].id);
+    const row = rows[0];
+    return row && { id: Number(row.id), createdAt: row.created_at.toISOString() };
   }
 
   async undo(id: number, undoHash: string, now = Date.now()): Promise<UndoResult> {

@@ -51,6 +51,10 @@ export const PG_MIGRATIONS: readonly string[] = [
      note TEXT
    );
    CREATE TABLE retrain_jobs (id TEXT PRIMARY KEY, started_at TEXT NOT NULL, record JSONB NOT NULL);`,
+  // The client's Idempotency-Key of a correction and the digest of its body: a retry whose answer
+  // was lost finds the row instead of storing it twice. NULLs (no key) never collide.
+  `ALTER TABLE feedback ADD COLUMN idempotency_key TEXT, ADD COLUMN request_hash TEXT;
+   CREATE UNIQUE INDEX feedback_idempotency_key ON feedback (idempotency_key);`,
 ];
 
 /** Advisory lock keys (two int4s: hwr's class, then the purpose). */

@@ -253,6 +253,7 @@ export class SqliteDatabase implements HwrDatabase {
         return store.health;
       },
       add: async (sample) => store.add(sample),
+      addOnce: async (sample, key) => store.addOnce(sample, key),
       undo: async (id, undoHash, now) => store.undo(id, undoHash, now),
       stats: async (model) => store.stats(model),
       rows: async (model) => store.rows(model),

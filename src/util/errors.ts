@@ -19,6 +19,8 @@ export const ERROR_CODES = [
   'not_found',
   'conflict',
   'gone',
+  // A request repeated under an Idempotency-Key with a different body.
+  'key_reused',
   // Data and models on disk that cannot be read or used.
   'data',
   'model',

@@ -84,10 +84,21 @@ export function readPhoto(image: Blob, model: string, topK = 3): Promise<ReadRes
 /** What a correction is about: a drawing's strokes, or a character of a read (its crop). */
 export type FeedbackInput = { strokes: readonly Stroke[] } | { crop: string };
 
+/**
+ * POST /api/feedback. `key` is the correction's Idempotency-Key (./correction-key.ts), the same on
+ * every retry of it, so the server stores it once even when an answer was lost (201 the first time,
+ * 200 with the same id for a retry).
+ */
 export function sendFeedback(
   body: FeedbackInput & { model: string; label: string; predicted?: string },
+  key?: string,
 ): Promise<FeedbackCreated> {
-  return call('/api/feedback', { method: 'POST', body: JSON.stringify(body) });
+  return call('/api/feedback', {
+    method: 'POST',
+    body: JSON.stringify(body),
+    // The draft's sf-string form: the key in double quotes.
+    headers: key === undefined ? undefined : { 'idempotency-key': `"${key}"` },
+  });
 }
 
 /** DELETE /api/feedback/:id with the token its POST returned (204, no body). */

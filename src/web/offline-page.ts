@@ -10,6 +10,7 @@
  */
 import { sendFeedback } from './api.js';
 import type { Receipt } from './correction.js';
+import { newCorrectionKey } from './correction-key.js';
 import { serverUnreachable, type Where } from './device.js';
 import type { MessageKey } from './i18n.js';
 import type { CorrectionBody, FlushResult, Outbox } from './outbox.js';
@@ -102,14 +103,19 @@ export class OfflineMode {
     this.showAnswer(this.where);
   }
 
-  /** Stores a correction on the server, or queues it here when the server is away. */
+  /**
+   * Stores a correction on the server, or queues it here when the server is away. Its key is made
+   * before the first attempt and queued with it: that attempt may have been stored with its answer
+   * lost, and the outbox's retry must name the same correction.
+   */
   async save(body: CorrectionBody): Promise<Receipt> {
     if (this.isPrivate) throw new Error('private mode: corrections are not sent');
+    const key = newCorrectionKey();
     try {
-      return { kind: 'sent', created: await sendFeedback(body) };
+      return { kind: 'sent', created: await sendFeedback(body, key) };
     } catch (err) {
       if (!serverUnreachable(err)) throw err;
-      return { kind: 'queued', id: await (await this.open()).add(body) };
+      return { kind: 'queued', id: await (await this.open()).add(body, key) };
     }
   }
 

@@ -2,7 +2,7 @@ import { type DBSchema, openDB } from 'idb';
 import type { CorrectionBody, OutboxStore, QueuedCorrection } from './outbox.js';
 
 interface HwrDb extends DBSchema {
-  outbox: { key: number; value: { id?: number; body: CorrectionBody; queuedAt: string } };
+  outbox: { key: number; value: { id?: number; body: CorrectionBody; queuedAt: string; key?: string } };
 }
 
 /**
@@ -16,7 +16,7 @@ export async function openOutboxStore(): Promise<OutboxStore> {
     },
   });
   return {
-    add: (body, queuedAt) => db.add('outbox', { body, queuedAt }),
+    add: (body, queuedAt, key) => db.add('outbox', { body, queuedAt, key }),
     all: async () => (await db.getAll('outbox')) as QueuedCorrection[],
     remove: (id) => db.delete('outbox', id),
   };

@@ -37,7 +37,7 @@ function server(fail: Record<number, unknown> = {}) {
 
 async function queued(n: number): Promise<MemoryOutboxStore> {
   const store = new MemoryOutboxStore();
-  for (const b of bodies.slice(0, n)) await store.add(b, new Date().toISOString());
+  for (const [i, b] of bodies.slice(0, n).entries()) await store.add(b, new Date().toISOString(), `key-${i}`);
   return store;
 }
 
@@ -77,6 +77,26 @@ describe('flushOutbox', () => {
     expect(await store.all()).toEqual([]);
   });
 
+  it('sends each correction under its own key on every attempt: a lost answer is not a second row', async () => {
+    const store = await queued(3);
+    // A server that keeps rows by Idempotency-Key, as POST /api/feedback does, and loses the answer
+    // of its second request after storing it.
+    const rows = new Map<string, CorrectionBody>();
+    const keys: (string | undefined)[] = [];
+    let calls = 0;
+    const send = async (body: CorrectionBody, key?: string): Promise<FeedbackCreated> => {
+      keys.push(key);
+      if (key === undefined) throw new Error('sent without a key');
+      if (!rows.has(key)) rows.set(key, body);
+      if (calls++ === 1) throw new ApiError('network', 0);
+      return { id: [...rows.keys()].indexOf(key) + 1, undoToken: 't', undoUntil: '' };
+    };
+    expect(await flushOutbox(store, send)).toEqual({ sent: 1, dropped: [], left: 2 });
+    expect(await flushOutbox(store, send)).toEqual({ sent: 2, dropped: [], left: 0 });
+    expect(keys).toEqual(['key-0', 'key-1', 'key-1', 'key-2']);
+    expect([...rows.values()].map((b) => b.label)).toEqual(samples.slice(0, 3).map((x) => x.label));
+  });
+
   it('does not remove a correction the server answered without an id', async () => {
     const store = await queued(1);
     const result = await flushOutbox(store, async () => ({}) as FeedbackCreated);
@@ -110,7 +130,7 @@ describe('Outbox', () => {
     await outbox.flush();
     expect(timers).toEqual([10_000, 20_000]);
     expect(s.received).toHaveLength(1);
-    await outbox.add(bodies[1]);
+    await outbox.add(bodies[1], 'key-next');
     await new Promise((r) => setTimeout(r, 0));
     expect(timers.at(-1)).toBe(5_000);
   });

@@ -5,7 +5,9 @@
  * that label) is dropped, so it cannot hold back the rest; any other failure stops the flush and it
  * is tried again later (on the `online` event, after the next answered request, and on a backoff
  * timer). One flush runs at a time, across tabs too (Web Locks), so no correction is sent twice by
- * two flushes.
+ * two flushes. Each correction carries its Idempotency-Key (made before its first attempt), sent
+ * with every attempt: when the server stored one but its answer was lost, the next flush gets the
+ * stored row back (200) instead of storing it again.
  */
 import { ApiError, type FeedbackCreated, type FeedbackInput } from './api.js';
 
@@ -18,11 +20,16 @@ export interface QueuedCorrection {
   readonly body: CorrectionBody;
   /** ISO time it was queued. */
   readonly queuedAt: string;
+  /** Its Idempotency-Key; absent in corrections queued by a page older than the key (sent without). */
+  readonly key?: string;
 }
+
+/** Sends one correction under its key (POST /api/feedback with the Idempotency-Key header). */
+export type SendCorrection = (body: CorrectionBody, key?: string) => Promise<FeedbackCreated>;
 
 /** Where queued corrections are kept: IndexedDB on the page (openOutboxStore), memory in tests. */
 export interface OutboxStore {
-  add(body: CorrectionBody, queuedAt: string): Promise<number>;
+  add(body: CorrectionBody, queuedAt: string, key: string): Promise<number>;
   /** Every queued correction, oldest first. */
   all(): Promise<QueuedCorrection[]>;
   remove(id: number): Promise<void>;
@@ -53,18 +60,16 @@ export function retryDelayMs(attempt: number): number {
 }
 
 /**
- * Sends the queued corrections oldest first, removing each once `send` resolved (the 201); stops at
+ * Sends the queued corrections oldest first, removing each once `send` resolved (201, or 200 for one
+ * the server had stored already under its key); stops at
  * the first failure that may pass (network, 5xx, 408, 429), leaving it and the later ones queued.
  */
-export async function flushOutbox(
-  store: OutboxStore,
-  send: (body: CorrectionBody) => Promise<FeedbackCreated>,
-): Promise<FlushResult> {
+export async function flushOutbox(store: OutboxStore, send: SendCorrection): Promise<FlushResult> {
   const queued = await store.all();
   const result: FlushResult = { sent: 0, dropped: [], left: queued.length };
   for (const item of queued) {
     try {
-      const created = await send(item.body);
+      const created = await send(item.body, item.key);
       if (typeof created?.id !== 'number') throw new ApiError('the server answered without an id', 500);
     } catch (err) {
       if (!refusedForGood(err)) break;
@@ -85,9 +90,9 @@ export class MemoryOutboxStore implements OutboxStore {
   private rows: QueuedCorrection[] = [];
   private next = 1;
 
-  async add(body: CorrectionBody, queuedAt: string): Promise<number> {
+  async add(body: CorrectionBody, queuedAt: string, key: string): Promise<number> {
     const id = this.next++;
-    this.rows.push({ id, body: structuredClone(body), queuedAt });
+    this.rows.push({ id, body: structuredClone(body), queuedAt, key });
     return id;
   }
 
@@ -101,7 +106,7 @@ export class MemoryOutboxStore implements OutboxStore {
 }
 
 export interface OutboxOptions {
-  readonly send: (body: CorrectionBody) => Promise<FeedbackCreated>;
+  readonly send: SendCorrection;
   /** After each flush that sent or dropped something, or left some queued. */
   readonly onFlushed?: (result: FlushResult) => void;
   /** Runs `fn` holding a lock shared by every tab (navigator.locks); plain call where unavailable. */
@@ -121,8 +126,9 @@ export class Outbox {
     private readonly options: OutboxOptions,
   ) {}
 
-  add(body: CorrectionBody): Promise<number> {
-    const id = this.store.add(body, new Date().toISOString());
+  /** Queues a correction under `key`: the one its first attempt was sent with, if any. */
+  add(body: CorrectionBody, key: string): Promise<number> {
+    const id = this.store.add(body, new Date().toISOString(), key);
     void id.then(() => this.retryLater());
     return id;
   }

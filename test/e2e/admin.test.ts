@@ -1,7 +1,8 @@
 /**
  * Browser test of the admin view (/admin) against the real server and a real `hwr retrain` child:
  * sign in with the token, read the feedback tables, start a retrain on a small feedback set, follow
- * its log to the gate's verdict, roll back and promote from the versions table.
+ * its log while it runs to the gate's verdict, roll back and promote from the versions table, and
+ * roll back again to the first version, served.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -94,12 +95,23 @@ describe.skipIf(missing !== undefined)('admin view', () => {
     await page.locator('input[name="testLimit"]').fill('1000');
     await page.getByTestId('retrain').click();
     await expect.poll(() => page.getByTestId('job-state').getAttribute('data-state')).toBe('running');
+    // Progress: the child's log lines appear while the job still runs, not only at its end.
+    let linesWhileRunning = 0;
     await expect
-      .poll(() => page.getByTestId('job-state').getAttribute('data-state'), {
-        timeout: 300_000,
-        interval: 2000,
-      })
+      .poll(
+        async () => {
+          const [state, log] = await page.evaluate(() => [
+            document.getElementById('job-state')?.dataset.state ?? '',
+            document.getElementById('job-log')?.textContent ?? '',
+          ]);
+          if (state === 'running')
+            linesWhileRunning = Math.max(linesWhileRunning, log.split('\n').filter(Boolean).length);
+          return state;
+        },
+        { timeout: 300_000, interval: 500 },
+      )
       .toMatch(/^(promoted|rejected)$/);
+    expect(linesWhileRunning).toBeGreaterThan(0);
     // The child's log, as the page followed it (its last lines name the gate's checks).
     expect((await page.getByTestId('job-log').textContent())?.split('\n').length).toBeGreaterThan(3);
     const verdict = await page.getByTestId('gate-verdict').textContent();
@@ -131,6 +143,11 @@ describe.skipIf(missing !== undefined)('admin view', () => {
     await expect.poll(() => page.locator('#versions').getAttribute('data-current')).toBe(target);
     await expect.poll(served, { timeout: 20_000 }).toBe(target);
     expect(await page.getByTestId('history').textContent()).toContain(`promote ${target}`);
+    // And a rollback that lands: back to v0001, served again.
+    await page.getByTestId('rollback').click();
+    await expect.poll(() => page.locator('#versions').getAttribute('data-current')).toBe('v0001');
+    await expect.poll(served, { timeout: 20_000 }).toBe('v0001');
+    expect(await page.getByTestId('history').textContent()).toContain(`rollback v0001 (from ${target})`);
     expect(pageErrors).toEqual([]);
     await context.close();
   }, 400_000);

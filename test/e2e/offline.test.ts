@@ -3,7 +3,8 @@
  * the mouse while the server answers, then with the server stopped; the page answers on the device
  * (TF.js, the served model's files) with the server's label and probabilities within 1e-3. A
  * correction made while the server is away is queued in IndexedDB and arrives, once, after the server
- * is back (checked through GET /api/feedback/stats). In private mode no drawing leaves the page.
+ * is back (checked through GET /api/feedback/stats); one the server stored but whose answer was lost is
+ * sent again under its Idempotency-Key and stored once. In private mode no drawing leaves the page.
  *
  * Needs models/digits (or HWR_DIGITS_MODEL) and /usr/bin/chromium; skipped with the reason otherwise.
  */
@@ -183,6 +184,49 @@ describe.skipIf(missing !== undefined)('the page without the server', () => {
     expect(unexpected).toEqual([]);
     await page.context().close();
   }, 120_000);
+
+  it('stores a correction once when the server stored it and its answer was lost', async () => {
+    const errors: string[] = [];
+    const page = await openPage(browser, server.url, errors);
+    const stats = async () => (await fetch(`${server.url}/api/feedback/stats?model=digits`)).json();
+    const before = (await stats()).total;
+    await predictDrawing(page, fixtures[0]);
+    const predicted = (await shown(page)).label;
+    // The first POST reaches the server, which stores the row; the connection then drops before the
+    // answer gets back, so the page queues the correction, as it must not lose it.
+    const posts: { key: string | undefined; status: number | 'lost' }[] = [];
+    await page.route('**/api/feedback', async (route) => {
+      const answer = await route.fetch();
+      posts.push({ key: route.request().headers()['idempotency-key'], status: 'lost' });
+      expect(answer.status()).toBe(201);
+      await route.abort('connectionreset');
+    });
+    await page.getByTestId('feedback-right').click();
+    await expect.poll(() => page.getByTestId('saved-text').textContent()).toContain('Saved on this device');
+    expect((await stats()).total).toBe(before + 1);
+    await page.unroute('**/api/feedback');
+    page.on('response', (r) => {
+      if (r.url().endsWith('/api/feedback') && r.request().method() === 'POST')
+        posts.push({ key: r.request().headers()['idempotency-key'], status: r.status() });
+    });
+    // The next answered request sends the queue: the same key, answered 200 with the stored row.
+    await predictDrawing(page, fixtures[1]);
+    await expect
+      .poll(() => page.locator('#status').textContent(), { timeout: 15_000 })
+      .toBe('1 correction made offline was sent to the server.');
+    expect(posts.map((p) => p.status)).toEqual(['lost', 200]);
+    expect(posts[0].key).toMatch(/^"[0-9a-f-]{36}"$/);
+    expect(posts[1].key).toBe(posts[0].key);
+    const after = await stats();
+    expect(after.total).toBe(before + 1);
+    expect(after.byLabel[predicted].count).toBeGreaterThanOrEqual(1);
+    console.log(
+      `offline: a correction whose answer was lost was sent twice under ${posts[0].key} and stored once`,
+    );
+    const unexpected = errors.filter((e) => !/ERR_CONNECTION_RESET|Failed to load resource/.test(e));
+    expect(unexpected).toEqual([]);
+    await page.context().close();
+  }, 90_000);
 
   it('in private mode computes on the device and sends no drawing, and remembers the switch', async () => {
     const errors: string[] = [];

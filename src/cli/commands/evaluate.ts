@@ -11,7 +11,7 @@ import {
   type PartsEvaluation,
   samplesAsDrawings,
 } from '../../eval/fused.js';
-import { writeReport } from '../../eval/report.js';
+import { partsJson, writeReport } from '../../eval/report.js';
 import { type LoadedModel, loadModel } from '../../model/io.js';
 import { type CliEdge, dataSettings, engineSettings, type HwrConfig } from '../config.js';
 import { parseIntOption, UsageError } from '../usage-error.js';
@@ -102,16 +102,16 @@ export function registerEvaluate(program: Command, edge: CliEdge): void {
       const loaded = await loadModel(opts.model);
       const ds = await loadEvalData(opts, edge.config);
       const result = evaluateModel(loaded, ds, { datasetName: `${opts.dataset} ${opts.split}` });
+      const parts = loaded.metadata.parts ? await evaluateStrokeParts(loaded, opts, edge.config) : undefined;
       let reportSeconds: number | undefined;
       if (opts.report) {
         const t0 = performance.now();
-        await writeReport(result, opts.report, { metadata: loaded.metadata });
+        await writeReport(result, opts.report, { metadata: loaded.metadata, parts });
         reportSeconds = (performance.now() - t0) / 1000;
       }
-      const parts = loaded.metadata.parts ? await evaluateStrokeParts(loaded, opts, edge.config) : undefined;
       if (opts.json) {
         const { predictions: _p, mistakes, ...metrics } = result;
-        const partsOut = parts && (({ correct: _c, ...rest }) => rest)(parts);
+        const partsOut = parts && partsJson(parts, result.classes);
         const out = {
           ...metrics,
           mistakes: mistakes.map(({ pixels: _px, ...m }) => m),
