@@ -119,35 +119,21 @@ const hwr = (env: Record<string, string>, ...args: string[]) =>
 describe.skipIf(!existsSync('models/digits/metadata.json') || !existsSync('dist/cli/main.js'))(
   'a bad variable stops the commands that use it, and only those',
   () => {
-    it('PORT=abc and HWR_BODY_LIMIT=abc: hwr predict reads its image, hwr serve exits 1 naming the variable', async () => {
-      const bad = { PORT: 'abc', HWR_ADMIN_TOKEN: 'short' };
-      const predicted = await hwr(
-        bad,
-        'predict',
-        '--json',
-        '--model',
-        'models/digits',
-        'test/fixtures/data/mnist-test-0.png',
-      );
-      expect(JSON.parse(predicted.stdout).label).toBe('7');
-      const served = await hwr(bad, 'serve', '--models', 'models', '--port', '0');
+    const predict = ['predict', '--json', '--model', 'models/digits', 'test/fixtures/data/mnist-test-0.png'];
+    const serve = ['serve', '--models', 'models', '--port', '0'];
+    it.each([
       // PORT is serve's variable: a bad value stops it even when --port is given.
+      [
+        { PORT: 'abc', HWR_ADMIN_TOKEN: 'short' },
+        /HWR_ADMIN_TOKEN must be at least 16 characters\nPORT must be an integer from 0 to 65535, got "abc"/,
+      ],
+      [{ HWR_BODY_LIMIT: 'abc' }, /HWR_BODY_LIMIT must be .*got "abc"/],
+    ])('%o: hwr predict reads its image, hwr serve exits 1 naming the variable', async (env, message) => {
+      const predicted = await hwr(env, ...predict);
+      expect(JSON.parse(predicted.stdout).label).toBe('7');
+      const served = await hwr(env, ...serve);
       expect(served).toMatchObject({ code: 1 });
-      expect(served.stderr).toContain('PORT must be an integer from 0 to 65535, got "abc"');
-      expect(served.stderr).toContain('HWR_ADMIN_TOKEN must be at least 16 characters');
-      const limit = { HWR_BODY_LIMIT: 'abc' };
-      const predictedToo = await hwr(
-        limit,
-        'predict',
-        '--json',
-        '--model',
-        'models/digits',
-        'test/fixtures/data/mnist-test-0.png',
-      );
-      expect(JSON.parse(predictedToo.stdout).label).toBe('7');
-      const limited = await hwr(limit, 'serve', '--models', 'models', '--port', '0');
-      expect(limited).toMatchObject({ code: 1 });
-      expect(limited.stderr).toMatch(/HWR_BODY_LIMIT must be .*got "abc"/);
+      expect(served.stderr).toMatch(message);
     });
   },
 );

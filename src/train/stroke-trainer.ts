@@ -8,7 +8,7 @@ import type { EpochHistory, StrokeFeatureSpec, StrokePartMetadata } from '../mod
 import { predictStrokeProbs, type StrokeInputs } from '../model/stroke-infer.js';
 import { augmentTrajectory, type TrajectoryAugmentOptions } from '../preprocess/stroke-augment.js';
 import { STROKE_CHANNELS, STROKE_SIDE_FEATURES, strokeFeatureBatch } from '../preprocess/stroke-features.js';
-import { deriveSeed, mulberry32, permutation, seedMathRandom } from '../util/random.js';
+import { deriveSeed, mulberry32, seedMathRandom } from '../util/random.js';
 import { VERSION } from '../version.js';
 import {
   checkpointDir,
@@ -17,7 +17,8 @@ import {
   removeCheckpoint,
   saveCheckpoint,
 } from './checkpoint.js';
-import { learningRateAt, type Schedule } from './recipes.js';
+import { type BatchProgress, type EpochRun, runEpoch, trainStep } from './epoch.js';
+import type { Schedule } from './recipes.js';
 import { restoreAdamBetaPowers } from './trainer.js';
 import { useFastTrainingPaths } from './training-paths.js';
 
@@ -41,15 +42,7 @@ export interface StrokeTrainConfig {
   readonly resume?: boolean;
   readonly command: string;
   readonly signal?: AbortSignal;
-  readonly onBatch?: (p: {
-    epoch: number;
-    epochs: number;
-    batch: number;
-    batches: number;
-    loss: number;
-    acc: number;
-    imagesPerSecond: number;
-  }) => void;
+  readonly onBatch?: (p: BatchProgress) => void;
   readonly onEpoch?: (h: EpochHistory, info: { epochs: number }) => void;
   readonly log?: (message: string) => void;
 }
@@ -167,77 +160,13 @@ async function startModel(cfg: StrokeTrainConfig, numClasses: number, log: (m: s
   return { model, optimizer, ckpt, ckptDir };
 }
 
-/** What one epoch's batches share. */
-interface StrokeEpochRun {
-  readonly cfg: StrokeTrainConfig;
-  readonly model: tfl.LayersModel;
-  readonly optimizer: tf.AdamOptimizer;
-  readonly numClasses: number;
-  readonly batches: number;
-  /** Called when the abort signal is seen before batch `batch`: saves the checkpoint. */
-  readonly onAbort: (epoch: number, batch: number) => Promise<void>;
-}
-
-/** One seeded batch step at learning rate `lr`: its loss and accuracy. */
-async function trainStrokeBatch(run: StrokeEpochRun, idx: Uint32Array, epoch: number, b: number, lr: number) {
-  const { cfg, model } = run;
-  // Adam reads its learning rate on every step; the field is not in the public typings.
-  (run.optimizer as unknown as { learningRate: number }).learningRate = lr;
-  const rand = mulberry32(deriveSeed(cfg.seed, 'augment', epoch, b));
-  const { x, y } = makeBatch(cfg, idx, run.numClasses, rand);
-  const restore = seedMathRandom(deriveSeed(cfg.seed, 'dropout', epoch, b));
-  let out: number | number[];
-  try {
-    out = await model.trainOnBatch(x, y);
-  } finally {
-    restore();
-    tf.dispose([...x, y]);
-  }
-  // trainOnBatch only awaits promises (microtasks); let signal handlers and timers run.
-  await new Promise((resolve) => setImmediate(resolve));
-  const [loss, acc] = out as number[];
-  return { loss, acc };
-}
-
-/**
- * The batches of one epoch from `firstBatch` in its seeded order: the epoch's training figures, or
- * undefined when the run was aborted (checkpoint saved).
- */
-async function runStrokeEpoch(run: StrokeEpochRun, epoch: number, firstBatch: number) {
-  const { cfg, batches } = run;
-  const n = cfg.data.train.length;
-  const order = permutation(n, mulberry32(deriveSeed(cfg.seed, 'shuffle', epoch)));
-  const epochStart = performance.now();
-  let seen = 0;
-  let lossSum = 0;
-  let accSum = 0;
-  let lr = cfg.lr;
-  for (let b = firstBatch; b < batches; b++) {
-    if (cfg.signal?.aborted) {
-      await run.onAbort(epoch, b);
-      return undefined;
-    }
-    lr = learningRateAt(cfg.schedule, cfg.lr, (epoch * batches + b) / (cfg.epochs * batches));
-    const idx = order.subarray(b * cfg.batchSize, Math.min(n, (b + 1) * cfg.batchSize));
-    const { loss, acc } = await trainStrokeBatch(run, idx, epoch, b, lr);
-    seen += idx.length;
-    lossSum += loss * idx.length;
-    accSum += acc * idx.length;
-    cfg.onBatch?.({
-      epoch,
-      epochs: cfg.epochs,
-      batch: b + 1,
-      batches,
-      loss: lossSum / seen,
-      acc: accSum / seen,
-      imagesPerSecond: seen / ((performance.now() - epochStart) / 1000),
-    });
-  }
-  return {
-    loss: lossSum / Math.max(1, seen),
-    acc: accSum / Math.max(1, seen),
-    lr,
-    seconds: (performance.now() - epochStart) / 1000,
+/** One seeded batch step of the stroke net: drawings augmented (seeded by epoch and batch), then trained. */
+function strokeStep(cfg: StrokeTrainConfig, model: tfl.LayersModel, optimizer: tf.AdamOptimizer) {
+  const numClasses = cfg.data.classes.length;
+  return (idx: Uint32Array, epoch: number, b: number, lr: number) => {
+    const rand = mulberry32(deriveSeed(cfg.seed, 'augment', epoch, b));
+    const batch = makeBatch(cfg, idx, numClasses, rand);
+    return trainStep(model, optimizer, batch, { seed: cfg.seed, epoch, batch: b, lr });
   };
 }
 
@@ -306,12 +235,11 @@ export async function trainStrokePart(cfg: StrokeTrainConfig): Promise<TrainedSt
   const elapsed = () => wallBefore + (performance.now() - started) / 1000;
   const checkpoint = (epoch: number, batch: number) =>
     saveCheckpoint(ckptDir, model, { epoch, batch, history, wallSeconds: elapsed(), config: runConfig(cfg) });
-  const run: StrokeEpochRun = {
-    cfg,
-    model,
-    optimizer,
-    numClasses,
+  const run: EpochRun = {
+    settings: cfg,
+    n: cfg.data.train.length,
     batches: Math.ceil(cfg.data.train.length / cfg.batchSize),
+    step: strokeStep(cfg, model, optimizer),
     onAbort: async (epoch, batch) => {
       await checkpoint(epoch, batch);
       log(`interrupted: checkpoint saved to ${ckptDir} (resume with --resume)`);
@@ -319,7 +247,7 @@ export async function trainStrokePart(cfg: StrokeTrainConfig): Promise<TrainedSt
   };
   let interrupted = false;
   for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
-    const t = await runStrokeEpoch(run, epoch, epoch === startEpoch ? startBatch : 0);
+    const t = await runEpoch(run, epoch, epoch === startEpoch ? startBatch : 0);
     if (!t) {
       interrupted = true;
       break;

@@ -1,8 +1,9 @@
 // The function-length rule (CONTRIBUTING.md, "Conventions"): no function in the checked folders over
 // MAX_FUNCTION_LINES lines unless the comment right above it says why, with the marker "Long:".
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import ts from 'typescript';
+import { sourceFiles } from '../layering/import-graph.js';
 
 /** Longer than this, a function is split into named steps or carries a reason. */
 export const MAX_FUNCTION_LINES = 60;
@@ -21,16 +22,6 @@ export interface LongFunction {
   readonly lines: number;
   /** The text after "Long:" when the comment above gives one. */
   readonly reason?: string;
-}
-
-function sourceFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, e.name);
-    if (e.isDirectory()) out.push(...sourceFiles(path));
-    else if (/\.ts$/.test(e.name) && !/\.(test|d)\.ts$/.test(e.name)) out.push(path);
-  }
-  return out;
 }
 
 function nameOf(node: ts.FunctionLikeDeclaration, sf: ts.SourceFile): string {

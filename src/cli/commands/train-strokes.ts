@@ -6,12 +6,11 @@ import type { StrokeArchName } from '../../model/archs.js';
 import { saveStrokePart } from '../../model/stroke-part-io.js';
 import { DEFAULT_TRAJECTORY_AUGMENT } from '../../preprocess/stroke-augment.js';
 import { STROKE_FEATURES_VERSION } from '../../preprocess/stroke-features.js';
-import { progressReporter } from '../../train/progress.js';
 import type { Schedule } from '../../train/recipes.js';
 import { STROKE_RECIPE, trainStrokePart } from '../../train/stroke-trainer.js';
 import { engineSettings, type HwrConfig } from '../config.js';
 import { parseFloatOption, parseIntOption, UsageError } from '../usage-error.js';
-import { stopOnSignal } from './stop-on-signal.js';
+import { trainWithProgress } from './train-run.js';
 
 /** The `hwr train` options a stroke part reads. */
 export interface StrokeTrainOpts {
@@ -73,34 +72,22 @@ export async function trainStrokesCommand(opts: StrokeTrainOpts, config: HwrConf
     `${data.name}: ${data.train.length} training, ${data.validation.length} validation, ` +
       `${data.test.length} test drawings (split by writer)`,
   );
-  const stopper = stopOnSignal();
-  const progress = progressReporter();
-  try {
-    const result = await trainStrokePart({
+  const result = await trainWithProgress(log, (hooks) =>
+    trainStrokePart({
       name: opts.name ?? basename(opts.out),
       arch: opts.arch,
       data,
       out: opts.out,
       ...strokeTrainSettings(opts),
       resume: opts.resume,
-      command: `hwr ${process.argv.slice(2).join(' ')}`,
-      signal: stopper.signal,
-      onBatch: (p) => progress.onBatch(p),
-      onEpoch: (h, info) => progress.onEpoch(h, info),
-      log,
-    });
-    progress.stop();
-    if (result.interrupted) {
-      process.exitCode = 130;
-      return;
-    }
-    const meta = await saveStrokePart(result.model, result.metadata, opts.out, opts.weights);
-    log(
-      `stroke part: validation ${((meta.validationAccuracy ?? 0) * 100).toFixed(2)}%, test ` +
-        `${((meta.testAccuracy ?? 0) * 100).toFixed(2)}% on ${meta.dataset.testSamples} drawings of unseen writers | ` +
-        `${meta.params} params | saved ${opts.out} (float32 accuracy; \`hwr fuse\` re-measures the saved weights)`,
-    );
-  } finally {
-    stopper.release();
-  }
+      ...hooks,
+    }),
+  );
+  if (!result) return;
+  const meta = await saveStrokePart(result.model, result.metadata, opts.out, opts.weights);
+  log(
+    `stroke part: validation ${((meta.validationAccuracy ?? 0) * 100).toFixed(2)}%, test ` +
+      `${((meta.testAccuracy ?? 0) * 100).toFixed(2)}% on ${meta.dataset.testSamples} drawings of unseen writers | ` +
+      `${meta.params} params | saved ${opts.out} (float32 accuracy; \`hwr fuse\` re-measures the saved weights)`,
+  );
 }

@@ -14,12 +14,11 @@ import {
 } from '../../model/archs.js';
 import { loadModel } from '../../model/io.js';
 import { NO_AUGMENT } from '../../train/augment.js';
-import { progressReporter } from '../../train/progress.js';
 import { RECIPES, type Schedule } from '../../train/recipes.js';
 import { train } from '../../train/trainer.js';
 import { type CliEdge, dataSettings, engineSettings, type HwrConfig } from '../config.js';
 import { parseFloatOption, parseIntOption, UsageError } from '../usage-error.js';
-import { stopOnSignal } from './stop-on-signal.js';
+import { trainWithProgress } from './train-run.js';
 import { trainStrokesCommand } from './train-strokes.js';
 
 // Datasets rendered from pen strokes, whose drawings --stroke-copies can multiply (for
@@ -177,10 +176,8 @@ async function trainImageModel(
   const log = (m: string) => process.stderr.write(`${m}\n`);
   await initBackend({ ...engineSettings(config), log });
   const init = await loadInit(opts, data.train.classes);
-  const stopper = stopOnSignal();
-  const progress = progressReporter();
-  try {
-    const result = await train({
+  const result = await trainWithProgress(log, (hooks) =>
+    train({
       name: opts.name ?? basename(opts.out),
       arch: opts.arch,
       data,
@@ -188,28 +185,18 @@ async function trainImageModel(
       ...trainSettings(opts, recipe),
       resume: opts.resume,
       initialModel: init?.model,
-      command: `hwr ${process.argv.slice(2).join(' ')}`,
-      signal: stopper.signal,
-      onBatch: (p) => progress.onBatch(p),
-      onEpoch: (h, info) => progress.onEpoch(h, info),
-      log,
-    });
-    progress.stop();
-    if (result.interrupted) {
-      process.exitCode = 130;
-      return;
-    }
-    // Judged as it ships (reloaded from disk, float16 rounding included); report beside it.
-    const { metadata: meta } = await publishModel(result.model, result.metadata, opts.out, data.test, {
-      weights: opts.weights,
-      report: opts.report,
-      datasetName: `${data.name} test`,
-    });
-    log(
-      `test accuracy ${((meta.testAccuracy ?? 0) * 100).toFixed(2)}% on ${meta.dataset.testSamples} images | ` +
-        `${meta.training.wallSeconds.toFixed(0)} s on ${meta.training.backend} | saved ${opts.out} (${meta.weights?.bytes} bytes of weights)`,
-    );
-  } finally {
-    stopper.release();
-  }
+      ...hooks,
+    }),
+  );
+  if (!result) return;
+  // Judged as it ships (reloaded from disk, float16 rounding included); report beside it.
+  const { metadata: meta } = await publishModel(result.model, result.metadata, opts.out, data.test, {
+    weights: opts.weights,
+    report: opts.report,
+    datasetName: `${data.name} test`,
+  });
+  log(
+    `test accuracy ${((meta.testAccuracy ?? 0) * 100).toFixed(2)}% on ${meta.dataset.testSamples} images | ` +
+      `${meta.training.wallSeconds.toFixed(0)} s on ${meta.training.backend} | saved ${opts.out} (${meta.weights?.bytes} bytes of weights)`,
+  );
 }
