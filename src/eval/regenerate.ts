@@ -101,8 +101,13 @@ export async function regenerateReport(dir: string, data: DatasetOptions = {}): 
     mistakes,
     predictions: { labels: new Uint8Array(0), predicted: new Uint16Array(0), probs: new Float32Array(0) },
   };
-  // The metadata as measured: the header shows the model the figures belong to.
-  const files = await buildReport(result, { metadata: metadata ?? undefined, history });
+  // The metadata as measured: the header shows the model the figures belong to. The parts section
+  // shows the directory's fusion as it is now (parts are fused after the image CNN's report was made).
+  const files = await buildReport(result, {
+    metadata: metadata ?? undefined,
+    history,
+    fusion: current.fusion,
+  });
   const fresh = JSON.parse(files[REPORT_FILES.json] as string) as Record<string, unknown>;
   const old = stored as unknown as Record<string, unknown>;
   const differences = [...MEASURED, 'metadata', 'history'].filter(

@@ -134,7 +134,7 @@ export function partsSection(
 <p>In this run: image part ${pct(parts.image)}, stroke part ${pct(parts.strokes)}, fused ${pct(parts.fused)}. Each drawing as the image part saw it, most confident mistakes first.</p>
 ${partsGallery(classes, parts)}`
     : '';
-  return `<h2>Pen drawings: each part and the fusion</h2>\n${rule}\n${run}`;
+  return `<h2>Pen drawings: each part and the fusion</h2>\n${rule}\n${run}\n`;
 }
 
 export const PAGE_CSS = `body { font: 14px/1.45 'DejaVu Sans', Verdana, sans-serif; color: #222; margin: 0 auto; max-width: 1100px; padding: 16px 24px 48px; }

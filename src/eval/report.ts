@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { EpochHistory, ModelMetadata } from '../model/metadata.js';
+import type { EpochHistory, Fusion, ModelMetadata } from '../model/metadata.js';
 import { VERSION } from '../version.js';
 import { confusionSpec, learningCurvesSpec, perClassSpec, renderSvg, rocSpec, svgToPng } from './charts.js';
 import type { EvalResult } from './evaluate.js';
@@ -39,6 +39,8 @@ export interface ReportOptions {
   readonly history?: readonly EpochHistory[];
   /** Report title (default: "<model> on <dataset>"). */
   readonly title?: string;
+  /** The fusion the parts section shows (default: metadata.fusion). */
+  readonly fusion?: Fusion;
   /** A fused model read on pen drawings in the same run: its parts, fusion and mistakes. */
   readonly parts?: PartsEvaluation;
 }
@@ -170,8 +172,7 @@ ${figure('per-class-chart', 'Precision, recall and F1 per class (scale does not 
 ${perClassTable(result)}
 <h2>Most confident mistakes</h2>
 ${gallery(result, result.mistakes)}
-${partsSection(result.classes, meta?.fusion, options.parts)}
-${meta ? `<h2>Model metadata</h2>\n<details><summary>metadata.json</summary><pre>${esc(JSON.stringify(meta, null, 2))}</pre></details>` : ''}
+${partsSection(result.classes, options.fusion ?? meta?.fusion, options.parts)}${meta ? `<h2>Model metadata</h2>\n<details><summary>metadata.json</summary><pre>${esc(JSON.stringify(meta, null, 2))}</pre></details>` : ''}
 </body>
 </html>
 `;
