@@ -12,7 +12,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { engineSettings, parseConfig } from '../src/cli/config.js';
+import { ENGINE_CONFIG, engineSettings, parseConfig } from '../src/cli/config.js';
 import { loadSplit } from '../src/data/datasets.js';
 import { readImage } from '../src/data/image-read.js';
 import { initBackend } from '../src/engine/backend.js';
@@ -42,7 +42,7 @@ if (!(start >= 0 && count >= 1 && start + count <= 10_000))
   throw new Error('--start/--count must lie within 0..10000');
 
 // HWR_BACKEND / HWR_BLAS as the CLI reads them; one thread.
-await initBackend({ ...engineSettings(parseConfig(process.env)), threads: 1 });
+await initBackend({ ...engineSettings(parseConfig(process.env, {}, ENGINE_CONFIG)), threads: 1 });
 const { model, metadata } = await loadModel(args.model as string);
 const test = await loadSplit('mnist', 'test');
 const digit = (i: number) => test.images.subarray(i * PIXELS, (i + 1) * PIXELS);

@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { engineSettings, parseConfig } from '../src/cli/config.js';
+import { ENGINE_CONFIG, engineSettings, parseConfig } from '../src/cli/config.js';
 import { loadSplit } from '../src/data/datasets.js';
 import { initBackend } from '../src/engine/backend.js';
 import { buildModel } from '../src/model/archs.js';
@@ -102,7 +102,7 @@ if (args.child) {
       batching: { maxBatch: batch, maxWaitMs: wait, maxInFlight: inFlight },
       inferenceThread: offload === 1,
       // HWR_THREADS (set by the parent per setting), HWR_BLAS, HWR_BACKEND, read as `hwr serve` reads them.
-      engine: engineSettings(parseConfig(process.env)),
+      engine: engineSettings(parseConfig(process.env, {}, ENGINE_CONFIG)),
       // Production logging (one access line per request), written to /dev/null by the parent.
       logger: { level: 'info' },
     },
@@ -355,7 +355,7 @@ async function prepareModels(
   const shipped = join(ROOT, 'models', modelName);
   const modelsDir = join(work, 'models');
   if (!existsSync(join(shipped, 'metadata.json'))) {
-    await initBackend(engineSettings(parseConfig(process.env)));
+    await initBackend(engineSettings(parseConfig(process.env, {}, ENGINE_CONFIG)));
     const meta = await saveTestModel(join(modelsDir, 'digits'), {
       model: buildModel('paper', 10),
       arch: 'paper',

@@ -14,7 +14,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { engineSettings, parseConfig } from '../src/cli/config.js';
+import { ENGINE_CONFIG, engineSettings, parseConfig } from '../src/cli/config.js';
 import { loadDataset } from '../src/data/datasets.js';
 import { initBackend } from '../src/engine/backend.js';
 import { type ArchName, buildModel, isArchName } from '../src/model/archs.js';
@@ -48,7 +48,7 @@ if (!(epochs >= 1 && evalsPerEpoch >= 1 && target > 0 && target < 1)) {
 }
 
 const backend = await initBackend({
-  ...engineSettings(parseConfig(process.env)),
+  ...engineSettings(parseConfig(process.env, {}, ENGINE_CONFIG)),
   threads: Number(args.threads),
 });
 const data = await loadDataset('mnist');

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { parseConfig } from '../src/cli/config.js';
+import { ENGINE_CONFIG, parseConfig } from '../src/cli/config.js';
 import { type BackendName, initBackend } from '../src/engine/backend.js';
 import {
   type ArchName,
@@ -89,7 +89,7 @@ async function runChild(spec: string): Promise<Result> {
   const info = await initBackend({
     backend: backend as BackendName,
     threads: Number(threads),
-    blas: parseConfig(process.env).blas,
+    blas: parseConfig(process.env, {}, ENGINE_CONFIG).blas,
   });
   const model = benchModel();
   model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });

@@ -1,5 +1,15 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_ENV, dataSettings, engineSettings, parseConfig, safeParseConfig } from './config.js';
+import {
+  COMMAND_CONFIG,
+  CONFIG_ENV,
+  dataSettings,
+  engineSettings,
+  parseConfig,
+  safeParseConfig,
+} from './config.js';
 import { buildProgram } from './main.js';
 
 describe('configuration from the environment', () => {
@@ -74,4 +84,56 @@ describe('configuration from the environment', () => {
       message: '--backend must be one of tensorflow, wasm, cpu, got "gpu"',
     });
   });
+
+  it('checks, per command, the variables it uses and no other', () => {
+    const env = { PORT: 'abc', HWR_ADMIN_TOKEN: 'short-secret', HWR_THREADS: '2' };
+    expect(safeParseConfig(env, {}, COMMAND_CONFIG.predict)).toEqual({
+      success: true,
+      data: { backend: undefined, threads: 2, blas: undefined },
+    });
+    expect(safeParseConfig(env, {}, COMMAND_CONFIG.serve)).toEqual({
+      success: false,
+      errors: [
+        'HWR_ADMIN_TOKEN must be at least 16 characters',
+        'PORT must be an integer from 0 to 65535, got "abc"',
+      ],
+    });
+    // A flag on the command line is checked whatever the command.
+    const flags = { threads: { value: '0', flag: '--threads' } };
+    expect(safeParseConfig({}, flags, COMMAND_CONFIG.models)).toMatchObject({ success: false });
+    // Every command says which variables it uses.
+    const commands = buildProgram().commands.map((c) => c.name());
+    expect(commands.filter((name) => !(name in COMMAND_CONFIG))).toEqual([]);
+    expect(commands.length).toBeGreaterThan(10);
+  });
 });
+
+const run = promisify(execFile);
+const hwr = (env: Record<string, string>, ...args: string[]) =>
+  run('node', ['bin/hwr.js', ...args], {
+    env: { ...process.env, HWR_THREADS: '1', ...env },
+    timeout: 60_000,
+  }).catch((err: { code: number; stdout: string; stderr: string }) => err);
+
+// The built CLI (npm run build) and the shipped digits model.
+describe.skipIf(!existsSync('models/digits/metadata.json') || !existsSync('dist/cli/main.js'))(
+  'a bad variable stops the commands that use it, and only those',
+  () => {
+    const predict = ['predict', '--json', '--model', 'models/digits', 'test/fixtures/data/mnist-test-0.png'];
+    const serve = ['serve', '--models', 'models', '--port', '0'];
+    it.each([
+      // PORT is serve's variable: a bad value stops it even when --port is given.
+      [
+        { PORT: 'abc', HWR_ADMIN_TOKEN: 'short' },
+        /HWR_ADMIN_TOKEN must be at least 16 characters\nPORT must be an integer from 0 to 65535, got "abc"/,
+      ],
+      [{ HWR_BODY_LIMIT: 'abc' }, /HWR_BODY_LIMIT must be .*got "abc"/],
+    ])('%o: hwr predict reads its image, hwr serve exits 1 naming the variable', async (env, message) => {
+      const predicted = await hwr(env, ...predict);
+      expect(JSON.parse(predicted.stdout).label).toBe('7');
+      const served = await hwr(env, ...serve);
+      expect(served).toMatchObject({ code: 1 });
+      expect(served.stderr).toMatch(message);
+    });
+  },
+);

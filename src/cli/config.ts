@@ -7,7 +7,8 @@ import { UsageError } from './usage-error.js';
 /**
  * The environment variables hwr reads, all of them here (the server's limits have their own map,
  * LIMIT_ENV in src/serve/limits.ts). They are read once, by the CLI before a command runs, into an
- * HwrConfig that the commands pass down as options; library code reads no environment.
+ * HwrConfig that the commands pass down as options; library code reads no environment. A command
+ * checks the variables it uses (COMMAND_CONFIG) and leaves the others alone.
  */
 export const CONFIG_ENV = {
   backend: 'HWR_BACKEND',
@@ -22,7 +23,31 @@ export const CONFIG_ENV = {
   port: 'PORT',
 } as const;
 
-type ConfigKey = keyof typeof CONFIG_ENV;
+export type ConfigKey = keyof typeof CONFIG_ENV;
+
+/** The variables of the TF.js backend (engineSettings). */
+export const ENGINE_CONFIG = ['backend', 'threads', 'blas'] as const satisfies readonly ConfigKey[];
+/** The variables of the dataset loaders (dataSettings). */
+export const DATA_CONFIG = ['dataRoot', 'cacheRoot', 'unipenSuspect'] as const satisfies readonly ConfigKey[];
+
+/**
+ * The variables each command uses, by its name under `hwr`: a bad value of one of them stops that
+ * command with a message naming it; a bad value of a variable it does not use (PORT for
+ * `hwr predict`) does not concern it. A command not listed checks every variable.
+ */
+export const COMMAND_CONFIG: Readonly<Record<string, readonly ConfigKey[]>> = {
+  train: [...ENGINE_CONFIG, ...DATA_CONFIG],
+  evaluate: [...ENGINE_CONFIG, ...DATA_CONFIG],
+  compare: [...ENGINE_CONFIG],
+  fuse: [...ENGINE_CONFIG, ...DATA_CONFIG],
+  predict: [...ENGINE_CONFIG],
+  read: [...ENGINE_CONFIG],
+  model: [],
+  models: ['databaseUrl'],
+  feedback: [],
+  retrain: [...ENGINE_CONFIG, ...DATA_CONFIG, 'databaseUrl'],
+  serve: [...ENGINE_CONFIG, 'adminToken', 'autoRetrain', 'databaseUrl', 'port'],
+};
 
 /** An empty variable counts as unset, as a shell's `VAR= hwr ...` means. */
 const optional = <T extends z.ZodType>(schema: T) =>
@@ -65,14 +90,16 @@ const SECRET: ReadonlySet<ConfigKey> = new Set(['adminToken', 'databaseUrl']);
 
 /**
  * Flags over the environment, checked by one zod safeParse; errors as data, each naming the flag or
- * the variable it came from.
+ * the variable it came from. Only `keys` are read (default: all) and any given as a flag: the
+ * others stay unset.
  */
 export function safeParseConfig(
   env: Readonly<Record<string, string | undefined>>,
   flags: ConfigFlags = {},
+  keys: readonly ConfigKey[] = Object.keys(CONFIG_ENV) as ConfigKey[],
 ): ConfigResult {
-  const keys = Object.keys(CONFIG_ENV) as ConfigKey[];
-  const input = Object.fromEntries(keys.map((k) => [k, flags[k]?.value ?? env[CONFIG_ENV[k]]]));
+  const read = new Set([...keys, ...(Object.keys(flags) as ConfigKey[])]);
+  const input = Object.fromEntries([...read].map((k) => [k, flags[k]?.value ?? env[CONFIG_ENV[k]]]));
   const parsed = HwrConfigSchema.safeParse(input);
   if (parsed.success) return { success: true, data: parsed.data };
   const errors = parsed.error.issues.map((issue) => {
@@ -87,8 +114,9 @@ export function safeParseConfig(
 export function parseConfig(
   env: Readonly<Record<string, string | undefined>>,
   flags: ConfigFlags = {},
+  keys?: readonly ConfigKey[],
 ): HwrConfig {
-  const result = safeParseConfig(env, flags);
+  const result = safeParseConfig(env, flags, keys);
   if (!result.success) throw new UsageError(result.errors.join('\n'));
   return result.data;
 }

@@ -13,7 +13,7 @@ import { registerRead } from './commands/read.js';
 import { registerRetrain } from './commands/retrain.js';
 import { registerServe } from './commands/serve.js';
 import { registerTrain } from './commands/train.js';
-import { type CliEdge, type ConfigFlags, type HwrConfig, parseConfig } from './config.js';
+import { type CliEdge, COMMAND_CONFIG, type ConfigFlags, type HwrConfig, parseConfig } from './config.js';
 
 /**
  * The CLI edge: an hwr error (or a zod error from a file or value that fails its schema) is data, a
@@ -32,6 +32,13 @@ function globalFlags(opts: { backend?: string; threads?: string }): ConfigFlags 
   };
 }
 
+/** The name under `hwr` of the command that runs (`models` for `hwr models list`). */
+function commandName(program: Command, action: Command): string {
+  let cmd = action;
+  while (cmd.parent && cmd.parent !== program) cmd = cmd.parent;
+  return cmd.name();
+}
+
 export function buildProgram(): Command {
   const program = new Command('hwr')
     .description('Handwritten character recognition: train, evaluate, serve and improve CNNs on the CPU')
@@ -39,7 +46,8 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .option('--backend <name>', 'TF.js backend: tensorflow | wasm | cpu (default: HWR_BACKEND, else fastest)')
     .option('--threads <n>', 'threads for the wasm backend (default: HWR_THREADS, else 2)');
-  // The one place the environment is read: once, before any command runs (src/cli/config.ts).
+  // The one place the environment is read: once, before any command runs, the variables that
+  // command uses (src/cli/config.ts).
   let config: HwrConfig | undefined;
   const edge: CliEdge = {
     get config() {
@@ -47,8 +55,9 @@ export function buildProgram(): Command {
       return config;
     },
   };
-  program.hook('preAction', (cmd) => {
-    config = parseConfig(process.env, globalFlags(cmd.opts<{ backend?: string; threads?: string }>()));
+  program.hook('preAction', (cmd, action) => {
+    const flags = globalFlags(cmd.opts<{ backend?: string; threads?: string }>());
+    config = parseConfig(process.env, flags, COMMAND_CONFIG[commandName(program, action)]);
   });
   registerTrain(program, edge);
   registerEvaluate(program, edge);

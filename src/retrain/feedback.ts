@@ -86,11 +86,64 @@ export interface LoadedFeedback {
   readonly summary: FeedbackSummary;
 }
 
+type FeedbackKind = FeedbackSummary['kind'];
+
+/** The folder of the server's feedback database that `path` names (the file or its folder), if any. */
+function feedbackDbDir(path: string, isDir: boolean): string | undefined {
+  if (isDir) return existsSync(join(path, FEEDBACK_DB_FILE)) ? path : undefined;
+  return basename(path) === FEEDBACK_DB_FILE ? dirname(path) : undefined;
+}
+
+/** The rows of `model` in the server's SQLite feedback database. */
+function readFromSqlite(dbDir: string, model: string): Sample[] {
+  // The store opens (and migrates) the database; WAL lets the server keep writing.
+  const store = new FeedbackStore(dbDir);
+  try {
+    const rows = store.rows(model);
+    if (rows.length === 0) {
+      const others = store.models();
+      throw new DataError(
+        `no feedback for model "${model}" in ${join(dbDir, FEEDBACK_DB_FILE)}` +
+          (others.length ? ` (models with feedback: ${others.join(', ')})` : ''),
+      );
+    }
+    return rows.map(sampleOfRow);
+  } finally {
+    store.close();
+  }
+}
+
+/** The samples of a dataset folder written by `hwr feedback export`. */
+async function readFromFolder(path: string, source: string): Promise<Sample[]> {
+  const ds = await loadDatasetDir(path);
+  if (ds.rows !== 28 || ds.cols !== 28)
+    throw new DataError(`${source}: images are ${ds.rows}x${ds.cols}, expected 28x28`);
+  return Array.from({ length: ds.n }, (_, i) => ({
+    pixels: ds.images.subarray(i * PIXELS, (i + 1) * PIXELS),
+    label: ds.classes[ds.labels[i]],
+  }));
+}
+
+/** What a path that is neither a feedback database nor an exported folder gets told. */
+async function notFeedback(path: string, source: string, isDir: boolean): Promise<DataError> {
+  if (!isDir) {
+    // Not a feedback database by name: refuse rather than create an empty one beside it.
+    const head = await readFile(path).then((b) => b.subarray(0, 16).toString('latin1'));
+    if (head.startsWith('SQLite format 3'))
+      return new DataError(
+        `${source}: the feedback database must be named ${FEEDBACK_DB_FILE} (as hwr serve writes it)`,
+      );
+  }
+  return new DataError(
+    `${source} is neither a feedback database (${FEEDBACK_DB_FILE} or its folder) nor an exported dataset folder (hwr feedback export)`,
+  );
+}
+
 async function readSamples(
   source: string,
   model: string,
   database: HwrDatabase | undefined,
-): Promise<{ kind: 'sqlite' | 'folder' | 'postgres'; path: string; samples: Sample[] }> {
+): Promise<{ kind: FeedbackKind; path: string; samples: Sample[] }> {
   if (source === FEEDBACK_FROM_DATABASE)
     return {
       kind: 'postgres',
@@ -103,69 +156,19 @@ async function readSamples(
       `no feedback at ${source} (a feedback.sqlite, its folder, or an exported dataset folder)`,
     );
   const isDir = statSync(path).isDirectory();
-  const dbDir = isDir
-    ? existsSync(join(path, FEEDBACK_DB_FILE))
-      ? path
-      : undefined
-    : basename(path) === FEEDBACK_DB_FILE
-      ? dirname(path)
-      : undefined;
-  if (dbDir) {
-    // The serve helper's store opens (and migrates) the database; WAL lets the server keep writing.
-    const store = new FeedbackStore(dbDir);
-    try {
-      const rows = store.rows(model);
-      if (rows.length === 0) {
-        const others = store.models();
-        throw new DataError(
-          `no feedback for model "${model}" in ${join(dbDir, FEEDBACK_DB_FILE)}` +
-            (others.length ? ` (models with feedback: ${others.join(', ')})` : ''),
-        );
-      }
-      return {
-        kind: 'sqlite',
-        path: join(dbDir, FEEDBACK_DB_FILE),
-        samples: rows.map(sampleOfRow),
-      };
-    } finally {
-      store.close();
-    }
-  }
-  if (isDir && existsSync(join(path, DIR_CLASSES))) {
-    const ds = await loadDatasetDir(path);
-    if (ds.rows !== 28 || ds.cols !== 28)
-      throw new DataError(`${source}: images are ${ds.rows}x${ds.cols}, expected 28x28`);
-    const samples = Array.from({ length: ds.n }, (_, i) => ({
-      pixels: ds.images.subarray(i * PIXELS, (i + 1) * PIXELS),
-      label: ds.classes[ds.labels[i]],
-    }));
-    return { kind: 'folder', path, samples };
-  }
-  if (!isDir) {
-    // Not a feedback database by name: refuse rather than create an empty one beside it.
-    const head = await readFile(path).then((b) => b.subarray(0, 16).toString('latin1'));
-    if (head.startsWith('SQLite format 3'))
-      throw new DataError(
-        `${source}: the feedback database must be named ${FEEDBACK_DB_FILE} (as hwr serve writes it)`,
-      );
-  }
-  throw new DataError(
-    `${source} is neither a feedback database (${FEEDBACK_DB_FILE} or its folder) nor an exported dataset folder (hwr feedback export)`,
-  );
+  const dbDir = feedbackDbDir(path, isDir);
+  if (dbDir)
+    return { kind: 'sqlite', path: join(dbDir, FEEDBACK_DB_FILE), samples: readFromSqlite(dbDir, model) };
+  if (isDir && existsSync(join(path, DIR_CLASSES)))
+    return { kind: 'folder', path, samples: await readFromFolder(path, source) };
+  throw await notFeedback(path, source, isDir);
 }
 
 /**
- * Reads the corrections stored for `model` (from the server's SQLite file or an exported folder),
- * drops exact duplicates (same 28x28 bytes and label) and labels the model does not know.
+ * The samples worth training on: exact duplicates (same 28x28 bytes and label) and labels outside
+ * the model's classes dropped, with the counts of each and of pixels stored with several labels.
  */
-export async function loadFeedback(
-  source: string,
-  model: string,
-  classes: readonly string[],
-  database?: HwrDatabase,
-): Promise<LoadedFeedback> {
-  const { kind, path, samples } = await readSamples(source, model, database);
-  const index = new Map(classes.map((c, i) => [c, i]));
+function usableSamples(samples: readonly Sample[], index: ReadonlyMap<string, number>) {
   const seen = new Set<string>();
   const labelsByPixels = new Map<string, Set<string>>();
   const kept: Sample[] = [];
@@ -188,10 +191,12 @@ export async function loadFeedback(
     labelsByPixels.set(pixelKey, labels);
     kept.push(s);
   }
-  if (kept.length === 0)
-    throw new DataError(
-      `${source}: none of the ${samples.length} feedback rows of "${model}" is usable (labels outside [${classes.join(' ')}] or empty)`,
-    );
+  const conflicting = [...labelsByPixels.values()].filter((l) => l.size > 1).length;
+  return { kept, duplicates, outsideClasses, conflicting };
+}
+
+/** The kept samples as one image dataset, with the per-label counts and the sha256 of its content. */
+function packSamples(kept: readonly Sample[], index: ReadonlyMap<string, number>) {
   const images = new Uint8Array(kept.length * PIXELS);
   const labels = new Uint8Array(kept.length);
   const perLabel: Record<string, number> = {};
@@ -202,8 +207,27 @@ export async function loadFeedback(
     perLabel[s.label] = (perLabel[s.label] ?? 0) + 1;
     hash.update(s.pixels).update(s.label);
   });
-  const sha256 = hash.digest('hex');
-  const conflicting = [...labelsByPixels.values()].filter((l) => l.size > 1).length;
+  return { images, labels, perLabel, sha256: hash.digest('hex') };
+}
+
+/**
+ * Reads the corrections stored for `model` (from the server's SQLite file or an exported folder),
+ * drops exact duplicates (same 28x28 bytes and label) and labels the model does not know.
+ */
+export async function loadFeedback(
+  source: string,
+  model: string,
+  classes: readonly string[],
+  database?: HwrDatabase,
+): Promise<LoadedFeedback> {
+  const { kind, path, samples } = await readSamples(source, model, database);
+  const index = new Map(classes.map((c, i) => [c, i]));
+  const { kept, duplicates, outsideClasses, conflicting } = usableSamples(samples, index);
+  if (kept.length === 0)
+    throw new DataError(
+      `${source}: none of the ${samples.length} feedback rows of "${model}" is usable (labels outside [${classes.join(' ')}] or empty)`,
+    );
+  const { images, labels, perLabel, sha256 } = packSamples(kept, index);
   return {
     data: { images, labels, n: kept.length, rows: 28, cols: 28, classes, sources: [{ path, sha256 }] },
     strokes: kept.map((s) => s.strokes),

@@ -4,41 +4,44 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type RetrainParams, retrainArgv } from '../schema/retrain.js';
+import { JobReply } from '../schema/wire.js';
 import type { JobLock, JobRecords } from '../store/database.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { GATE_FAILED_EXIT } from './gate.js';
 import type { RetrainResult } from './retrain.js';
 
-export type JobState = 'running' | 'promoted' | 'passed' | 'rejected' | 'failed';
+/** A retrain job as the admin API reports it and the records store it (JobReply's shape). */
+export type RetrainJob = JobReply;
+export type JobState = RetrainJob['state'];
 
-/** A retrain job as the admin API reports it. */
-export interface RetrainJob {
-  readonly id: string;
-  readonly model: string;
-  state: JobState;
-  readonly startedAt: string;
-  finishedAt: string | null;
-  exitCode: number | null;
-  /** The store version the candidate became (state "promoted"). */
-  promoted: string | null;
-  gate: { passed: boolean; checks: string[] } | null;
-  /** Last lines of the child's stderr/stdout. */
-  log: string[];
-  readonly args: string[];
-}
-
-export interface RetrainRequest {
+/** A job to start: the parameters it passes on to `hwr retrain`, and what it retrains. */
+export interface RetrainRequest extends RetrainParams {
   readonly model: string;
   /** The store (or plain) model directory, e.g. models/digits. */
   readonly base: string;
   /** feedback.sqlite of the server. */
   readonly feedback: string;
-  readonly epochs?: number;
-  readonly replay?: number;
-  readonly holdout?: number;
-  readonly tolerance?: number;
-  readonly testLimit?: number;
-  readonly promote?: boolean;
+}
+
+/**
+ * The argv of `hwr retrain` for a job: its request's parameters (retrainArgv, from the one schema),
+ * the candidate and result in the job's folder, promoted unless the request says not to.
+ */
+export function jobArgv(req: RetrainRequest, dir: string): string[] {
+  const { model: _model, base, feedback, ...params } = req;
+  return [
+    'retrain',
+    '--base',
+    base,
+    '--feedback',
+    feedback,
+    '--out',
+    join(dir, 'candidate'),
+    '--json',
+    join(dir, 'result.json'),
+    ...retrainArgv({ ...params, promote: params.promote ?? true }),
+  ];
 }
 
 /**
@@ -104,9 +107,9 @@ export class RetrainJobs {
     const read = async () => {
       if (this.records) return this.records.get(id);
       try {
-        return JSON.parse(await readFile(this.recordPath(id), 'utf8')) as RetrainJob;
+        return JobReply.parse(JSON.parse(await readFile(this.recordPath(id), 'utf8')));
       } catch {
-        return undefined; // no such job
+        return undefined; // no such job, or a record this version cannot read
       }
     };
     let job = await read();
@@ -150,7 +153,11 @@ export class RetrainJobs {
     const text = `${JSON.stringify(job)}\n`;
     const records = this.records;
     const write = (this.saves.get(job.id) ?? Promise.resolve())
-      .then(() => (records ? records.save(JSON.parse(text)) : writeFileAtomic(this.recordPath(job.id), text)))
+      .then(() =>
+        records
+          ? records.save(JobReply.parse(JSON.parse(text)))
+          : writeFileAtomic(this.recordPath(job.id), text),
+      )
       .catch(() => {
         // the folder is gone (deleted by hand): this process still answers from memory
       });
@@ -174,26 +181,6 @@ export class RetrainJobs {
     if (this.running) return undefined;
     const id = `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
     const dir = resolve(join(this.jobsDir, id));
-    const args = [
-      'retrain',
-      '--base',
-      req.base,
-      '--feedback',
-      req.feedback,
-      '--out',
-      join(dir, 'candidate'),
-      '--json',
-      join(dir, 'result.json'),
-    ];
-    const opt = (flag: string, v: number | undefined) => (v === undefined ? [] : [flag, String(v)]);
-    args.push(
-      ...opt('--epochs', req.epochs),
-      ...opt('--replay', req.replay),
-      ...opt('--holdout', req.holdout),
-      ...opt('--tolerance', req.tolerance),
-      ...opt('--test-limit', req.testLimit),
-    );
-    if (req.promote ?? true) args.push('--promote');
     const job: RetrainJob = {
       id,
       model: req.model,
@@ -204,7 +191,7 @@ export class RetrainJobs {
       promoted: null,
       gate: null,
       log: [],
-      args,
+      args: jobArgv(req, dir),
     };
     // Claimed before the first await: a second request in the same tick sees the job as busy.
     const slot = { job, child: undefined as unknown as ChildProcess };
@@ -219,7 +206,10 @@ export class RetrainJobs {
     try {
       await mkdir(dir, { recursive: true });
       await this.save(job);
-      slot.child = spawn(cmd, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+      slot.child = spawn(cmd, [...prefix, ...job.args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: process.env,
+      });
       // The child's pid first: the lock stays live while the child runs, even if this server stops;
       // and this server's: it is live until the job's record is final.
       if (slot.child.pid && !this.records)
@@ -228,7 +218,15 @@ export class RetrainJobs {
       this.finish(job, 1, `cannot start: ${(err as Error).message}`);
       return job;
     }
-    const child = slot.child;
+    this.follow(job, slot.child, dir);
+    return job;
+  }
+
+  /**
+   * Lowers the child's CPU priority (where permitted), keeps its last log lines in the job's record
+   * and collects its result when it ends.
+   */
+  private follow(job: RetrainJob, child: ChildProcess, dir: string): void {
     try {
       if (child.pid) setPriority(child.pid, 10);
     } catch {
@@ -246,7 +244,6 @@ export class RetrainJobs {
     child.on('close', (code, signal) => {
       void this.collect(job, dir, code ?? (signal ? 128 : 1));
     });
-    return job;
   }
 
   private get lockPath(): string {

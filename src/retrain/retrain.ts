@@ -228,24 +228,21 @@ async function promoteCandidate(
   }
 }
 
-/**
- * Fine-tunes the served model on stored corrections mixed with a replay sample of its original
- * training data, then gates the candidate against the base: no worse on the original test set and
- * better on held-out feedback. With `promote`, a passing candidate becomes the store's new current.
- */
-export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
-  const log = options.log ?? (() => {});
-  await initBackend({ log });
+/** The served model the candidate starts from, and the catalog that resolved it. */
+async function loadBase(options: RetrainOptions, log: (m: string) => void) {
   const baseArg = resolve(options.base);
   if (!existsSync(baseArg)) throw new ModelError(`no base model at ${options.base}`);
   const catalog = new ModelCatalog(new ModelStore(dirname(baseArg)), options.database);
   const baseDir = await catalog.servedDir(basename(baseArg));
   const base = await loadModel(baseDir);
   const meta = base.metadata;
-  const classes = meta.classes;
-  log(`base ${meta.name} ${meta.version} (${meta.arch}, ${classes.length} classes) from ${baseDir}`);
+  log(`base ${meta.name} ${meta.version} (${meta.arch}, ${meta.classes.length} classes) from ${baseDir}`);
+  return { baseArg, catalog, baseDir, base, meta };
+}
 
-  const fb = await loadFeedback(options.feedback, meta.name, classes, options.database);
+/** The usable corrections, split by content hash into a training share and a held-out share. */
+async function readFeedback(options: RetrainOptions, meta: ModelMetadata, log: (m: string) => void) {
+  const fb = await loadFeedback(options.feedback, meta.name, meta.classes, options.database);
   const s = fb.summary;
   log(
     `feedback: ${s.rows} rows, ${s.duplicates} duplicates, ${s.outsideClasses} outside the classes, ${s.used} used` +
@@ -256,9 +253,12 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
     throw new DataError(
       `need at least 2 usable feedback samples (have ${fb.data.n}): one to learn from, one to judge by`,
     );
-  const holdout = subset(fb.data, split.holdout);
   if (s.withStrokes) log(`feedback: ${s.withStrokes} of the ${s.used} used were drawn as strokes`);
+  return { fb, split, holdout: subset(fb.data, split.holdout) };
+}
 
+/** The base's original dataset (to replay and test on), checked to have the model's classes. */
+async function loadOriginal(options: RetrainOptions, meta: ModelMetadata) {
   const datasetName = options.dataset ?? meta.dataset.name;
   const original = await loadDataset(datasetName, {
     ...options.datasetSettings,
@@ -268,6 +268,7 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
       `cannot load the original dataset "${datasetName}" to replay and test on: ${err.message} (use --dataset NAME)`,
     );
   });
+  const classes = meta.classes;
   if (original.train.classes.join('\u0000') !== classes.join('\u0000'))
     throw new DataError(
       `dataset "${datasetName}" has classes [${original.train.classes.join(' ')}], the model [${classes.join(' ')}]`,
@@ -276,52 +277,60 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
     options.testLimit === undefined
       ? original.test
       : subset(original.test, range(0, Math.min(options.testLimit, original.test.n)));
-  const seed = options.seed ?? 1;
+  return { datasetName, train: original.train, test };
+}
+
+/** The fine-tune set: the training share of the feedback, repeated, and a seeded replay sample. */
+function fineTuneMix(
+  options: RetrainOptions,
+  meta: ModelMetadata,
+  feedback: ImageDataset,
+  trainIdx: number[],
+  originalTrain: ImageDataset,
+) {
   // Replay what the base trained on: not its validation tail (for pen datasets, the writers the
   // fusion weights were fitted on and the gate judges fused answers by).
-  const { fit: replayPool } = splitValidation(original.train, meta.training.validationSplit);
+  const { fit: replayPool } = splitValidation(originalTrain, meta.training.validationSplit);
   const replayN = Math.min(options.replay ?? 5000, replayPool.n);
-  const replayIdx = permutation(replayPool.n, mulberry32(deriveSeed(seed, 'replay'))).subarray(0, replayN);
-  const nFb = split.train.length;
+  const replayIdx = permutation(replayPool.n, mulberry32(deriveSeed(options.seed ?? 1, 'replay'))).subarray(
+    0,
+    replayN,
+  );
+  const nFb = trainIdx.length;
   // Feedback is scarce next to the replay sample: repeat it to about a third of the mix (max 20x).
   const oversample = options.oversample ?? Math.max(1, Math.min(20, Math.round(replayN / 2 / nFb)));
   const mix = concat([
-    { ds: fb.data, indices: split.train, times: oversample },
+    { ds: feedback, indices: trainIdx, times: oversample },
     { ds: replayPool, indices: replayIdx, times: 1 },
   ]);
-  log(
-    `fine-tune set: ${nFb} feedback x${oversample} + ${replayN} replayed ${datasetName} images; held out ${holdout.n} feedback, ${test.n} test images`,
-  );
+  return { mix, replayN, oversample };
+}
 
-  // The base is judged before training: train() updates the very same model object in place.
-  const evalOpts = { mistakes: 0 };
-  const baseTest = evaluateModel(base, test, { ...evalOpts, datasetName: `${datasetName} test` });
-  const baseHoldout = evaluateModel(base, holdout, { ...evalOpts, datasetName: 'feedback holdout' });
-  // A fused model: its fused answers are judged too, on sets fixed (and answered by the base) now.
-  const judging = await prepareFusedJudging(base, fb, split, options);
-  if (judging)
-    log(
-      `fused model: judged on ${judging.validation.labels.length} ${judging.data.name} validation-writer drawings and ${judging.feedback.labels.length} held-out stroke corrections; fusion weights kept (image ${judging.weights.image}, strokes ${judging.weights.strokes})`,
-    );
-
+/** Fine-tunes the base's image network in place on the mix (train() with the base as its start). */
+function fineTuneImage(
+  options: RetrainOptions,
+  base: LoadedModel,
+  data: { name: string; mix: ImageDataset; test: ImageDataset },
+  lr: number,
+  log: (m: string) => void,
+) {
+  const meta = base.metadata;
   const recipe = isArchName(meta.arch) ? RECIPES[meta.arch] : undefined;
-  const lr = options.lr ?? meta.training.lr / 10;
-  const command = options.command ?? 'retrain';
-  const trained = await train({
+  return train({
     name: meta.name,
     arch: isArchName(meta.arch) ? meta.arch : 'fast', // only recorded: the base model is the start
-    data: { name: datasetName, train: mix, test },
+    data: { name: data.name, train: data.mix, test: data.test },
     out: options.out,
     epochs: options.epochs ?? 2,
-    batchSize: options.batchSize ?? Math.min(meta.training.batchSize, mix.n),
+    batchSize: options.batchSize ?? Math.min(meta.training.batchSize, data.mix.n),
     lr,
     schedule: 'cosine',
     labelSmoothing: (meta.extra?.labelSmoothing as number | undefined) ?? recipe?.labelSmoothing ?? 0,
     augment: augmentOf(meta),
     normalization: meta.normalization,
-    seed,
+    seed: options.seed ?? 1,
     validationSplit: 0,
-    command,
+    command: options.command ?? 'retrain',
     initialModel: base.model,
     signal: options.signal,
     onEpoch: (h, info) =>
@@ -330,7 +339,134 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
       ),
     log,
   });
-  const feedbackInfo = { ...s, train: nFb, holdout: holdout.n };
+}
+
+function weightsDtype(meta: ModelMetadata): 'float32' | 'float16' {
+  return (meta.weights?.dtype as 'float32' | 'float16' | undefined) ?? 'float32';
+}
+
+/**
+ * Saves the fine-tuned networks as the candidate (the stroke part's record after its fine-tune, the
+ * feedback among its sources), frees the trained objects and loads the candidate back from disk, so
+ * that it is judged as saved, like hwr train does.
+ */
+async function saveAndReload(
+  options: RetrainOptions,
+  base: LoadedModel,
+  trained: Awaited<ReturnType<typeof train>>,
+  tuned: StrokeFineTuneResult | undefined,
+  feedback: FeedbackSummary,
+): Promise<LoadedModel> {
+  const meta = base.metadata;
+  const carried = candidateParts(base, tuned);
+  const draft: ModelMetadata = {
+    ...trained.metadata,
+    ...carried.metadata,
+    parentVersion: meta.version,
+    dataset: {
+      ...trained.metadata.dataset,
+      sources: [...meta.dataset.sources, { path: feedback.source, sha256: feedback.sha256 }],
+    },
+  };
+  await saveModel(trained.model, draft, options.out, { weights: weightsDtype(meta), parts: carried.nets });
+  trained.model.dispose();
+  for (const p of base.parts) p.model.dispose();
+  return loadModel(options.out);
+}
+
+/** The sets both models are judged on: the (limited) original test split and the held-out feedback. */
+interface JudgingSets {
+  readonly datasetName: string;
+  readonly test: ImageDataset;
+  readonly holdout: ImageDataset;
+}
+
+type Evaluated = { test: EvalResult; holdout: EvalResult };
+
+function evaluateOn(model: LoadedModel, sets: JudgingSets): Evaluated {
+  const opts = { mistakes: 0 };
+  return {
+    test: evaluateModel(model, sets.test, { ...opts, datasetName: `${sets.datasetName} test` }),
+    holdout: evaluateModel(model, sets.holdout, { ...opts, datasetName: 'feedback holdout' }),
+  };
+}
+
+/**
+ * The base's answers, taken before training (train() updates the very same model object in place);
+ * for a fused model its fused answers too, on sets fixed now.
+ */
+async function judgeBase(
+  base: LoadedModel,
+  sets: JudgingSets,
+  feedback: { fb: Awaited<ReturnType<typeof loadFeedback>>; split: ReturnType<typeof splitHoldout> },
+  options: RetrainOptions,
+  log: (m: string) => void,
+) {
+  const evaluated = evaluateOn(base, sets);
+  const judging = await prepareFusedJudging(base, feedback.fb, feedback.split, options);
+  if (judging)
+    log(
+      `fused model: judged on ${judging.validation.labels.length} ${judging.data.name} validation-writer drawings and ${judging.feedback.labels.length} held-out stroke corrections; fusion weights kept (image ${judging.weights.image}, strokes ${judging.weights.strokes})`,
+    );
+  return { evaluated, judging };
+}
+
+/**
+ * Gates the reloaded candidate against the base, saves it with its final metadata (test accuracy,
+ * the gate's verdict, how it was made) and frees it. Returns the gate's decision.
+ */
+async function gateAndSave(
+  candidate: LoadedModel,
+  base: { meta: ModelMetadata; evaluated: Evaluated; judging: FusedJudging | undefined },
+  sets: JudgingSets,
+  extra: { feedback: RetrainResult['feedback']; retrain: Record<string, unknown> },
+  options: RetrainOptions,
+  log: (m: string) => void,
+): Promise<GateDecision> {
+  const cand = evaluateOn(candidate, sets);
+  const { gate, fused } = judgeCandidate(
+    candidate,
+    { test: [base.evaluated.test, cand.test], holdout: [base.evaluated.holdout, cand.holdout] },
+    base.judging,
+    options,
+    log,
+  );
+  const final: ModelMetadata = {
+    ...candidate.metadata,
+    testAccuracy: cand.test.accuracy,
+    ...(fused ? { fusion: candidateFusion(base.meta, fused.evidence) } : {}),
+    extra: { ...candidate.metadata.extra, gate, feedback: extra.feedback, retrain: extra.retrain },
+  };
+  await saveModel(candidate.model, final, options.out, {
+    weights: weightsDtype(base.meta),
+    parts: Object.fromEntries(candidate.parts.map((p) => [p.name, p.model])),
+  });
+  disposeLoaded(candidate); // the base model object was trained in place and disposed before
+  return gate;
+}
+
+/**
+ * Fine-tunes the served model on stored corrections mixed with a replay sample of its original
+ * training data, then gates the candidate against the base: no worse on the original test set and
+ * better on held-out feedback. With `promote`, a passing candidate becomes the store's new current.
+ */
+export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
+  const log = options.log ?? (() => {});
+  await initBackend({ log });
+  const { baseArg, catalog, baseDir, base, meta } = await loadBase(options, log);
+  const { fb, split, holdout } = await readFeedback(options, meta, log);
+  const original = await loadOriginal(options, meta);
+  const { datasetName, test } = original;
+  const { mix, replayN, oversample } = fineTuneMix(options, meta, fb.data, split.train, original.train);
+  log(
+    `fine-tune set: ${split.train.length} feedback x${oversample} + ${replayN} replayed ${datasetName} images; held out ${holdout.n} feedback, ${test.n} test images`,
+  );
+
+  const sets: JudgingSets = { datasetName, test, holdout };
+  const { evaluated, judging } = await judgeBase(base, sets, { fb, split }, options, log);
+  const lr = options.lr ?? meta.training.lr / 10;
+  const trained = await fineTuneImage(options, base, { name: datasetName, mix, test }, lr, log);
+  const feedbackInfo = { ...fb.summary, train: split.train.length, holdout: holdout.n };
   const baseInfo = { name: meta.name, version: meta.version, dir: baseDir };
   const tuned = trained.interrupted ? undefined : await fineTuneStrokes(base, judging, options, log);
   if (trained.interrupted || tuned?.interrupted) {
@@ -339,56 +475,23 @@ export async function retrain(options: RetrainOptions): Promise<RetrainResult> {
     return { candidateDir: resolve(options.out), base: baseInfo, feedback: feedbackInfo, interrupted: true };
   }
 
-  // Judge the candidate as saved (reloaded from disk), like hwr train does.
-  const carried = candidateParts(base, tuned);
-  const draft: ModelMetadata = {
-    ...trained.metadata,
-    ...carried.metadata,
-    parentVersion: meta.version,
-    dataset: {
-      ...trained.metadata.dataset,
-      sources: [...meta.dataset.sources, { path: s.source, sha256: s.sha256 }],
-    },
+  const candidate = await saveAndReload(options, base, trained, tuned, fb.summary);
+  const retrainInfo = {
+    base: baseInfo,
+    replay: replayN,
+    oversample,
+    lr,
+    testSamples: test.n,
+    ...(tuned ? { strokes: tuned.info } : {}),
   };
-  await saveModel(trained.model, draft, options.out, {
-    weights: (meta.weights?.dtype as 'float32' | 'float16' | undefined) ?? 'float32',
-    parts: carried.nets,
-  });
-  trained.model.dispose();
-  for (const p of base.parts) p.model.dispose();
-  const candidate = await loadModel(options.out);
-  const candTest = evaluateModel(candidate, test, { ...evalOpts, datasetName: `${datasetName} test` });
-  const candHoldout = evaluateModel(candidate, holdout, { ...evalOpts, datasetName: 'feedback holdout' });
-  const { gate, fused } = judgeCandidate(
+  const gate = await gateAndSave(
     candidate,
-    { test: [baseTest, candTest], holdout: [baseHoldout, candHoldout] },
-    judging,
+    { meta, evaluated, judging },
+    sets,
+    { feedback: feedbackInfo, retrain: retrainInfo },
     options,
     log,
   );
-  const final: ModelMetadata = {
-    ...candidate.metadata,
-    testAccuracy: candTest.accuracy,
-    ...(fused ? { fusion: candidateFusion(meta, fused.evidence) } : {}),
-    extra: {
-      ...candidate.metadata.extra,
-      gate,
-      feedback: feedbackInfo,
-      retrain: {
-        base: baseInfo,
-        replay: replayN,
-        oversample,
-        lr,
-        testSamples: test.n,
-        ...(tuned ? { strokes: tuned.info } : {}),
-      },
-    },
-  };
-  await saveModel(candidate.model, final, options.out, {
-    weights: (meta.weights?.dtype as 'float32' | 'float16' | undefined) ?? 'float32',
-    parts: Object.fromEntries(candidate.parts.map((p) => [p.name, p.model])),
-  });
-  disposeLoaded(candidate); // the base model object was trained in place and disposed above
 
   const promoted =
     options.promote && gate.passed

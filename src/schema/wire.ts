@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Fusion } from '../model/metadata.js';
 import { ERROR_CODES } from '../util/errors.js';
+import { RetrainParams } from './retrain.js';
 
 /*
  * The HTTP API's answers and the admin API's bodies, one zod schema per concept, types inferred.
@@ -125,7 +126,7 @@ export type ModelInfo = z.infer<typeof ModelInfo>;
 export const ModelsReply = z.object({ models: z.array(ModelInfo) });
 export type ModelsReply = z.infer<typeof ModelsReply>;
 
-/** A retrain job as the admin API shows it. */
+/** A retrain job: its record (stored, parsed when read back) and how the admin API shows it. */
 export const JobReply = z.object({
   id: z.string(),
   model: z.string(),
@@ -141,16 +142,28 @@ export const JobReply = z.object({
 
 export type JobReply = z.infer<typeof JobReply>;
 
-/** POST /api/admin/retrain: every field optional, the server's defaults apply. */
-export const RetrainBody = z
-  .object({
+/**
+ * POST /api/admin/retrain: the retrain parameters a client may set (every one optional, the
+ * server's defaults apply), with tighter bounds on the work one request can start.
+ */
+export const RetrainBody = RetrainParams.pick({
+  epochs: true,
+  replay: true,
+  holdout: true,
+  tolerance: true,
+  testLimit: true,
+  promote: true,
+})
+  .extend({
     model: z.string().min(1).max(100).optional(),
-    epochs: z.number().int().min(1).max(20).optional(),
-    replay: z.number().int().min(0).max(1_000_000).optional(),
-    holdout: z.number().min(0.01).max(0.9).optional(),
-    tolerance: z.number().min(0).max(1).optional(),
-    testLimit: z.number().int().min(1).optional(),
-    promote: z.boolean().optional(),
+    epochs: RetrainParams.shape.epochs
+      .unwrap()
+      .max(20, { error: 'must be an integer from 1 to 20' })
+      .optional(),
+    replay: RetrainParams.shape.replay
+      .unwrap()
+      .max(1_000_000, { error: 'must be an integer from 0 to 1000000' })
+      .optional(),
   })
   .strict();
 

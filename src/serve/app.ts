@@ -149,7 +149,6 @@ function validationMessage(err: FastifyError): string {
   return `${where}: ${first.message}`;
 }
 
-/** Builds the Fastify app (not listening): routes, plugins, model registry, feedback store, metrics. */
 /** The limits of ServeOptions checked once (limits.ts); a bad value stops the server from starting. */
 function parseLimits(options: ServeOptions): Limits {
   const parsedLimits = safeParseLimits({
@@ -294,23 +293,29 @@ async function registerWebPage(app: FastifyInstance, webDir: string | false): Pr
   }
 }
 
-export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
-  const limits = parseLimits(options);
-  const { app, logStream } = createFastify(options, limits);
-  const metrics = new ServeMetrics();
-  // Opened first: a bad data folder or an unreachable database fails before the backend's seconds
-  // of start-up.
-  const dataDir = options.dataDir ?? 'data';
-  const database = await openDatabase({ url: options.databaseUrl, dataDir });
+/**
+ * The database, then the backend: a bad data folder or an unreachable database fails before the
+ * backend's seconds of start-up, and a backend that cannot start closes the database again.
+ */
+async function openStorageAndBackend(options: ServeOptions, app: FastifyInstance): Promise<HwrDatabase> {
+  const database = await openDatabase({ url: options.databaseUrl, dataDir: options.dataDir ?? 'data' });
   try {
     await initBackend({ ...options.engine, log: (m) => app.log.info(m) });
   } catch (err) {
     await database.close();
     throw err;
   }
-  const inferenceThread = options.inferenceThread
-    ? InferenceThread.start((m) => app.log.warn(m), options.engine)
-    : undefined;
+  return database;
+}
+
+/** The served models: store and database pointers (catalog), the registry that loads them. */
+function createRegistry(
+  options: ServeOptions,
+  app: FastifyInstance,
+  database: HwrDatabase,
+  metrics: ServeMetrics,
+  inferenceThread: InferenceThread | undefined,
+) {
   const modelsDir = options.modelsDir ?? 'models';
   const catalog = new ModelCatalog(new ModelStore(modelsDir), database);
   const registry = new ModelRegistry({
@@ -334,8 +339,21 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     );
     void registry.rescan();
   });
-  app.log.info({ database: database.kind, at: database.location }, 'storage');
+  return { catalog, registry, unsubscribe };
+}
 
+/** What the HTTP concerns share: the limits, the served models, the stores and the metrics. */
+interface AppParts {
+  readonly limits: Limits;
+  readonly metrics: ServeMetrics;
+  readonly database: HwrDatabase;
+  readonly catalog: ModelCatalog;
+  readonly registry: ModelRegistry;
+}
+
+/** Hooks, plugins and routes, in the order their hooks must run. */
+async function registerHttp(app: FastifyInstance, options: ServeOptions, parts: AppParts): Promise<void> {
+  const { limits, metrics, registry } = parts;
   addErrorHandlers(app, limits.bodyLimit);
   installDrain(app);
   addAccessLog(app, metrics);
@@ -351,15 +369,37 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     adminPerMinute: limits.adminPerMinute,
     admin: options.admin ?? {},
     registry,
-    database,
-    catalog,
-    dataDir,
+    database: parts.database,
+    catalog: parts.catalog,
+    dataDir: options.dataDir ?? 'data',
     metrics,
     defaultModel,
     metricsText: options.metricsText ?? (() => metrics.registry.metrics()),
   });
   await registerWebPage(app, options.webDir === undefined ? defaultWebDir() : options.webDir);
+}
 
+/** The first scan of the models folder, then following it; a warning when it holds no model. */
+function loadModels(app: FastifyInstance, registry: ModelRegistry, watch: boolean): Promise<void> {
+  return registry.rescan().then(() => {
+    if (watch) registry.watch();
+    if (registry.list().length === 0)
+      app.log.warn({ dir: registry.dir }, 'no model loaded: /readyz answers 503 until one appears');
+  });
+}
+
+/** Builds the Fastify app (not listening): routes, plugins, model registry, feedback store, metrics. */
+export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
+  const limits = parseLimits(options);
+  const { app, logStream } = createFastify(options, limits);
+  const metrics = new ServeMetrics();
+  const database = await openStorageAndBackend(options, app);
+  const inferenceThread = options.inferenceThread
+    ? InferenceThread.start((m) => app.log.warn(m), options.engine)
+    : undefined;
+  const { catalog, registry, unsubscribe } = createRegistry(options, app, database, metrics, inferenceThread);
+  app.log.info({ database: database.kind, at: database.location }, 'storage');
+  await registerHttp(app, options, { limits, metrics, database, catalog, registry });
   app.addHook('onClose', async () => {
     await registry.close();
     await inferenceThread?.close();
@@ -367,12 +407,7 @@ export async function buildApp(options: ServeOptions = {}): Promise<HwrApp> {
     await database.close();
     logStream?.close();
   });
-
-  const modelsLoaded = registry.rescan().then(() => {
-    if (options.watch ?? true) registry.watch();
-    if (registry.list().length === 0)
-      app.log.warn({ dir: registry.dir }, 'no model loaded: /readyz answers 503 until one appears');
-  });
+  const modelsLoaded = loadModels(app, registry, options.watch ?? true);
   if (options.waitForModels) await modelsLoaded;
   return { app, registry, database, catalog, metrics, modelsLoaded };
 }

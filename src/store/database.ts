@@ -1,3 +1,4 @@
+import type { JobReply } from '../schema/wire.js';
 import type {
   FeedbackRow,
   FeedbackStats,
@@ -87,19 +88,8 @@ export interface ModelRecords {
   events(name: string): Promise<VersionEvent[]>;
 }
 
-/** A retrain job's record, as the admin API reports it. */
-export interface JobRecord {
-  readonly id: string;
-  readonly model: string;
-  state: 'running' | 'promoted' | 'passed' | 'rejected' | 'failed';
-  readonly startedAt: string;
-  finishedAt: string | null;
-  exitCode: number | null;
-  promoted: string | null;
-  gate: { passed: boolean; checks: string[] } | null;
-  log: string[];
-  readonly args: string[];
-}
+/** A retrain job's record, as the admin API reports it (one schema: JobReply, parsed when read back). */
+export type JobRecord = JobReply;
 
 /** Held while a retrain job runs: one at a time across everything sharing the database. */
 export interface JobLock {

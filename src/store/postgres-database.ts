@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
+import { JobReply } from '../schema/wire.js';
 import {
   type CurrentChange,
   type FeedbackRecords,
@@ -378,18 +379,18 @@ class PgJobs implements JobRecords {
   }
 
   async get(id: string) {
-    const { rows } = await this.pool.query<{ record: JobRecord }>(
+    const { rows } = await this.pool.query<{ record: unknown }>(
       'SELECT record FROM retrain_jobs WHERE id = $1',
       [id],
     );
-    return rows[0]?.record;
+    return rows[0] ? JobReply.parse(rows[0].record) : undefined;
   }
 
   async list() {
-    const { rows } = await this.pool.query<{ record: JobRecord }>(
+    const { rows } = await this.pool.query<{ record: unknown }>(
       'SELECT record FROM retrain_jobs ORDER BY started_at, id',
     );
-    return rows.map((r) => r.record);
+    return rows.map((r) => JobReply.parse(r.record));
   }
 
   async tryLock(jobId: string): Promise<JobLock | undefined> {

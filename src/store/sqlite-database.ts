@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type Database from 'better-sqlite3';
+import { JobReply } from '../schema/wire.js';
 import {
   type CurrentChange,
   type FeedbackRecords,
@@ -194,14 +195,14 @@ class SqliteJobRecords implements JobRecords {
     const row = this.db.prepare('SELECT record FROM retrain_jobs WHERE id = ?').get(id) as
       | { record: string }
       | undefined;
-    return row ? (JSON.parse(row.record) as JobRecord) : undefined;
+    return row ? JobReply.parse(JSON.parse(row.record)) : undefined;
   }
 
   async list() {
     const rows = this.db.prepare('SELECT record FROM retrain_jobs ORDER BY started_at, id').all() as {
       record: string;
     }[];
-    return rows.map((r) => JSON.parse(r.record) as JobRecord);
+    return rows.map((r) => JobReply.parse(JSON.parse(r.record)));
   }
 
   async tryLock(jobId: string): Promise<JobLock | undefined> {

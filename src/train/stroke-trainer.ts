@@ -8,7 +8,7 @@ import type { EpochHistory, StrokeFeatureSpec, StrokePartMetadata } from '../mod
 import { predictStrokeProbs, type StrokeInputs } from '../model/stroke-infer.js';
 import { augmentTrajectory, type TrajectoryAugmentOptions } from '../preprocess/stroke-augment.js';
 import { STROKE_CHANNELS, STROKE_SIDE_FEATURES, strokeFeatureBatch } from '../preprocess/stroke-features.js';
-import { deriveSeed, mulberry32, permutation, seedMathRandom } from '../util/random.js';
+import { deriveSeed, mulberry32, seedMathRandom } from '../util/random.js';
 import { VERSION } from '../version.js';
 import {
   checkpointDir,
@@ -17,7 +17,8 @@ import {
   removeCheckpoint,
   saveCheckpoint,
 } from './checkpoint.js';
-import { learningRateAt, type Schedule } from './recipes.js';
+import { type BatchProgress, type EpochRun, runEpoch, trainStep } from './epoch.js';
+import type { Schedule } from './recipes.js';
 import { restoreAdamBetaPowers } from './trainer.js';
 import { useFastTrainingPaths } from './training-paths.js';
 
@@ -41,15 +42,7 @@ export interface StrokeTrainConfig {
   readonly resume?: boolean;
   readonly command: string;
   readonly signal?: AbortSignal;
-  readonly onBatch?: (p: {
-    epoch: number;
-    epochs: number;
-    batch: number;
-    batches: number;
-    loss: number;
-    acc: number;
-    imagesPerSecond: number;
-  }) => void;
+  readonly onBatch?: (p: BatchProgress) => void;
   readonly onEpoch?: (h: EpochHistory, info: { epochs: number }) => void;
   readonly log?: (message: string) => void;
 }
@@ -167,104 +160,37 @@ async function startModel(cfg: StrokeTrainConfig, numClasses: number, log: (m: s
   return { model, optimizer, ckpt, ckptDir };
 }
 
-/**
- * Trains a stroke part: seeded (same seed + backend = same net), a checkpoint after every epoch and
- * on abort (resume with the same settings), validation on the validation writers after every epoch.
- */
-export async function trainStrokePart(cfg: StrokeTrainConfig): Promise<TrainedStrokePart> {
-  const log = cfg.log ?? (() => {});
-  const backend = await initBackend({ log });
+/** One seeded batch step of the stroke net: drawings augmented (seeded by epoch and batch), then trained. */
+function strokeStep(cfg: StrokeTrainConfig, model: tfl.LayersModel, optimizer: tf.AdamOptimizer) {
   const numClasses = cfg.data.classes.length;
-  const { model, optimizer, ckpt, ckptDir } = await startModel(cfg, numClasses, log);
-  let history: EpochHistory[] = ckpt ? ckpt.state.history : [];
-  const startEpoch = ckpt ? ckpt.state.epoch : 0;
-  const startBatch = ckpt ? ckpt.state.batch : 0;
-  const wallBefore = ckpt ? ckpt.state.wallSeconds : 0;
-  const val = strokeInputsOf(cfg.data.validation, cfg.spec);
-  const valLabels = labelsOf(cfg.data.validation);
-  const n = cfg.data.train.length;
-  const batches = Math.ceil(n / cfg.batchSize);
-  const started = performance.now();
-  const elapsed = () => wallBefore + (performance.now() - started) / 1000;
-  const checkpoint = (epoch: number, batch: number) =>
-    saveCheckpoint(ckptDir, model, { epoch, batch, history, wallSeconds: elapsed(), config: runConfig(cfg) });
-  let interrupted = false;
+  return (idx: Uint32Array, epoch: number, b: number, lr: number) => {
+    const rand = mulberry32(deriveSeed(cfg.seed, 'augment', epoch, b));
+    const batch = makeBatch(cfg, idx, numClasses, rand);
+    return trainStep(model, optimizer, batch, { seed: cfg.seed, epoch, batch: b, lr });
+  };
+}
 
-  for (let epoch = startEpoch; epoch < cfg.epochs && !interrupted; epoch++) {
-    const order = permutation(n, mulberry32(deriveSeed(cfg.seed, 'shuffle', epoch)));
-    const epochStart = performance.now();
-    let seen = 0;
-    let lossSum = 0;
-    let accSum = 0;
-    let lr = cfg.lr;
-    for (let b = epoch === startEpoch ? startBatch : 0; b < batches; b++) {
-      if (cfg.signal?.aborted) {
-        await checkpoint(epoch, b);
-        log(`interrupted: checkpoint saved to ${ckptDir} (resume with --resume)`);
-        interrupted = true;
-        break;
-      }
-      lr = learningRateAt(cfg.schedule, cfg.lr, (epoch * batches + b) / (cfg.epochs * batches));
-      (optimizer as unknown as { learningRate: number }).learningRate = lr;
-      const idx = order.subarray(b * cfg.batchSize, Math.min(n, (b + 1) * cfg.batchSize));
-      const { x, y } = makeBatch(cfg, idx, numClasses, mulberry32(deriveSeed(cfg.seed, 'augment', epoch, b)));
-      const restore = seedMathRandom(deriveSeed(cfg.seed, 'dropout', epoch, b));
-      let out: number | number[];
-      try {
-        out = await model.trainOnBatch(x, y);
-      } finally {
-        restore();
-        tf.dispose([...x, y]);
-      }
-      await new Promise((resolve) => setImmediate(resolve)); // let signal handlers run
-      const [loss, acc] = out as number[];
-      seen += idx.length;
-      lossSum += loss * idx.length;
-      accSum += acc * idx.length;
-      const imagesPerSecond = seen / ((performance.now() - epochStart) / 1000);
-      const p = {
-        epoch,
-        epochs: cfg.epochs,
-        batch: b + 1,
-        batches,
-        loss: lossSum / seen,
-        acc: accSum / seen,
-      };
-      cfg.onBatch?.({ ...p, imagesPerSecond });
-    }
-    if (interrupted) break;
-    const v = strokeLossAndAccuracy(model, val, valLabels);
-    const h: EpochHistory = {
-      epoch: epoch + 1,
-      loss: lossSum / Math.max(1, seen),
-      acc: accSum / Math.max(1, seen),
-      valLoss: v.loss,
-      valAcc: v.acc,
-      lr,
-      seconds: (performance.now() - epochStart) / 1000,
-    };
-    history = [...history, h];
-    cfg.onEpoch?.(h, { epochs: cfg.epochs });
-    if (epoch + 1 < cfg.epochs) await checkpoint(epoch + 1, 0);
-  }
-
-  const test =
-    interrupted || cfg.data.test.length === 0
-      ? undefined
-      : strokeLossAndAccuracy(model, strokeInputsOf(cfg.data.test, cfg.spec), labelsOf(cfg.data.test));
-  const metadata: StrokePartMetadata = {
+/** The finished part's metadata.json. */
+function strokePartMetadata(
+  cfg: StrokeTrainConfig,
+  run: { params: number; backend: BackendInfo; wallSeconds: number },
+  history: EpochHistory[],
+  test: { loss: number; acc: number } | undefined,
+): StrokePartMetadata {
+  const { backend } = run;
+  return {
     name: cfg.name,
     dir: 'strokes',
     input: 'strokes',
     arch: cfg.arch,
-    params: model.countParams(),
+    params: run.params,
     features: cfg.spec,
     classes: [...cfg.data.classes],
     inputs: { channels: STROKE_CHANNELS, side: STROKE_SIDE_FEATURES },
     dataset: {
       name: cfg.data.name,
       sources: cfg.data.sources,
-      trainSamples: n,
+      trainSamples: cfg.data.train.length,
       validationSamples: cfg.data.validation.length,
       testSamples: cfg.data.test.length,
     },
@@ -282,12 +208,74 @@ export async function trainStrokePart(cfg: StrokeTrainConfig): Promise<TrainedSt
       backend: backend.name,
       threads: backend.threads,
       gemm: backend.gemm,
-      wallSeconds: elapsed(),
+      wallSeconds: run.wallSeconds,
     },
     history,
     hwrVersion: VERSION,
     createdAt: new Date().toISOString(),
   };
+}
+
+/**
+ * Trains a stroke part: seeded (same seed + backend = same net), a checkpoint after every epoch and
+ * on abort (resume with the same settings), validation on the validation writers after every epoch.
+ */
+export async function trainStrokePart(cfg: StrokeTrainConfig): Promise<TrainedStrokePart> {
+  const log = cfg.log ?? (() => {});
+  const backend = await initBackend({ log });
+  const numClasses = cfg.data.classes.length;
+  const { model, optimizer, ckpt, ckptDir } = await startModel(cfg, numClasses, log);
+  let history: EpochHistory[] = ckpt ? ckpt.state.history : [];
+  const startEpoch = ckpt ? ckpt.state.epoch : 0;
+  const startBatch = ckpt ? ckpt.state.batch : 0;
+  const wallBefore = ckpt ? ckpt.state.wallSeconds : 0;
+  const val = strokeInputsOf(cfg.data.validation, cfg.spec);
+  const valLabels = labelsOf(cfg.data.validation);
+  const started = performance.now();
+  const elapsed = () => wallBefore + (performance.now() - started) / 1000;
+  const checkpoint = (epoch: number, batch: number) =>
+    saveCheckpoint(ckptDir, model, { epoch, batch, history, wallSeconds: elapsed(), config: runConfig(cfg) });
+  const run: EpochRun = {
+    settings: cfg,
+    n: cfg.data.train.length,
+    batches: Math.ceil(cfg.data.train.length / cfg.batchSize),
+    step: strokeStep(cfg, model, optimizer),
+    onAbort: async (epoch, batch) => {
+      await checkpoint(epoch, batch);
+      log(`interrupted: checkpoint saved to ${ckptDir} (resume with --resume)`);
+    },
+  };
+  let interrupted = false;
+  for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
+    const t = await runEpoch(run, epoch, epoch === startEpoch ? startBatch : 0);
+    if (!t) {
+      interrupted = true;
+      break;
+    }
+    const v = strokeLossAndAccuracy(model, val, valLabels);
+    const h: EpochHistory = {
+      epoch: epoch + 1,
+      loss: t.loss,
+      acc: t.acc,
+      valLoss: v.loss,
+      valAcc: v.acc,
+      lr: t.lr,
+      seconds: t.seconds,
+    };
+    history = [...history, h];
+    cfg.onEpoch?.(h, { epochs: cfg.epochs });
+    if (epoch + 1 < cfg.epochs) await checkpoint(epoch + 1, 0);
+  }
+  const test =
+    interrupted || cfg.data.test.length === 0
+      ? undefined
+      : strokeLossAndAccuracy(model, strokeInputsOf(cfg.data.test, cfg.spec), labelsOf(cfg.data.test));
+  const metadata = strokePartMetadata(
+    cfg,
+    { params: model.countParams(), backend, wallSeconds: elapsed() },
+    history,
+    test,
+  );
   if (!interrupted) await removeCheckpoint(ckptDir);
   return { model, metadata, interrupted, backend };
 }

@@ -6,7 +6,7 @@ import { type ArchName, buildModel } from '../model/archs.js';
 import { PIXELS, predictProbs } from '../model/infer.js';
 import type { EpochHistory, ModelMetadata, Normalization } from '../model/metadata.js';
 import { argmaxRows } from '../util/argmax.js';
-import { deriveSeed, mulberry32, permutation, seedMathRandom } from '../util/random.js';
+import { deriveSeed, mulberry32, seedMathRandom } from '../util/random.js';
 import { VERSION } from '../version.js';
 import { type AugmentOptions, isIdentity, warpInto } from './augment.js';
 import {
@@ -16,7 +16,8 @@ import {
   removeCheckpoint,
   saveCheckpoint,
 } from './checkpoint.js';
-import { learningRateAt, type Schedule } from './recipes.js';
+import { type BatchProgress, type EpochRun, runEpoch, trainStep } from './epoch.js';
+import type { Schedule } from './recipes.js';
 import { useFastTrainingPaths } from './training-paths.js';
 
 export interface TrainConfig {
@@ -46,15 +47,7 @@ export interface TrainConfig {
   readonly log?: (message: string) => void;
 }
 
-export interface BatchProgress {
-  readonly epoch: number;
-  readonly epochs: number;
-  readonly batch: number;
-  readonly batches: number;
-  readonly loss: number;
-  readonly acc: number;
-  readonly imagesPerSecond: number;
-}
+export type { BatchProgress };
 
 export interface TrainedModel {
   readonly model: tfl.LayersModel;
@@ -210,75 +203,14 @@ async function startRun(cfg: TrainConfig, ckptDir: string, log: (m: string) => v
   };
 }
 
-/** What one epoch's batches share. */
-interface EpochRun {
-  readonly cfg: TrainConfig;
-  readonly model: tfl.LayersModel;
-  readonly optimizer: tf.AdamOptimizer;
-  readonly fit: ImageDataset;
-  readonly batches: number;
-  /** Called when the abort signal is seen before batch `batch`: saves the checkpoint. */
-  readonly onAbort: (epoch: number, batch: number) => Promise<void>;
-}
-
-/** One seeded batch step at learning rate `lr`: its loss and accuracy. */
-async function trainBatch(run: EpochRun, idx: Uint32Array, epoch: number, b: number, lr: number) {
-  const { cfg, model } = run;
-  // Adam reads its learning rate on every step; the field is not in the public typings.
-  (run.optimizer as unknown as { learningRate: number }).learningRate = lr;
-  const numClasses = run.fit.classes.length;
-  const rand = mulberry32(deriveSeed(cfg.seed, 'augment', epoch, b));
-  const { x, y } = makeBatch(run.fit, idx, numClasses, cfg, rand);
-  const restore = seedMathRandom(deriveSeed(cfg.seed, 'dropout', epoch, b));
-  let out: number | number[];
-  try {
-    out = await model.trainOnBatch(x, y);
-  } finally {
-    restore();
-    tf.dispose([x, y]);
-  }
-  // trainOnBatch only awaits promises (microtasks); let signal handlers and timers run.
-  await new Promise((resolve) => setImmediate(resolve));
-  const [loss, acc] = out as number[];
-  return { loss, acc };
-}
-
-/**
- * The batches of one epoch from `firstBatch` in its seeded order: the epoch's history entry
- * (without the validation figures), or undefined when the run was aborted (checkpoint saved).
- */
-async function runEpoch(run: EpochRun, epoch: number, firstBatch: number): Promise<EpochHistory | undefined> {
-  const { cfg, fit, batches } = run;
-  const order = permutation(fit.n, mulberry32(deriveSeed(cfg.seed, 'shuffle', epoch)));
-  const totalSteps = cfg.epochs * batches;
-  const epochStart = performance.now();
-  let seen = 0;
-  let lossSum = 0;
-  let accSum = 0;
-  let lr = cfg.lr;
-  for (let b = firstBatch; b < batches; b++) {
-    if (cfg.signal?.aborted) {
-      await run.onAbort(epoch, b);
-      return undefined;
-    }
-    lr = learningRateAt(cfg.schedule, cfg.lr, (epoch * batches + b) / totalSteps);
-    const idx = order.subarray(b * cfg.batchSize, Math.min(fit.n, (b + 1) * cfg.batchSize));
-    const { loss, acc } = await trainBatch(run, idx, epoch, b, lr);
-    seen += idx.length;
-    lossSum += loss * idx.length;
-    accSum += acc * idx.length;
-    cfg.onBatch?.({
-      epoch,
-      epochs: cfg.epochs,
-      batch: b + 1,
-      batches,
-      loss: lossSum / seen,
-      acc: accSum / seen,
-      imagesPerSecond: seen / ((performance.now() - epochStart) / 1000),
-    });
-  }
-  const seconds = (performance.now() - epochStart) / 1000;
-  return { epoch: epoch + 1, loss: lossSum / seen, acc: accSum / seen, lr, seconds };
+/** One seeded batch step of the image CNN: augmented (seeded by epoch and batch), then trained. */
+function imageStep(cfg: TrainConfig, model: tfl.LayersModel, optimizer: tf.AdamOptimizer, fit: ImageDataset) {
+  const numClasses = fit.classes.length;
+  return (idx: Uint32Array, epoch: number, b: number, lr: number) => {
+    const rand = mulberry32(deriveSeed(cfg.seed, 'augment', epoch, b));
+    const batch = makeBatch(fit, idx, numClasses, cfg, rand);
+    return trainStep(model, optimizer, batch, { seed: cfg.seed, epoch, batch: b, lr });
+  };
 }
 
 /** The finished run's metadata.json. */
@@ -348,11 +280,10 @@ export async function train(cfg: TrainConfig): Promise<TrainedModel> {
   const checkpoint = (epoch: number, batch: number) =>
     saveCheckpoint(ckptDir, model, { epoch, batch, history, wallSeconds: elapsed(), config: runConfig(cfg) });
   const run: EpochRun = {
-    cfg,
-    model,
-    optimizer: start.optimizer,
-    fit,
+    settings: cfg,
+    n: fit.n,
     batches: Math.ceil(fit.n / cfg.batchSize),
+    step: imageStep(cfg, model, start.optimizer, fit),
     onAbort: async (epoch, batch) => {
       await checkpoint(epoch, batch);
       log(`interrupted: checkpoint saved to ${ckptDir} (resume with --resume)`);
@@ -360,11 +291,12 @@ export async function train(cfg: TrainConfig): Promise<TrainedModel> {
   };
   let interrupted = false;
   for (let epoch = start.epoch; epoch < cfg.epochs; epoch++) {
-    const h = await runEpoch(run, epoch, epoch === start.epoch ? start.batch : 0);
-    if (!h) {
+    const t = await runEpoch(run, epoch, epoch === start.epoch ? start.batch : 0);
+    if (!t) {
       interrupted = true;
       break;
     }
+    const h: EpochHistory = { epoch: epoch + 1, ...t };
     if (val) {
       const v = lossAndAccuracy(model, val, cfg.normalization);
       Object.assign(h, { valLoss: v.loss, valAcc: v.acc });

@@ -31,7 +31,8 @@ function toPosix(path: string): string {
   return path.split(sep).join('/');
 }
 
-function sourceFiles(dir: string): string[] {
+/** The .ts files under `dir` that ship: tests and declaration files left out. */
+export function sourceFiles(dir: string): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, e.name);

@@ -15,9 +15,9 @@ import {
   scoreFusion,
 } from '../../eval/fused.js';
 import { loadModel, METADATA_FILE, writeModelDir } from '../../model/io.js';
-import { type Fusion, ModelMetadata, type ModelPart } from '../../model/metadata.js';
+import { type Fusion, ModelMetadata, type ModelPart, type StrokePartMetadata } from '../../model/metadata.js';
 import { loadStrokePart, modelFromPartFiles, strokePartFiles } from '../../model/stroke-part-io.js';
-import { type CliEdge, engineSettings } from '../config.js';
+import { type CliEdge, engineSettings, type HwrConfig } from '../config.js';
 import { parseIntOption, UsageError } from '../usage-error.js';
 
 interface FuseOpts {
@@ -80,88 +80,107 @@ export function registerFuse(program: Command, edge: CliEdge): void {
     .option('--no-fixture', 'report on no fixture')
     .option('--weights <dtype>', "stroke part's weight file dtype: float16 | float32", 'float16')
     .option('--steps <n>', 'grid steps for the stroke weight in [0, 1]', '20')
-    .action(async (opts: FuseOpts) => {
-      const kind = strokeDatasetKind(opts.dataset);
-      if (!kind) throw new UsageError(`--dataset must be unipen-digits or letters, got "${opts.dataset}"`);
-      if (opts.weights !== 'float16' && opts.weights !== 'float32')
-        throw new UsageError(`--weights must be float32 or float16, got "${opts.weights}"`);
-      const steps = parseIntOption('steps', opts.steps, 1);
-      const log = (m: string) => process.stderr.write(`${m}\n`);
-      await initBackend({ ...engineSettings(edge.config), log });
-      const image = await loadModel(opts.model);
-      const trained = await loadStrokePart(opts.part);
-      if (trained.metadata.classes.join(',') !== image.metadata.classes.join(','))
-        throw new UsageError(
-          `the part's classes (${trained.metadata.classes.join('')}) differ from the model's (${image.metadata.classes.join('')})`,
-        );
-      // Measure the part as it will ship: its weights after the dtype round trip.
-      const { files: partFiles, metadata: partMeta } = await strokePartFiles(
-        trained.model,
-        trained.metadata,
-        opts.weights,
-      );
-      const net = { model: await modelFromPartFiles(partFiles), features: partMeta.features };
-      const { dataRoot, unipenSuspect } = edge.config;
-      const data = await loadUnipenStrokes(unipenDir({ dataDir: opts.dataDir, dataRoot }), kind, {
-        dropSuspect: unipenSuspect !== 'keep',
-      });
-      const sets: LabelledDrawings[] = [
-        samplesAsDrawings('validation', data.validation),
-        samplesAsDrawings('test', data.test),
-      ];
-      const fixturePath =
-        opts.fixture === false
-          ? undefined
-          : (opts.fixture ?? join(REPO, 'test/fixtures/strokes', `${kind}.json`));
-      if (fixturePath) sets.push(await readStrokeFixture(fixturePath, image.metadata.classes));
-      const probs = sets.map((s) => partProbabilities(image, net, s));
-      const fit = fitFusionWeight(probs[0], steps);
-      const scores = probs.map((p) => [p.name, scoreFusion(p, fit.weights)] as [string, FusionScore]);
-      const byName = Object.fromEntries(scores);
-      const validationWriters = new Set(data.validation.map((s) => s.writer)).size;
-      const fusion: Fusion = {
-        method: 'log-linear',
-        weights: fit.weights,
-        fittedOn:
-          `${data.name} validation writers: ${probs[0].labels.length} drawings of ${validationWriters} writers ` +
-          'the stroke part never trained on (grid over the stroke weight, image weight = 1 - it)',
-        accuracy: Object.fromEntries(scores.map(([n, s]) => [n, s.fused])),
-        partAccuracy: {
-          image: Object.fromEntries(scores.map(([n, s]) => [n, s.image])),
-          strokes: Object.fromEntries(scores.map(([n, s]) => [n, s.strokes])),
-        },
-        samples: Object.fromEntries(scores.map(([n, s]) => [n, s.samples])),
-      };
-      const {
-        name: _n,
-        classes: _c,
-        inputs,
-        dataset,
-        history,
-        validationAccuracy,
-        hwrVersion,
-        createdAt,
-        ...part
-      } = partMeta;
-      const strokesPart: ModelPart = {
-        ...part,
-        testAccuracy: byName.test.strokes,
-        training: { ...part.training, dataset, inputs, validationAccuracy, history, hwrVersion, createdAt },
-      };
-      const metadata = ModelMetadata.parse({
-        ...image.metadata,
-        parts: { ...image.metadata.parts, strokes: strokesPart },
-        fusion,
-      });
-      const files: Record<string, string | Uint8Array> = await imageModelFiles(opts.model);
-      for (const [name, content] of Object.entries(partFiles)) files[`${strokesPart.dir}/${name}`] = content;
-      files[METADATA_FILE] = `${JSON.stringify(metadata, null, 2)}\n`;
-      const out = opts.out ?? opts.model;
-      await writeModelDir(resolve(out), files);
-      process.stdout.write(
-        `${table(scores, fit.weights)}\n` +
-          `fitted on validation: stroke weight grid ${fit.grid.map((g) => `${g.strokes}:${pct(g.accuracy)}`).join(' ')}\n` +
-          `saved ${out} (image part unchanged, stroke part in ${out}/${strokesPart.dir}, ${partMeta.weights?.bytes} bytes of ${opts.weights} weights)\n`,
-      );
-    });
+    .action((opts: FuseOpts) => runFuse(opts, edge.config));
+}
+
+/** The image model and the stroke part as it will ship (its weights after the dtype round trip). */
+async function loadParts(opts: FuseOpts & { weights: 'float16' | 'float32' }) {
+  const image = await loadModel(opts.model);
+  const trained = await loadStrokePart(opts.part);
+  if (trained.metadata.classes.join(',') !== image.metadata.classes.join(','))
+    throw new UsageError(
+      `the part's classes (${trained.metadata.classes.join('')}) differ from the model's (${image.metadata.classes.join('')})`,
+    );
+  const { files, metadata } = await strokePartFiles(trained.model, trained.metadata, opts.weights);
+  const net = { model: await modelFromPartFiles(files), features: metadata.features };
+  return { image, net, partFiles: files, partMeta: metadata };
+}
+
+/** The fusion record: the weight fitted on validation writers, each set's accuracies and sizes. */
+function fusionRecord(
+  fit: ReturnType<typeof fitFusionWeight>,
+  scores: [string, FusionScore][],
+  fittedOn: { dataset: string; drawings: number; writers: number },
+): Fusion {
+  return {
+    method: 'log-linear',
+    weights: fit.weights,
+    fittedOn:
+      `${fittedOn.dataset} validation writers: ${fittedOn.drawings} drawings of ${fittedOn.writers} writers ` +
+      'the stroke part never trained on (grid over the stroke weight, image weight = 1 - it)',
+    accuracy: Object.fromEntries(scores.map(([n, s]) => [n, s.fused])),
+    partAccuracy: {
+      image: Object.fromEntries(scores.map(([n, s]) => [n, s.image])),
+      strokes: Object.fromEntries(scores.map(([n, s]) => [n, s.strokes])),
+    },
+    samples: Object.fromEntries(scores.map(([n, s]) => [n, s.samples])),
+  };
+}
+
+/** The stroke part's entry in the model's metadata: its training record nested, its test accuracy. */
+function strokesPartRecord(partMeta: StrokePartMetadata, testAccuracy: number): ModelPart {
+  const {
+    name: _n,
+    classes: _c,
+    inputs,
+    dataset,
+    history,
+    validationAccuracy,
+    hwrVersion,
+    createdAt,
+    ...part
+  } = partMeta;
+  return {
+    ...part,
+    testAccuracy,
+    training: { ...part.training, dataset, inputs, validationAccuracy, history, hwrVersion, createdAt },
+  };
+}
+
+async function runFuse(opts: FuseOpts, config: HwrConfig): Promise<void> {
+  const kind = strokeDatasetKind(opts.dataset);
+  if (!kind) throw new UsageError(`--dataset must be unipen-digits or letters, got "${opts.dataset}"`);
+  if (opts.weights !== 'float16' && opts.weights !== 'float32')
+    throw new UsageError(`--weights must be float32 or float16, got "${opts.weights}"`);
+  const steps = parseIntOption('steps', opts.steps, 1);
+  const log = (m: string) => process.stderr.write(`${m}\n`);
+  await initBackend({ ...engineSettings(config), log });
+  const { image, net, partFiles, partMeta } = await loadParts({ ...opts, weights: opts.weights });
+  const data = await loadUnipenStrokes(
+    unipenDir({ dataDir: opts.dataDir, dataRoot: config.dataRoot }),
+    kind,
+    {
+      dropSuspect: config.unipenSuspect !== 'keep',
+    },
+  );
+  const sets: LabelledDrawings[] = [
+    samplesAsDrawings('validation', data.validation),
+    samplesAsDrawings('test', data.test),
+  ];
+  const fixturePath =
+    opts.fixture === false
+      ? undefined
+      : (opts.fixture ?? join(REPO, 'test/fixtures/strokes', `${kind}.json`));
+  if (fixturePath) sets.push(await readStrokeFixture(fixturePath, image.metadata.classes));
+  const probs = sets.map((s) => partProbabilities(image, net, s));
+  const fit = fitFusionWeight(probs[0], steps);
+  const scores = probs.map((p) => [p.name, scoreFusion(p, fit.weights)] as [string, FusionScore]);
+  const writers = new Set(data.validation.map((s) => s.writer)).size;
+  const fusion = fusionRecord(fit, scores, { dataset: data.name, drawings: probs[0].labels.length, writers });
+  const strokesPart = strokesPartRecord(partMeta, Object.fromEntries(scores).test.strokes);
+  const metadata = ModelMetadata.parse({
+    ...image.metadata,
+    parts: { ...image.metadata.parts, strokes: strokesPart },
+    fusion,
+  });
+  const files: Record<string, string | Uint8Array> = await imageModelFiles(opts.model);
+  for (const [name, content] of Object.entries(partFiles)) files[`${strokesPart.dir}/${name}`] = content;
+  files[METADATA_FILE] = `${JSON.stringify(metadata, null, 2)}\n`;
+  const out = opts.out ?? opts.model;
+  await writeModelDir(resolve(out), files);
+  process.stdout.write(
+    `${table(scores, fit.weights)}\n` +
+      `fitted on validation: stroke weight grid ${fit.grid.map((g) => `${g.strokes}:${pct(g.accuracy)}`).join(' ')}\n` +
+      `saved ${out} (image part unchanged, stroke part in ${out}/${strokesPart.dir}, ${partMeta.weights?.bytes} bytes of ${opts.weights} weights)\n`,
+  );
 }

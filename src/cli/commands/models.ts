@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ModelCatalog } from '../../store/catalog.js';
 import { PostgresDatabase } from '../../store/postgres-database.js';
 import { ModelStore, type StoreEntry } from '../../store/store.js';
-import type { CliEdge } from '../config.js';
+import type { CliEdge, HwrConfig } from '../config.js';
 
 interface ModelsOpts {
   models: string;
@@ -41,11 +41,62 @@ function describeEntry(e: StoreEntry, served: Served): string {
   return lines.join('\n');
 }
 
+/** The store of the models folder the `models` command was given. */
+function storeOf(cmd: Command): ModelStore {
+  return new ModelStore(cmd.optsWithGlobals<ModelsOpts>().models);
+}
+
+/** Runs a switch through the catalog: the cluster's database when HWR_DATABASE_URL is set. */
+async function withCatalog<T>(
+  cmd: Command,
+  config: HwrConfig,
+  fn: (catalog: ModelCatalog) => Promise<T>,
+): Promise<T> {
+  const url = config.databaseUrl;
+  const database = url ? await PostgresDatabase.open({ url }) : undefined;
+  try {
+    return await fn(new ModelCatalog(storeOf(cmd), database));
+  } finally {
+    await database?.close();
+  }
+}
+
+/** `hwr models list`: every store with its versions, the served one marked. */
+async function listModels(opts: { json?: boolean }, cmd: Command, config: HwrConfig): Promise<void> {
+  const store = storeOf(cmd);
+  let entries = await store.list();
+  const served: Served[] = [];
+  for (const e of entries) served.push(await store.served(e));
+  // A cluster (HWR_DATABASE_URL): the replicas serve the database's pointer, not the folder's link.
+  const pointers = await withCatalog(cmd, config, async (c) =>
+    c.shared ? c.currents() : new Map<string, string>(),
+  );
+  entries = entries.map((e, i) => {
+    const current = pointers.get(e.name);
+    if (!current) return e;
+    served[i] = { version: current };
+    return { ...e, current };
+  });
+  if (opts.json)
+    console.log(
+      JSON.stringify(
+        entries.map((e, i) => ({
+          ...e,
+          served: served[i].version,
+          currentError: served[i].currentError,
+        })),
+        null,
+        2,
+      ),
+    );
+  else if (entries.length === 0) console.log('no models');
+  else console.log(entries.map((e, i) => describeEntry(e, served[i])).join('\n'));
+}
+
 export function registerModels(program: Command, edge: CliEdge): void {
   const models = program
     .command('models')
     .description('The versioned model store: list versions, promote one, roll back');
-  const root = (cmd: Command) => new ModelStore(cmd.optsWithGlobals<ModelsOpts>().models);
   models.option('--models <dir>', 'models folder (as given to hwr serve)', 'models');
 
   models
@@ -54,47 +105,7 @@ export function registerModels(program: Command, edge: CliEdge): void {
       'models with their versions; * marks the one a server serves (verified: current, or the newest good version when current is broken)',
     )
     .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const store = root(cmd);
-      let entries = await store.list();
-      const served: Served[] = [];
-      for (const e of entries) served.push(await store.served(e));
-      // A cluster (HWR_DATABASE_URL): the replicas serve the database's pointer, not the folder's link.
-      const pointers = await withCatalog(cmd, async (c) =>
-        c.shared ? c.currents() : new Map<string, string>(),
-      );
-      entries = entries.map((e, i) => {
-        const current = pointers.get(e.name);
-        if (!current) return e;
-        served[i] = { version: current };
-        return { ...e, current };
-      });
-      if (opts.json)
-        console.log(
-          JSON.stringify(
-            entries.map((e, i) => ({
-              ...e,
-              served: served[i].version,
-              currentError: served[i].currentError,
-            })),
-            null,
-            2,
-          ),
-        );
-      else if (entries.length === 0) console.log('no models');
-      else console.log(entries.map((e, i) => describeEntry(e, served[i])).join('\n'));
-    });
-
-  /** Runs a switch through the catalog: the cluster's database when HWR_DATABASE_URL is set. */
-  async function withCatalog<T>(cmd: Command, fn: (catalog: ModelCatalog) => Promise<T>): Promise<T> {
-    const url = edge.config.databaseUrl;
-    const database = url ? await PostgresDatabase.open({ url }) : undefined;
-    try {
-      return await fn(new ModelCatalog(root(cmd), database));
-    } finally {
-      await database?.close();
-    }
-  }
+    .action((opts: { json?: boolean }, cmd: Command) => listModels(opts, cmd, edge.config));
 
   models
     .command('add')
@@ -104,7 +115,7 @@ export function registerModels(program: Command, edge: CliEdge): void {
     .argument('<name>')
     .argument('<dir>', 'a model directory, as hwr train writes it')
     .action(async (name: string, dir: string, _opts: object, cmd: Command) => {
-      const added = await root(cmd).add(name, dir, { note: 'hwr models add' });
+      const added = await storeOf(cmd).add(name, dir, { note: 'hwr models add' });
       console.log(`${name}: added ${added.version} (hwr models promote ${name} ${added.version} serves it)`);
     });
 
@@ -116,7 +127,9 @@ export function registerModels(program: Command, edge: CliEdge): void {
     .argument('<name>')
     .argument('<version>', 'e.g. v0002')
     .action(async (name: string, version: string, _opts: object, cmd: Command) => {
-      const entry = await withCatalog(cmd, (c) => c.promote(name, version, 'hwr models promote'));
+      const entry = await withCatalog(cmd, edge.config, (c) =>
+        c.promote(name, version, 'hwr models promote'),
+      );
       console.log(`${name}: current is now ${entry.current}`);
     });
 
@@ -127,7 +140,7 @@ export function registerModels(program: Command, edge: CliEdge): void {
     )
     .argument('<name>')
     .action(async (name: string, _opts: object, cmd: Command) => {
-      const entry = await withCatalog(cmd, (c) => c.rollback(name, 'hwr models rollback'));
+      const entry = await withCatalog(cmd, edge.config, (c) => c.rollback(name, 'hwr models rollback'));
       console.log(`${name}: rolled back, current is now ${entry.current}`);
     });
 }

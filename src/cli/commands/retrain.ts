@@ -1,38 +1,27 @@
 import { writeFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { Command } from 'commander';
 import { initBackend } from '../../engine/backend.js';
 import { GATE_FAILED_EXIT } from '../../retrain/gate.js';
-import { retrain } from '../../retrain/retrain.js';
+import { type RetrainOptions, type RetrainResult, retrain } from '../../retrain/retrain.js';
+import { type RetrainParams, safeParseRetrainFlags } from '../../schema/retrain.js';
 import { PostgresDatabase } from '../../store/postgres-database.js';
-import { type CliEdge, dataSettings, engineSettings } from '../config.js';
-import { parseFloatOption, parseIntOption } from '../usage-error.js';
+import { type CliEdge, dataSettings, engineSettings, type HwrConfig } from '../config.js';
+import { UsageError } from '../usage-error.js';
 
-interface RetrainOpts {
+/** What commander gives: the flags of RetrainParams as strings (promote as a boolean), and the paths. */
+interface RetrainOpts extends Record<string, unknown> {
   base: string;
   feedback: string;
   out: string;
-  epochs: string;
-  replay: string;
-  holdout: string;
-  tolerance: string;
-  alpha: string;
-  oversample?: string;
-  lr?: string;
-  seed: string;
   dataset?: string;
   dataDir?: string;
-  testLimit?: string;
-  strokeEpochs?: string;
-  strokeReplay: string;
-  strokeLr?: string;
   strokeDataDir?: string;
-  promote?: boolean;
   json?: string;
 }
 
-export function registerRetrain(program: Command, edge: CliEdge): void {
-  program
-    .command('retrain')
+/** `hwr retrain` with its options and no action: the registration adds the action, tests parse with it. */
+export function retrainCommand(): Command {
+  return new Command('retrain')
     .description(
       'fine-tune a served model on stored feedback (+ replayed training data), gate it against the base, optionally promote it',
     )
@@ -67,64 +56,85 @@ export function registerRetrain(program: Command, edge: CliEdge): void {
       'fused models: folder with the UNIPEN files (default: datasets/unipen)',
     )
     .option('--promote', 'add the candidate to the store and make it current if the gate passes')
-    .option('--json <file>', 'also write the result (gate numbers included) as JSON')
-    .action(async (opts: RetrainOpts) => {
-      const controller = new AbortController();
-      const stop = () => controller.abort();
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-      const log = (m: string) => process.stderr.write(`${m}\n`);
-      // A cluster's database (HWR_DATABASE_URL): the base is its current version, a promote goes
-      // through it and every replica swaps.
-      const { config } = edge;
-      await initBackend({ ...engineSettings(config), log });
-      const url = config.databaseUrl;
-      const database = url ? await PostgresDatabase.open({ url }) : undefined;
-      try {
-        const result = await retrain({
-          database,
-          base: opts.base,
-          feedback: opts.feedback,
-          out: opts.out,
-          epochs: parseIntOption('epochs', opts.epochs, 1),
-          replay: parseIntOption('replay', opts.replay, 0),
-          holdout: parseFloatOption('holdout', opts.holdout, 0.01, 0.9),
-          oversample: opts.oversample ? parseIntOption('oversample', opts.oversample, 1) : undefined,
-          lr: opts.lr ? parseFloatOption('lr', opts.lr, 1e-8, 1) : undefined,
-          seed: parseIntOption('seed', opts.seed),
-          gate: {
-            tolerance: parseFloatOption('tolerance', opts.tolerance, 0, 1),
-            alpha: parseFloatOption('alpha', opts.alpha, 0, 1),
-          },
-          dataset: opts.dataset,
-          dataDir: opts.dataDir,
-          datasetSettings: dataSettings(config),
-          testLimit: opts.testLimit ? parseIntOption('test-limit', opts.testLimit, 1) : undefined,
-          strokeEpochs: opts.strokeEpochs ? parseIntOption('stroke-epochs', opts.strokeEpochs, 1) : undefined,
-          strokeReplay: parseIntOption('stroke-replay', opts.strokeReplay, 0),
-          strokeLr: opts.strokeLr ? parseFloatOption('stroke-lr', opts.strokeLr, 1e-8, 1) : undefined,
-          strokeDataDir: opts.strokeDataDir,
-          promote: opts.promote,
-          command: `hwr ${process.argv.slice(2).join(' ')}`,
-          signal: controller.signal,
-          log,
-        });
-        if (opts.json) await writeFile(opts.json, `${JSON.stringify(result, null, 2)}\n`);
-        if (result.interrupted) {
-          process.exitCode = 130;
-          return;
-        }
-        const verdict = result.promoted
-          ? `promoted as ${result.promoted}`
-          : result.gate?.passed
-            ? 'gate passed (not promoted: no --promote)'
-            : 'gate failed, not promoted';
-        console.log(`candidate ${result.candidateDir}: ${verdict}`);
-        if (!result.gate?.passed) process.exitCode = GATE_FAILED_EXIT;
-      } finally {
-        await database?.close();
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-      }
-    });
+    .option('--json <file>', 'also write the result (gate numbers included) as JSON');
+}
+
+/** The retrain parameters of the command line, checked by their schema; a bad value is a usage error. */
+export function retrainParamsOf(opts: Readonly<Record<string, unknown>>): RetrainParams {
+  const parsed = safeParseRetrainFlags(opts);
+  if (!parsed.success) throw new UsageError(parsed.errors.join('\n'));
+  return parsed.data;
+}
+
+/** What retrain() gets from the command line and the configuration. */
+function retrainOptions(
+  opts: RetrainOpts,
+  config: HwrConfig,
+): Omit<RetrainOptions, 'database' | 'signal' | 'log'> {
+  const p = retrainParamsOf(opts);
+  return {
+    base: opts.base,
+    feedback: opts.feedback,
+    out: opts.out,
+    epochs: p.epochs,
+    replay: p.replay,
+    holdout: p.holdout,
+    oversample: p.oversample,
+    lr: p.lr,
+    seed: p.seed,
+    gate: { tolerance: p.tolerance, alpha: p.alpha },
+    dataset: opts.dataset,
+    dataDir: opts.dataDir,
+    datasetSettings: dataSettings(config),
+    testLimit: p.testLimit,
+    strokeEpochs: p.strokeEpochs,
+    strokeReplay: p.strokeReplay,
+    strokeLr: p.strokeLr,
+    strokeDataDir: opts.strokeDataDir,
+    promote: p.promote,
+    command: `hwr ${process.argv.slice(2).join(' ')}`,
+  };
+}
+
+/** The result as a line on stdout and an exit code: 130 interrupted, GATE_FAILED_EXIT rejected. */
+function report(result: RetrainResult): void {
+  if (result.interrupted) {
+    process.exitCode = 130;
+    return;
+  }
+  const verdict = result.promoted
+    ? `promoted as ${result.promoted}`
+    : result.gate?.passed
+      ? 'gate passed (not promoted: no --promote)'
+      : 'gate failed, not promoted';
+  console.log(`candidate ${result.candidateDir}: ${verdict}`);
+  if (!result.gate?.passed) process.exitCode = GATE_FAILED_EXIT;
+}
+
+async function runRetrain(opts: RetrainOpts, config: HwrConfig): Promise<void> {
+  const options = retrainOptions(opts, config);
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  const log = (m: string) => process.stderr.write(`${m}\n`);
+  await initBackend({ ...engineSettings(config), log });
+  // A cluster's database (HWR_DATABASE_URL): the base is its current version, a promote goes
+  // through it and every replica swaps.
+  const url = config.databaseUrl;
+  const database = url ? await PostgresDatabase.open({ url }) : undefined;
+  try {
+    const result = await retrain({ ...options, database, signal: controller.signal, log });
+    if (opts.json) await writeFile(opts.json, `${JSON.stringify(result, null, 2)}\n`);
+    report(result);
+  } finally {
+    await database?.close();
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+export function registerRetrain(program: Command, edge: CliEdge): void {
+  const command = retrainCommand().copyInheritedSettings(program);
+  program.addCommand(command.action((opts: RetrainOpts) => runRetrain(opts, edge.config)));
 }

@@ -4,7 +4,7 @@ import { serveWorkers } from '../../serve/cluster.js';
 import { LIMIT_ENV, type Limits, safeParseLimits } from '../../serve/limits.js';
 import { DEFAULT_BATCHING } from '../../serve/predictor.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, installGracefulShutdown } from '../../serve/shutdown.js';
-import { type CliEdge, engineSettings } from '../config.js';
+import { type CliEdge, engineSettings, type HwrConfig } from '../config.js';
 import { parseIntOption, UsageError } from '../usage-error.js';
 
 interface ServeCliOptions {
@@ -46,7 +46,7 @@ export function listenError(err: NodeJS.ErrnoException, host: string, port: numb
 }
 
 export function registerServe(program: Command, edge: CliEdge): void {
-  program
+  const command = program
     .command('serve')
     .description('Serve the web page and the HTTP API (predict, feedback, models, health, metrics, /docs)')
     .option('--port <n>', 'TCP port (default: PORT, else 5000)')
@@ -71,6 +71,18 @@ export function registerServe(program: Command, edge: CliEdge): void {
       '--no-inference-thread',
       'run forward passes on the event-loop thread (default with one process: on a worker thread beside it)',
     )
+    .option(
+      '--shutdown-timeout-ms <ms>',
+      'bound on draining requests at SIGTERM',
+      String(DEFAULT_SHUTDOWN_TIMEOUT_MS),
+    )
+    .action((opts: ServeCliOptions) => runServe(opts, edge.config));
+  addLimitOptions(command);
+}
+
+/** The flags of the server's limits (src/serve/limits.ts), each naming its variable. */
+function addLimitOptions(command: Command): void {
+  command
     .option('--body-limit <bytes>', `largest request body (${LIMIT_ENV.bodyLimit}; default 24 MiB)`)
     .option(
       '--max-image-pixels <n>',
@@ -99,73 +111,83 @@ export function registerServe(program: Command, edge: CliEdge): void {
     .option(
       '--trust-proxy',
       `client IP from X-Forwarded-For, behind a trusted proxy only (${LIMIT_ENV.trustProxy})`,
-    )
-    .option(
-      '--shutdown-timeout-ms <ms>',
-      'bound on draining requests at SIGTERM',
-      String(DEFAULT_SHUTDOWN_TIMEOUT_MS),
-    )
-    .action(async (opts: ServeCliOptions) => {
-      const { config } = edge;
-      const port = opts.port === undefined ? (config.port ?? 5000) : parseIntOption('port', opts.port);
-      if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
-      if (!existsSync(opts.models) || !statSync(opts.models).isDirectory())
-        throw new UsageError(`--models ${opts.models} is not a folder (train a model first: hwr train)`);
-      if (!LOG_LEVELS.includes(opts.logLevel))
-        throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${opts.logLevel}"`);
-      const workers = parseIntOption('workers', opts.workers, 1);
-      const shutdownTimeoutMs = parseIntOption('shutdown-timeout-ms', opts.shutdownTimeoutMs, 1);
-      const flags: Partial<Record<keyof Limits, string | boolean | undefined>> = {
-        bodyLimit: opts.bodyLimit,
-        maxImagePixels: opts.maxImagePixels,
-        maxBatchInputs: opts.maxBatchInputs,
-        predictPerMinute: opts.ratePredict,
-        feedbackPerMinute: opts.rateFeedback,
-        adminPerMinute: opts.rateAdmin,
-        requestTimeoutMs: opts.requestTimeoutMs,
-        trustProxy: opts.trustProxy,
-      };
-      const limits = safeParseLimits(flags, process.env, {
-        bodyLimit: '--body-limit',
-        maxImagePixels: '--max-image-pixels',
-        maxBatchInputs: '--max-batch-inputs',
-        predictPerMinute: '--rate-predict',
-        feedbackPerMinute: '--rate-feedback',
-        adminPerMinute: '--rate-admin',
-        requestTimeoutMs: '--request-timeout-ms',
-        trustProxy: '--trust-proxy',
-      });
-      if (!limits.success) throw new UsageError(limits.errors.join('\n'));
-      const server = await serveWorkers(
-        {
-          host: opts.host,
-          port,
-          modelsDir: opts.models,
-          dataDir: opts.dataDir,
-          databaseUrl: config.databaseUrl,
-          engine: engineSettings(config),
-          admin: { token: config.adminToken, autoRetrainEvery: config.autoRetrain },
-          corsOrigins: opts.cors
-            ?.split(',')
-            .map((o) => o.trim())
-            .filter(Boolean),
-          batching: {
-            maxBatch: parseIntOption('batch', opts.batch, 1),
-            maxWaitMs: parseIntOption('batch-wait-ms', opts.batchWaitMs, 0),
-            maxInFlight: DEFAULT_BATCHING.maxInFlight,
-          },
-          watch: opts.watch,
-          // With several processes the cores are taken already.
-          inferenceThread: opts.inferenceThread && workers === 1,
-          limits: limits.data,
-          logger: { level: opts.logLevel },
-        },
-        workers,
-      ).catch((err: NodeJS.ErrnoException) => {
-        throw listenError(err, opts.host, port);
-      });
-      if (!server) return; // cluster primary: the workers serve
-      server.app.log.info({ url: server.url, docs: `${server.url}/docs` }, 'hwr serve listening');
-      installGracefulShutdown(server.app, { timeoutMs: shutdownTimeoutMs });
-    });
+    );
+}
+
+/** The flag of each limit; unset ones fall back to their variable (LIMIT_ENV), then the default. */
+const LIMIT_FLAGS = {
+  bodyLimit: '--body-limit',
+  maxImagePixels: '--max-image-pixels',
+  maxBatchInputs: '--max-batch-inputs',
+  predictPerMinute: '--rate-predict',
+  feedbackPerMinute: '--rate-feedback',
+  adminPerMinute: '--rate-admin',
+  requestTimeoutMs: '--request-timeout-ms',
+  trustProxy: '--trust-proxy',
+} as const;
+
+/** The server's limits from the flags over the environment; a bad value is a usage error naming it. */
+function serveLimits(opts: ServeCliOptions): Limits {
+  const flags: Partial<Record<keyof Limits, string | boolean | undefined>> = {
+    bodyLimit: opts.bodyLimit,
+    maxImagePixels: opts.maxImagePixels,
+    maxBatchInputs: opts.maxBatchInputs,
+    predictPerMinute: opts.ratePredict,
+    feedbackPerMinute: opts.rateFeedback,
+    adminPerMinute: opts.rateAdmin,
+    requestTimeoutMs: opts.requestTimeoutMs,
+    trustProxy: opts.trustProxy,
+  };
+  const limits = safeParseLimits(flags, process.env, LIMIT_FLAGS);
+  if (!limits.success) throw new UsageError(limits.errors.join('\n'));
+  return limits.data;
+}
+
+/** The port of --port, else PORT, else 5000. */
+function servePort(opts: ServeCliOptions, config: HwrConfig): number {
+  const port = opts.port === undefined ? (config.port ?? 5000) : parseIntOption('port', opts.port);
+  if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+  return port;
+}
+
+async function runServe(opts: ServeCliOptions, config: HwrConfig): Promise<void> {
+  const port = servePort(opts, config);
+  if (!existsSync(opts.models) || !statSync(opts.models).isDirectory())
+    throw new UsageError(`--models ${opts.models} is not a folder (train a model first: hwr train)`);
+  if (!LOG_LEVELS.includes(opts.logLevel))
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${opts.logLevel}"`);
+  const workers = parseIntOption('workers', opts.workers, 1);
+  const shutdownTimeoutMs = parseIntOption('shutdown-timeout-ms', opts.shutdownTimeoutMs, 1);
+  const limits = serveLimits(opts);
+  const server = await serveWorkers(
+    {
+      host: opts.host,
+      port,
+      modelsDir: opts.models,
+      dataDir: opts.dataDir,
+      databaseUrl: config.databaseUrl,
+      engine: engineSettings(config),
+      admin: { token: config.adminToken, autoRetrainEvery: config.autoRetrain },
+      corsOrigins: opts.cors
+        ?.split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+      batching: {
+        maxBatch: parseIntOption('batch', opts.batch, 1),
+        maxWaitMs: parseIntOption('batch-wait-ms', opts.batchWaitMs, 0),
+        maxInFlight: DEFAULT_BATCHING.maxInFlight,
+      },
+      watch: opts.watch,
+      // With several processes the cores are taken already.
+      inferenceThread: opts.inferenceThread && workers === 1,
+      limits,
+      logger: { level: opts.logLevel },
+    },
+    workers,
+  ).catch((err: NodeJS.ErrnoException) => {
+    throw listenError(err, opts.host, port);
+  });
+  if (!server) return; // cluster primary: the workers serve
+  server.app.log.info({ url: server.url, docs: `${server.url}/docs` }, 'hwr serve listening');
+  installGracefulShutdown(server.app, { timeoutMs: shutdownTimeoutMs });
 }

@@ -6,11 +6,11 @@ import type { StrokeArchName } from '../../model/archs.js';
 import { saveStrokePart } from '../../model/stroke-part-io.js';
 import { DEFAULT_TRAJECTORY_AUGMENT } from '../../preprocess/stroke-augment.js';
 import { STROKE_FEATURES_VERSION } from '../../preprocess/stroke-features.js';
-import { progressReporter } from '../../train/progress.js';
 import type { Schedule } from '../../train/recipes.js';
 import { STROKE_RECIPE, trainStrokePart } from '../../train/stroke-trainer.js';
 import { engineSettings, type HwrConfig } from '../config.js';
 import { parseFloatOption, parseIntOption, UsageError } from '../usage-error.js';
+import { trainWithProgress } from './train-run.js';
 
 /** The `hwr train` options a stroke part reads. */
 export interface StrokeTrainOpts {
@@ -29,6 +29,23 @@ export interface StrokeTrainOpts {
   weights: 'float32' | 'float16';
   limit?: string;
   points?: string;
+}
+
+/** STROKE_RECIPE with the flags that override it. */
+function strokeTrainSettings(opts: StrokeTrainOpts) {
+  return {
+    spec: {
+      version: STROKE_FEATURES_VERSION,
+      points: opts.points ? parseIntOption('points', opts.points, 8) : STROKE_RECIPE.points,
+    },
+    epochs: opts.epochs ? parseIntOption('epochs', opts.epochs, 1) : STROKE_RECIPE.epochs,
+    batchSize: opts.batchSize ? parseIntOption('batch-size', opts.batchSize, 1) : STROKE_RECIPE.batchSize,
+    lr: opts.lr ? parseFloatOption('lr', opts.lr, 1e-8, 10) : STROKE_RECIPE.lr,
+    schedule: (opts.schedule as Schedule | undefined) ?? STROKE_RECIPE.schedule,
+    labelSmoothing: STROKE_RECIPE.labelSmoothing,
+    augment: opts.augment ? DEFAULT_TRAJECTORY_AUGMENT : undefined,
+    seed: parseIntOption('seed', opts.seed),
+  };
 }
 
 /**
@@ -55,52 +72,22 @@ export async function trainStrokesCommand(opts: StrokeTrainOpts, config: HwrConf
     `${data.name}: ${data.train.length} training, ${data.validation.length} validation, ` +
       `${data.test.length} test drawings (split by writer)`,
   );
-  const controller = new AbortController();
-  const stop = () => {
-    if (controller.signal.aborted) process.exit(130);
-    process.stderr.write('\nstopping after this batch (checkpoint)... press Ctrl-C again to quit now\n');
-    controller.abort();
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  const progress = progressReporter();
-  try {
-    const result = await trainStrokePart({
+  const result = await trainWithProgress(log, (hooks) =>
+    trainStrokePart({
       name: opts.name ?? basename(opts.out),
       arch: opts.arch,
       data,
       out: opts.out,
-      spec: {
-        version: STROKE_FEATURES_VERSION,
-        points: opts.points ? parseIntOption('points', opts.points, 8) : STROKE_RECIPE.points,
-      },
-      epochs: opts.epochs ? parseIntOption('epochs', opts.epochs, 1) : STROKE_RECIPE.epochs,
-      batchSize: opts.batchSize ? parseIntOption('batch-size', opts.batchSize, 1) : STROKE_RECIPE.batchSize,
-      lr: opts.lr ? parseFloatOption('lr', opts.lr, 1e-8, 10) : STROKE_RECIPE.lr,
-      schedule: (opts.schedule as Schedule | undefined) ?? STROKE_RECIPE.schedule,
-      labelSmoothing: STROKE_RECIPE.labelSmoothing,
-      augment: opts.augment ? DEFAULT_TRAJECTORY_AUGMENT : undefined,
-      seed: parseIntOption('seed', opts.seed),
+      ...strokeTrainSettings(opts),
       resume: opts.resume,
-      command: `hwr ${process.argv.slice(2).join(' ')}`,
-      signal: controller.signal,
-      onBatch: (p) => progress.onBatch(p),
-      onEpoch: (h, info) => progress.onEpoch(h, info),
-      log,
-    });
-    progress.stop();
-    if (result.interrupted) {
-      process.exitCode = 130;
-      return;
-    }
-    const meta = await saveStrokePart(result.model, result.metadata, opts.out, opts.weights);
-    log(
-      `stroke part: validation ${((meta.validationAccuracy ?? 0) * 100).toFixed(2)}%, test ` +
-        `${((meta.testAccuracy ?? 0) * 100).toFixed(2)}% on ${meta.dataset.testSamples} drawings of unseen writers | ` +
-        `${meta.params} params | saved ${opts.out} (float32 accuracy; \`hwr fuse\` re-measures the saved weights)`,
-    );
-  } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-  }
+      ...hooks,
+    }),
+  );
+  if (!result) return;
+  const meta = await saveStrokePart(result.model, result.metadata, opts.out, opts.weights);
+  log(
+    `stroke part: validation ${((meta.validationAccuracy ?? 0) * 100).toFixed(2)}%, test ` +
+      `${((meta.testAccuracy ?? 0) * 100).toFixed(2)}% on ${meta.dataset.testSamples} drawings of unseen writers | ` +
+      `${meta.params} params | saved ${opts.out} (float32 accuracy; \`hwr fuse\` re-measures the saved weights)`,
+  );
 }
