@@ -7,18 +7,31 @@
  * (a frame, ruled lines above and below). The bar of a tightly cropped 7 spans the image too, but
  * fails both tests.
  */
-import { labelComponents } from './components.js';
+import { type Component, labelComponents } from './components.js';
 
 /** A row (at the best slope) is a line core when its ink covers this share of the image width. */
 const CORE_COVERAGE = 0.8;
 /** Neighbouring rows with this coverage belong to the same band (anti-aliasing, slope). */
 const EDGE_COVERAGE = 0.4;
-/** Slopes tried, as tangents: -6..6 degrees by 1 degree. */
-const SLOPES = Array.from({ length: 13 }, (_, i) => Math.tan(((i - 6) * Math.PI) / 180));
+/**
+ * Slopes tried, as tangents: -6..6 degrees by a quarter degree. A line half a degree off the slope
+ * tried drifts 2 px over a 218 px page and left its ends in the ink as strokes (squared paper).
+ */
+const STEP_DEGREES = 0.25;
+const STEPS = Math.round(6 / STEP_DEGREES);
+const SLOPES = Array.from({ length: 2 * STEPS + 1 }, (_, i) =>
+  Math.tan(((i - STEPS) * STEP_DEGREES * Math.PI) / 180),
+);
 /** A band thicker than this share of the image height (or 3 px) is a blob, not a line. */
 const MAX_THICKNESS = 0.08;
 /** Lines must run past the writing: the writing spans at most this share of the line's length. */
 const MAX_WRITING_EXTENT = 0.6;
+
+/**
+ * Rows either side of a band that go with it: the anti-aliased edge of a line wanders in and out of
+ * the band's rows along its length, and those pieces were left as strokes.
+ */
+const BAND_PAD = 1;
 
 interface Band {
   readonly rMin: number;
@@ -46,10 +59,10 @@ function findBands(mask: Uint8Array, width: number, height: number): Bands {
       for (let k = 0; k < SLOPES.length; k++) counts[k][rowOf(x, y, SLOPES[k], offset)]++;
     }
   let best = 0;
-  let bestK = 6;
+  let bestK = STEPS;
   counts.forEach((c, k) => {
     for (const v of c)
-      if (v > best || (v === best && Math.abs(k - 6) < Math.abs(bestK - 6))) {
+      if (v > best || (v === best && Math.abs(k - STEPS) < Math.abs(bestK - STEPS))) {
         best = v;
         bestK = k;
       }
@@ -73,7 +86,7 @@ function findBands(mask: Uint8Array, width: number, height: number): Bands {
 function bandPixels(mask: Uint8Array, width: number, height: number, found: Bands): Uint8Array {
   const line = new Uint8Array(mask.length);
   const inBand = new Uint8Array(height + 2 * found.offset + 1);
-  for (const b of found.bands) inBand.fill(1, b.rMin, b.rMax + 1);
+  for (const b of found.bands) inBand.fill(1, Math.max(0, b.rMin - BAND_PAD), b.rMax + 1 + BAND_PAD);
   if (found.bands.length === 0) return line;
   for (let y = 0; y < height; y++)
     for (let x = 0; x < width; x++) {
@@ -114,11 +127,25 @@ interface Extent {
   readonly y1: number;
 }
 
-/** Bounding box of the writing left after removing the candidate lines (specks ignored). */
+/**
+ * A piece that touches the image's edge and is this many times longer than wide is the end of a line
+ * that leaves the image (a tilted grid line covers too little of any row to be found as a band).
+ */
+const EDGE_LINE_ELONGATION = 10;
+
+/** Whether a piece is the end of a line leaving the image rather than writing. */
+function isEdgeLine(c: Component, width: number, height: number): boolean {
+  const w = c.x1 - c.x0 + 1;
+  const h = c.y1 - c.y0 + 1;
+  const atEdge = c.x0 === 0 || c.y0 === 0 || c.x1 === width - 1 || c.y1 === height - 1;
+  return atEdge && Math.max(w, h) >= EDGE_LINE_ELONGATION * Math.min(w, h);
+}
+
+/** Bounding box of the writing left after removing the candidate lines (specks and line ends ignored). */
 function writingExtent(mask: Uint8Array, width: number, height: number): Extent | undefined {
   const { components } = labelComponents(mask, width, height);
   const largest = components.reduce((m, c) => Math.max(m, c.area), 0);
-  const kept = components.filter((c) => c.area >= 0.05 * largest);
+  const kept = components.filter((c) => c.area >= 0.05 * largest && !isEdgeLine(c, width, height));
   if (kept.length === 0) return undefined;
   return {
     x0: Math.min(...kept.map((c) => c.x0)),
