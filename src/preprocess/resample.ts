@@ -4,6 +4,8 @@
  * fractional overlaps included), which is what keeps thin strokes anti-aliased instead of aliased.
  * Enlarging uses linear interpolation between pixel centres (area averaging would give blocks).
  */
+import type { RgbaImage } from './types.js';
+
 interface Tap {
   readonly index: number;
   readonly weight: number;
@@ -75,4 +77,19 @@ export function resampleWindow(
     }
   }
   return out;
+}
+
+/** An RGBA raster enlarged `factor` times in each direction by linear interpolation (channel by channel). */
+export function enlargeRgba(image: RgbaImage, factor: number): RgbaImage {
+  const { width, height } = image;
+  const w = width * factor;
+  const h = height * factor;
+  const channel = new Float64Array(width * height);
+  const data = new Uint8Array(w * h * 4);
+  for (let c = 0; c < 4; c++) {
+    for (let i = 0; i < channel.length; i++) channel[i] = image.data[i * 4 + c];
+    const big = resampleWindow(channel, width, 0, 0, width, height, w, h);
+    for (let i = 0; i < big.length; i++) data[i * 4 + c] = Math.round(big[i]);
+  }
+  return { width: w, height: h, data };
 }
