@@ -15,9 +15,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadSplit } from '../src/data/datasets.js';
 import { PIXELS } from '../src/model/infer.js';
-import { startServer } from '../src/serve/app.js';
 import { deriveSeed } from '../src/util/random.js';
-import { buildWebPage, drawFixture, launchChromium, readableFixtures } from '../test/e2e/page-harness.js';
+import { drawFixture, launchChromium, readableFixtures, startPageServer } from '../test/e2e/page-harness.js';
 import { digitStrip, mulberry32 } from '../test/synth/paper.js';
 
 const OUT = resolve('docs/screenshots');
@@ -26,23 +25,13 @@ const TOKEN = `screenshots-${Math.random().toString(36).slice(2)}-token`;
 const tmp = mkdtempSync(join(tmpdir(), 'hwr-screenshots-'));
 try {
   mkdirSync(OUT, { recursive: true });
-  const webDir = join(tmp, 'web');
-  await buildWebPage(webDir);
   cpSync('models/digits', join(tmp, 'models', 'digits'), { recursive: true });
   const fixtures = await readableFixtures(
     join(tmp, 'models', 'digits'),
     'test/fixtures/strokes/digits.json',
     10,
   );
-  const server = await startServer({
-    admin: { token: TOKEN },
-    port: 0,
-    modelsDir: join(tmp, 'models'),
-    dataDir: join(tmp, 'data'),
-    webDir,
-    watch: false,
-    waitForModels: true,
-  });
+  const server = await startPageServer(tmp, { admin: { token: TOKEN } });
   const browser = await launchChromium();
   try {
     // Phone: a few corrections first, so the counts line has numbers.

@@ -13,14 +13,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningServer, type StartOptions, startServer } from '../../src/serve/app.js';
+import { type RunningServer, startServer } from '../../src/serve/app.js';
 import {
-  buildWebPage,
   CHROMIUM,
   drawFixture,
   type Fixture,
   launchChromium,
   openPage,
+  pageServerOptions,
+  startPageServer,
 } from './page-harness.js';
 
 const MODEL_DIR = process.env.HWR_DIGITS_MODEL ?? 'models/digits';
@@ -70,25 +71,14 @@ async function predictDrawing(page: Page, f: Fixture): Promise<number> {
 
 describe.skipIf(missing !== undefined)('the page without the server', () => {
   let tmp: string;
-  let options: StartOptions;
   let server: RunningServer;
   let browser: Browser;
   const fixtures: Fixture[] = [];
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'hwr-e2e-offline-'));
-    const webDir = join(tmp, 'web');
-    await buildWebPage(webDir);
     cpSync(MODEL_DIR, join(tmp, 'models', 'digits'), { recursive: true });
-    options = {
-      port: 0,
-      modelsDir: join(tmp, 'models'),
-      dataDir: join(tmp, 'data'),
-      webDir,
-      watch: false,
-      waitForModels: true,
-    };
-    server = await startServer(options);
+    server = await startPageServer(tmp);
     browser = await launchChromium();
     for (const f of JSON.parse(readFileSync(FIXTURE, 'utf8')).samples as Fixture[])
       if (fixtures.length < DRAWINGS && !fixtures.some((c) => c.label === f.label)) fixtures.push(f);
@@ -156,7 +146,7 @@ describe.skipIf(missing !== undefined)('the page without the server', () => {
     await page.locator(`[data-testid="feedback-label"][data-label="${wrong}"]`).click();
     await expect.poll(() => page.getByTestId('saved-text').textContent()).toContain('Saved on this device');
 
-    server = await startServer({ ...options, port });
+    server = await startServer({ ...pageServerOptions(tmp), port });
     const stats = async () => (await fetch(`${server.url}/api/feedback/stats?model=digits`)).json();
     expect((await stats()).total).toBe(0);
     // The browser's `online` event sends the queue (so does the next answered request, below).

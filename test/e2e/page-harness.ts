@@ -29,17 +29,20 @@ export interface Fixture {
  * `options` override any of these.
  */
 export async function startPageServer(tmp: string, options: StartOptions = {}): Promise<RunningServer> {
-  const webDir = join(tmp, 'web');
-  await buildWebPage(webDir);
-  return startServer({
+  await buildWebPage(join(tmp, 'web'));
+  return startServer({ ...pageServerOptions(tmp), ...options });
+}
+
+/** The options startPageServer starts with (the page already built into `<tmp>/web`), e.g. to restart it. */
+export function pageServerOptions(tmp: string): StartOptions {
+  return {
     port: 0,
     modelsDir: join(tmp, 'models'),
     dataDir: join(tmp, 'data'),
-    webDir,
+    webDir: join(tmp, 'web'),
     watch: false,
     waitForModels: true,
-    ...options,
-  });
+  };
 }
 
 /** Builds the page with the project's Vite config into `outDir`. */

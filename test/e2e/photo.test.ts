@@ -15,11 +15,11 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSplit } from '../../src/data/datasets.js';
 import { PIXELS } from '../../src/model/infer.js';
-import { type RunningServer, startServer } from '../../src/serve/app.js';
+import type { RunningServer } from '../../src/serve/app.js';
 import { deriveSeed } from '../../src/util/random.js';
 import { MAX_UPLOAD_SIDE } from '../../src/web/shrink.js';
 import { digitStrip, mulberry32 } from '../synth/paper.js';
-import { buildWebPage, CHROMIUM, horizontalOverflow, launchChromium, openPage } from './page-harness.js';
+import { CHROMIUM, horizontalOverflow, launchChromium, openPage, startPageServer } from './page-harness.js';
 
 const MODEL_DIR = process.env.HWR_DIGITS_MODEL ?? 'models/digits';
 /** MNIST test digits used here (not the bench's 5000-5199 nor paper.test's 7000-7059). */
@@ -53,18 +53,9 @@ describe.skipIf(missing !== undefined)('the page in Photo mode', () => {
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'hwr-e2e-photo-'));
-    const webDir = join(tmp, 'web');
-    await buildWebPage(webDir);
     cpSync(MODEL_DIR, join(tmp, 'models', 'digits'), { recursive: true });
     digits = await loadSplit('mnist', 'test');
-    server = await startServer({
-      port: 0,
-      modelsDir: join(tmp, 'models'),
-      dataDir: join(tmp, 'data'),
-      webDir,
-      watch: false,
-      waitForModels: true,
-    });
+    server = await startPageServer(tmp);
     browser = await launchChromium();
   }, 120_000);
 
