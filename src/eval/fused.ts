@@ -207,10 +207,9 @@ export interface PartsEvaluation extends FusionScore {
   readonly mistakes: PartMistake[];
 }
 
-/** The wrong final answers of `fused` with each part's own answer, most confident first. */
-function partMistakes(probs: PartProbs, fused: Float32Array): PartMistake[] {
+/** The wrong final answers (`best`, the argmax of `fused`) with each part's own answer, most confident first. */
+function partMistakes(probs: PartProbs, fused: Float32Array, best: Uint16Array): PartMistake[] {
   const c = probs.classes;
-  const best = argmaxRows(fused, c);
   const imageBest = argmaxRows(probs.image, c);
   const strokesBest = argmaxRows(probs.strokes, c);
   const out: PartMistake[] = [];
@@ -256,7 +255,7 @@ export async function evaluateParts(image: LoadedModel, set: LabelledDrawings): 
     weights,
     correct,
     skipped: probs.skipped,
-    mistakes: partMistakes(probs, fused),
+    mistakes: partMistakes(probs, fused, best),
     ...scoreFusion(probs, weights),
   };
 }

@@ -6,12 +6,14 @@ import { range, subset } from '../data/dataset.js';
 import { loadSplit } from '../data/datasets.js';
 import { initBackend } from '../engine/backend.js';
 import { loadModel } from '../model/io.js';
+import type { ModelMetadata } from '../model/metadata.js';
 import { evaluateModel } from './evaluate.js';
 import { evaluateParts, type PartsEvaluation, readStrokeFixture } from './fused.js';
 import { REPORT_FILES, writeReport } from './report.js';
 
 // The shipped fused digits model on 150 drawings of the committed stroke fixture (test writers).
 let parts: PartsEvaluation;
+let fusion: ModelMetadata['fusion'];
 let html: string;
 let json: {
   parts: {
@@ -24,6 +26,7 @@ let json: {
 beforeAll(async () => {
   await initBackend();
   const model = await loadModel('models/digits');
+  fusion = model.metadata.fusion;
   const fixture = await readStrokeFixture('test/fixtures/strokes/digits.json', model.metadata.classes);
   const slice = {
     ...fixture,
@@ -53,9 +56,7 @@ describe('a fused model report', () => {
     expect(confidences).toEqual([...confidences].sort((a, b) => b - a));
   });
 
-  it('shows the fusion weights, the recorded figures per set and a gallery of the mistakes', async () => {
-    const meta = (await loadModel('models/digits')).metadata;
-    const fusion = meta.fusion;
+  it('shows the fusion weights, the recorded figures per set and a gallery of the mistakes', () => {
     if (!fusion?.accuracy) throw new Error('models/digits has no recorded fusion figures');
     expect(html).toContain('Pen drawings: each part and the fusion');
     const table = html.slice(
